@@ -1,0 +1,277 @@
+package tether
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Default bounds, used where a Cmd leaves the field zero.
+const (
+	DefaultStopTimeout  = 10 * time.Second
+	DefaultDrainTimeout = 2 * time.Second
+)
+
+// Cmd describes a program to run. It is configuration only: Start may be
+// called any number of times, and each call returns a new Process (this is how
+// a supervisor restarts a program). Do not change a Cmd while Start runs.
+type Cmd struct {
+	// Path is the program to run. Command fills it from a name by searching
+	// $PATH the way os/exec does.
+	Path string
+
+	// Args holds the command-line arguments, including the program name as
+	// Args[0]. If Args is empty, the child gets just {Path}.
+	Args []string
+
+	// Env is the child's environment as "KEY=value" entries. If Env is nil,
+	// the child inherits the parent's environment.
+	Env []string
+
+	// Dir is the child's working directory. If Dir is empty, the child runs
+	// in the parent's current directory.
+	Dir string
+
+	// Stdin, Stdout and Stderr say where the child's standard streams go.
+	// The zero value of each is Null(). See Pipe, Inherit, File, Writer and
+	// Reader.
+	Stdin, Stdout, Stderr Stdio
+
+	// StopSignal is what Stop (and the end of Start's context) sends to the
+	// tree first. If nil, it is SIGTERM.
+	StopSignal os.Signal
+
+	// StopTimeout is how long Stop waits after StopSignal before it sends
+	// SIGKILL. If zero, it is DefaultStopTimeout.
+	StopTimeout time.Duration
+
+	// DrainTimeout bounds how long after its exit a process may stay open
+	// because a pipe has not reached EOF — a descendant still holds it, or a
+	// reader stopped consuming more than 1 MiB. When it runs out the pipes are
+	// closed and their readers get ErrDrainTimeout after any bytes already
+	// drained. If zero, it is DefaultDrainTimeout.
+	DrainTimeout time.Duration
+
+	// Observer, if not nil, receives every lifecycle event of every Process
+	// started from this Cmd, one at a time and in order for each process.
+	// It must return quickly and must not wait for the process (Wait, Stop):
+	// close is delivered from the goroutine that waits for it. See
+	// SlogObserver.
+	Observer func(Event)
+
+	lookErr error
+}
+
+// Command returns a Cmd that runs name with args. A name without a path
+// separator is looked up in $PATH now; if that fails, Start reports it,
+// matching errors.Is(err, fs.ErrNotExist).
+func Command(name string, args ...string) *Cmd {
+	c := &Cmd{Path: name, Args: append([]string{name}, args...)}
+	if filepath.Base(name) == name {
+		lp, err := exec.LookPath(name)
+		if lp != "" {
+			c.Path = lp
+		}
+		if err != nil {
+			c.lookErr = wrapLookErr(err)
+		}
+	}
+	return c
+}
+
+// String describes the command line, for logs.
+func (c *Cmd) String() string {
+	if len(c.Args) == 0 {
+		return c.Path
+	}
+	b := new(strings.Builder)
+	b.WriteString(c.Path)
+	for _, a := range c.Args[1:] {
+		b.WriteByte(' ')
+		b.WriteString(a)
+	}
+	return b.String()
+}
+
+// Start starts the program and returns at once. When ctx is done the process
+// tree is stopped as by Process.Stop. The Process must be waited for (Wait,
+// Done) or stopped; its resources are released when it closes.
+//
+// Errors are *StartError values: errors.Is(err, fs.ErrNotExist) for a missing
+// program or Dir, fs.ErrPermission for one that may not be executed,
+// syscall.EMFILE when out of file descriptors. A failed Start leaves no
+// descriptor or process behind.
+func (c *Cmd) Start(ctx context.Context) (*Process, error) {
+	if ctx == nil {
+		return nil, c.startErr("context", errors.New("nil Context"))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, c.startErr("context", err)
+	}
+	if c.lookErr != nil {
+		return nil, c.startErr("lookup", c.lookErr)
+	}
+	if c.Path == "" {
+		return nil, c.startErr("lookup", errors.New("no program (Path is empty)"))
+	}
+	if c.Dir != "" {
+		fi, err := os.Stat(c.Dir)
+		if err == nil && !fi.IsDir() {
+			err = fmt.Errorf("%s is not a directory", c.Dir)
+		}
+		if err != nil {
+			return nil, c.startErr("dir", err)
+		}
+	}
+	p := &Process{
+		path:         c.Path,
+		stopSignal:   c.StopSignal,
+		stopTimeout:  c.StopTimeout,
+		drainTimeout: c.DrainTimeout,
+		observer:     c.Observer,
+		exited:       make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	if p.stopSignal == nil {
+		p.stopSignal = sigTerm
+	}
+	if _, err := toSyscallSignal(p.stopSignal); err != nil {
+		return nil, c.startErr("StopSignal", err)
+	}
+	if p.stopTimeout <= 0 {
+		p.stopTimeout = DefaultStopTimeout
+	}
+	if p.drainTimeout <= 0 {
+		p.drainTimeout = DefaultDrainTimeout
+	}
+
+	var s stdioSetup
+	if err := s.open(c, p); err != nil {
+		s.closeAll()
+		return nil, c.startErr(s.op, err)
+	}
+	argv := c.Args
+	if len(argv) == 0 {
+		argv = []string{c.Path}
+	}
+	env := c.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	p.started = time.Now()
+	h, err := startOS(c.Path, argv, env, c.Dir, s.child[:])
+	s.closeChildEnds()
+	if err != nil {
+		s.closeParentEnds()
+		return nil, c.startErr("exec", err)
+	}
+	p.h, p.pid = h, h.pid
+	p.stdin, p.stdout, p.stderr = s.stdin, s.stdout, s.stderr
+	if s.stdin != nil {
+		s.stdin.pid = p.pid
+	}
+	p.emit(Event{Kind: EventSpawn})
+	for _, cp := range s.copiers {
+		// Owner: the Process. Ends when the stream reaches EOF, or fails, or
+		// the monitor abandons its pipe at the drain timeout.
+		go cp.run()
+	}
+	if s.stdinCopy != nil {
+		// Owner: the Process. Ends when r returns EOF or an error, or when a
+		// write fails because the monitor closed the pipe at close.
+		go s.stdinCopy.run()
+	}
+	p.stopCtx = context.AfterFunc(ctx, func() {
+		_ = p.Stop() // the caller asked for this by ending ctx; errors surface in Wait
+	})
+	// Owner: the Process. Ends after close (see monitor).
+	go p.monitor(s.streams())
+	return p, nil
+}
+
+func (c *Cmd) startErr(op string, err error) error {
+	err = &StartError{Path: c.Path, Op: op, Err: err}
+	if c.Observer != nil {
+		c.Observer(Event{Kind: EventError, Time: time.Now(), Path: c.Path, Err: err})
+	}
+	return err
+}
+
+// Run starts the program, waits for it to close and returns how it exited.
+// The error is an *ExitError when the exit status is not 0, a *StartError
+// when it could not start, or an I/O error from its streams.
+func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
+	p, err := c.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Wait()
+	if err == nil && !st.Success() {
+		err = &ExitError{Exit: st}
+	}
+	return st, err
+}
+
+// Output runs the program and returns its standard output. If Stderr is
+// Null(), the last 32 KiB of standard error are kept in the *ExitError.
+func (c *Cmd) Output(ctx context.Context) ([]byte, error) {
+	if c.Stdout.kind != stdioNull {
+		return nil, c.startErr("Output", errors.New("Stdout already set"))
+	}
+	cc := *c
+	var out bytes.Buffer
+	cc.Stdout = Writer(&out)
+	var errTail *tailBuffer
+	if cc.Stderr.kind == stdioNull {
+		errTail = &tailBuffer{max: 32 << 10}
+		cc.Stderr = Writer(errTail)
+	}
+	_, err := cc.Run(ctx)
+	var ee *ExitError
+	if errTail != nil && errors.As(err, &ee) {
+		ee.Stderr = errTail.buf
+	}
+	return out.Bytes(), err
+}
+
+// CombinedOutput runs the program and returns its standard output and
+// standard error interleaved through one pipe.
+func (c *Cmd) CombinedOutput(ctx context.Context) ([]byte, error) {
+	if c.Stdout.kind != stdioNull || c.Stderr.kind != stdioNull {
+		return nil, c.startErr("CombinedOutput", errors.New("Stdout or Stderr already set"))
+	}
+	cc := *c
+	var out bytes.Buffer
+	cc.Stdout, cc.Stderr = Writer(&out), Writer(&out)
+	_, err := cc.Run(ctx)
+	return out.Bytes(), err
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	n := len(b)
+	if len(b) >= t.max {
+		b = b[len(b)-t.max:]
+		t.buf = append(t.buf[:0], b...)
+		return n, nil
+	}
+	if over := len(t.buf) + len(b) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.buf = append(t.buf, b...)
+	return n, nil
+}
+
+var _ io.Writer = (*tailBuffer)(nil)

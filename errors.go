@@ -1,0 +1,70 @@
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"runtime"
+)
+
+// ErrDrainTimeout is returned by reads of a pipe that was still open when the
+// process's DrainTimeout ran out after it exited: typically because a
+// descendant that outlived the process still holds the write end. Bytes that
+// were drained before the bound are still delivered first. Wait reports it too,
+// wrapped; test with errors.Is(err, tether.ErrDrainTimeout).
+var ErrDrainTimeout = errors.New("tether: pipe still open when the drain timeout ran out (a descendant may hold it)")
+
+// ErrUnsupported is returned by Start on platforms tether does not run on yet.
+// It wraps errors.ErrUnsupported.
+var ErrUnsupported = fmt.Errorf("tether: not supported on %s yet: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// ErrLineTooLong is yielded by Lines with the first pieces of a line that is
+// longer than the limit; the line's remainder follows as further items.
+var ErrLineTooLong = errors.New("tether: line longer than the limit, split")
+
+// StartError is returned by Start when the process could not be started.
+// Op says which step failed ("lookup", "dir", "stdout pipe", "exec", ...).
+// It unwraps to the cause, so errors.Is(err, fs.ErrNotExist) holds for a
+// missing program or directory and errors.Is(err, fs.ErrPermission) for a
+// program that may not be executed; errors.Is(err, syscall.EMFILE) when the
+// process ran out of file descriptors.
+type StartError struct {
+	Path string // the program, as resolved (or as given when it could not be)
+	Op   string
+	Err  error
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("tether: start %s: %s: %v", e.Path, e.Op, e.Err)
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// notFoundError is the cause when a program name is not found in $PATH. It
+// matches both exec.ErrNotFound and fs.ErrNotExist, so callers can use the
+// error they already know.
+type notFoundError struct{ err error }
+
+func (e notFoundError) Error() string { return e.err.Error() }
+func (e notFoundError) Unwrap() []error {
+	return []error{e.err, fs.ErrNotExist}
+}
+
+func wrapLookErr(err error) error {
+	if errors.Is(err, exec.ErrNotFound) {
+		return notFoundError{err}
+	}
+	return err
+}
+
+// ExitError is returned by Run, Output and CombinedOutput when the process
+// did not exit with status 0. Use errors.As to get it.
+type ExitError struct {
+	*Exit
+	// Stderr holds the last bytes (up to 32 KiB) of standard error when
+	// Output captured it because Cmd.Stderr was left unset.
+	Stderr []byte
+}
+
+func (e *ExitError) Error() string { return "tether: " + e.Exit.String() }

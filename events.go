@@ -1,0 +1,85 @@
+package tether
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// EventKind names a step in a process's life.
+type EventKind uint8
+
+const (
+	// EventSpawn: the process started; PID is set.
+	EventSpawn EventKind = iota + 1
+	// EventExit: the process exited; Exit is set. Pipes may still be open.
+	EventExit
+	// EventClose: exit, and every pipe reached EOF, was closed by its reader
+	// or was abandoned at the drain timeout; Exit is set, Err says what
+	// went wrong with the streams, if anything. Always the last event.
+	EventClose
+	// EventSignal: a signal was sent to the process's tree; Signal is set.
+	EventSignal
+	// EventEscalate: a graceful stop ran out of time; SIGKILL follows.
+	EventEscalate
+	// EventError: something failed; Err is set. A failed Start emits only
+	// this event.
+	EventError
+)
+
+var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error"}
+
+func (k EventKind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one lifecycle step, delivered to Cmd.Observer.
+type Event struct {
+	Kind   EventKind
+	Time   time.Time
+	Path   string // the program
+	PID    int    // 0 before spawn
+	Signal os.Signal
+	Exit   *Exit
+	Err    error
+}
+
+// SlogObserver returns an observer that logs every event to l: spawn, exit,
+// close and signal at Info, escalate at Warn and error at Error, with the
+// event's fields as attributes. Assign it to Cmd.Observer.
+func SlogObserver(l *slog.Logger) func(Event) {
+	return func(e Event) {
+		level := slog.LevelInfo
+		switch e.Kind {
+		case EventEscalate:
+			level = slog.LevelWarn
+		case EventError:
+			level = slog.LevelError
+		}
+		if !l.Enabled(context.Background(), level) {
+			return
+		}
+		attrs := make([]slog.Attr, 0, 6)
+		attrs = append(attrs, slog.String("path", e.Path))
+		if e.PID != 0 {
+			attrs = append(attrs, slog.Int("pid", e.PID))
+		}
+		if e.Signal != nil {
+			attrs = append(attrs, slog.String("signal", e.Signal.String()))
+		}
+		if e.Exit != nil {
+			attrs = append(attrs, slog.String("status", e.Exit.String()))
+			if e.Kind == EventExit {
+				attrs = append(attrs, slog.Duration("ran", e.Exit.Duration()))
+			}
+		}
+		if e.Err != nil {
+			attrs = append(attrs, slog.Any("err", e.Err))
+		}
+		l.LogAttrs(context.Background(), level, "tether: "+e.Kind.String(), attrs...)
+	}
+}

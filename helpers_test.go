@@ -1,0 +1,251 @@
+package tether_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testproc"
+)
+
+// The test binary is also every child program the tests need.
+func TestMain(m *testing.M) {
+	testproc.Register("yes", helperYes)
+	testproc.Register("echo", helperEcho)
+	testproc.Register("exit", helperExit)
+	testproc.Register("cat", helperCat)
+	testproc.Register("sleep", helperSleep)
+	testproc.Register("ignore-term", helperIgnoreTerm)
+	testproc.Register("spawn", helperSpawn)
+	testproc.Register("bytes", helperBytes)
+	testproc.Register("close-stdout", helperCloseStdout)
+	testproc.Register("emfile", helperEMFILE)
+	testproc.Register("stderr", helperStderr)
+	testproc.Main(m)
+}
+
+// helperCmd is a Cmd that runs program name from the test binary.
+func helperCmd(name string, args ...string) *tether.Cmd {
+	path, argv, env := testproc.Command(name, args...)
+	return &tether.Cmd{Path: path, Args: argv, Env: env}
+}
+
+// start starts c and makes sure the process is gone when the test ends.
+func start(t testing.TB, c *tether.Cmd) *tether.Process {
+	t.Helper()
+	p, err := c.Start(context.Background())
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = p.Kill() // best effort: it may have closed already
+		waitDone(t, p, 10*time.Second)
+	})
+	return p
+}
+
+func waitDone(t testing.TB, p *tether.Process, d time.Duration) {
+	t.Helper()
+	select {
+	case <-p.Done():
+	case <-time.After(d):
+		t.Fatalf("pid %d not closed after %v", p.PID(), d)
+	}
+}
+
+func waitExited(t testing.TB, p *tether.Process, d time.Duration) {
+	t.Helper()
+	select {
+	case <-p.Exited():
+	case <-time.After(d):
+		t.Fatalf("pid %d not exited after %v", p.PID(), d)
+	}
+}
+
+// readLine reads one line from r, failing the test after d.
+func readLine(t testing.TB, br *bufio.Reader, d time.Duration) string {
+	t.Helper()
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { // ends when ReadString returns: at the latest when the pipe closes
+		s, err := br.ReadString('\n')
+		ch <- res{s, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("read line: %v (got %q)", r.err, r.s)
+		}
+		return r.s[:len(r.s)-1]
+	case <-time.After(d):
+		t.Fatalf("no line after %v", d)
+	}
+	return ""
+}
+
+func helperYes([]string) {
+	buf := make([]byte, 8192)
+	for i := 0; i < len(buf); i += 2 {
+		buf[i], buf[i+1] = 'y', '\n'
+	}
+	for {
+		if _, err := os.Stdout.Write(buf); err != nil {
+			os.Exit(1)
+		}
+	}
+}
+
+func helperEcho(args []string) {
+	for i, a := range args {
+		if i > 0 {
+			fmt.Print(" ")
+		}
+		fmt.Print(a)
+	}
+	fmt.Println()
+}
+
+func helperExit(args []string) {
+	code, _ := strconv.Atoi(args[0])
+	os.Exit(code)
+}
+
+func helperCat([]string) {
+	if _, err := io.Copy(os.Stdout, os.Stdin); err != nil {
+		os.Exit(1)
+	}
+}
+
+func helperStderr(args []string) {
+	fmt.Fprintln(os.Stderr, args[0])
+	os.Exit(3)
+}
+
+// helperSleep prints "ready" and blocks until killed or until stdin closes.
+func helperSleep([]string) {
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	select {}
+}
+
+func helperIgnoreTerm([]string) {
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	fmt.Println("ready")
+	select {}
+}
+
+// helperSpawn starts another program and prints "pid N". Options before the
+// program: -setsid (the child starts a new session), -exit (return at once
+// instead of sleeping), -null (the child's stdout is /dev/null, not ours).
+func helperSpawn(args []string) {
+	setsid, exit, null := false, false, false
+	for len(args) > 0 && args[0][0] == '-' {
+		switch args[0] {
+		case "-setsid":
+			setsid = true
+		case "-exit":
+			exit = true
+		case "-null":
+			null = true
+		}
+		args = args[1:]
+	}
+	path, argv, env := testproc.Command(args[0], args[1:]...)
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0] = argv[0]
+	c.Env = env
+	if !null {
+		c.Stdout = os.Stdout
+	}
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	fmt.Printf("pid %d\n", c.Process.Pid)
+	if exit {
+		os.Exit(0)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// helperBytes writes N bytes of a deterministic sequence (see pattern).
+func helperBytes(args []string) {
+	n, _ := strconv.ParseInt(args[0], 10, 64)
+	w := bufio.NewWriterSize(os.Stdout, 256<<10)
+	buf := make([]byte, 64<<10)
+	var pos int64
+	for pos < n {
+		chunk := buf[:min(int64(len(buf)), n-pos)]
+		pattern(chunk, pos)
+		if _, err := w.Write(chunk); err != nil {
+			os.Exit(1)
+		}
+		pos += int64(len(chunk))
+	}
+	if err := w.Flush(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// pattern fills b with the bytes at offset off of a sequence that does not
+// repeat within 4 GiB, so a lost, doubled or reordered chunk shows.
+func pattern(b []byte, off int64) {
+	for i := range b {
+		x := uint64(off + int64(i))
+		b[i] = byte(x ^ x>>8 ^ x>>16 ^ x>>24 ^ x>>29)
+	}
+}
+
+// helperCloseStdout closes stdout and stderr early, prints nothing, and exits
+// when stdin closes.
+func helperCloseStdout([]string) {
+	_ = os.Stdout.Close()
+	_ = os.Stderr.Close()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// helperEMFILE lowers its descriptor limit so that a Start cannot open its
+// pipes, and reports what Start said.
+func helperEMFILE([]string) {
+	// Use up the descriptors below the limit we set.
+	lim := syscall.Rlimit{Cur: 12, Max: 12}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Println("setrlimit:", err)
+		os.Exit(2)
+	}
+	var hold []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		hold = append(hold, f)
+	}
+	// Free one: enough for /dev/null, not for a pipe pair.
+	if len(hold) > 0 {
+		_ = hold[len(hold)-1].Close()
+	}
+	c := tether.Command("/bin/true")
+	c.Stdout = tether.Pipe()
+	_, err := c.Start(context.Background())
+	fmt.Println(err)
+	if errors.Is(err, syscall.EMFILE) {
+		os.Exit(0)
+	}
+	os.Exit(1)
+}

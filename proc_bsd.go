@@ -1,0 +1,62 @@
+//go:build unix && !linux
+
+package tether
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// osProc is a started child. Outside Linux there is no pidfd here yet: a
+// goroutine waits in wait4, which reaps at once, so signals after the exit are
+// refused rather than risk a recycled pid (a small window remains between the
+// kernel's reap and our bookkeeping, as in os/exec).
+type osProc struct {
+	pid    int
+	mu     sync.Mutex
+	reaped bool
+}
+
+func keepAlive(f *os.File) { runtime.KeepAlive(f) }
+
+func startOS(path string, argv, env []string, dir string, files []*os.File) (*osProc, error) {
+	pid, err := forkExec(path, argv, env, dir, files, &syscall.SysProcAttr{})
+	if err != nil {
+		return nil, err
+	}
+	return &osProc{pid: pid}, nil
+}
+
+func (h *osProc) wait() (waitResult, error) {
+	w, err := waitBlocking(h.pid)
+	h.mu.Lock()
+	h.reaped = true
+	h.mu.Unlock()
+	return w, err
+}
+
+func (h *osProc) signal(sig syscall.Signal) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reaped {
+		return nil
+	}
+	err := syscall.Kill(h.pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		err = nil
+	}
+	return errors.Join(err, signalGroup(h.pid, sig))
+}
+
+func (h *osProc) release() {}
+
+// maxRSSBytes: BSD rusage reports ru_maxrss in KiB except on Darwin (bytes).
+func maxRSSBytes(v int64) int64 {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		return v
+	}
+	return v * 1024
+}

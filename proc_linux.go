@@ -1,0 +1,156 @@
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// osProc is a started child. On Linux it is watched through a pidfd, which
+// sits in Go's netpoller: waiting for 5,000 children parks 5,000 goroutines,
+// not 5,000 threads. The child is not reaped when it exits, only when the
+// Process releases it after close: while it is a zombie its pid, and so its
+// process-group id, cannot be recycled, so signals to the group cannot reach
+// a stranger.
+type osProc struct {
+	pid    int
+	pidfd  *os.File // nil where the kernel has no pidfds
+	fd     int      // pidfd's number; Fd() would make the file blocking
+	reaped bool     // set by wait or release, both run by the monitor
+}
+
+func keepAlive(f *os.File) { runtime.KeepAlive(f) }
+
+func startOS(path string, argv, env []string, dir string, files []*os.File) (*osProc, error) {
+	pidfd := -1
+	pid, err := forkExec(path, argv, env, dir, files, &syscall.SysProcAttr{PidFD: &pidfd})
+	if err != nil {
+		return nil, err
+	}
+	h := &osProc{pid: pid}
+	if pidfd >= 0 {
+		// Non-blocking so that os.NewFile registers it with the netpoller.
+		if err := syscall.SetNonblock(pidfd, true); err == nil {
+			h.pidfd, h.fd = os.NewFile(uintptr(pidfd), "pidfd"), pidfd
+		} else {
+			_ = syscall.Close(pidfd) // best effort: fall back to wait4
+		}
+	}
+	return h, nil
+}
+
+// wait blocks until the process exits and reports how, leaving it a zombie
+// when it can (see osProc).
+func (h *osProc) wait() (waitResult, error) {
+	if h.pidfd == nil {
+		h.reaped = true
+		return waitBlocking(h.pid)
+	}
+	rc, err := h.pidfd.SyscallConn()
+	if err != nil {
+		return waitResult{}, err
+	}
+	var info unix.Siginfo
+	var ru unix.Rusage
+	var werr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			info = unix.Siginfo{}
+			werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, &ru)
+			if werr != unix.EINTR {
+				break
+			}
+		}
+		if werr == unix.EAGAIN || (werr == nil && siginfoPid(&info) == 0) {
+			return false // still running: wait for the pidfd to become readable
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	if errors.Is(err, unix.EINVAL) {
+		// Kernel 5.2 or 5.3: pidfds from clone, but no waitid(P_PIDFD).
+		h.reaped = true
+		return waitBlocking(h.pid)
+	}
+	if err != nil {
+		return waitResult{}, fmt.Errorf("tether: wait for pid %d: %w", h.pid, err)
+	}
+	w := waitResult{
+		utime:  time.Duration(unix.TimevalToNsec(ru.Utime)),
+		stime:  time.Duration(unix.TimevalToNsec(ru.Stime)),
+		maxRSS: maxRSSBytes(ru.Maxrss),
+	}
+	status := siginfoStatus(&info)
+	switch info.Code {
+	case cldExited:
+		w.code = int(status)
+	case cldDumped:
+		w.core = true
+		fallthrough
+	default:
+		w.signal = syscall.Signal(status)
+	}
+	return w, nil
+}
+
+// si_code values for SIGCHLD (asm-generic/siginfo.h).
+const (
+	cldExited = 1
+	cldDumped = 3
+)
+
+// siginfo's union starts after three ints, aligned like a pointer.
+const siginfoUnion = (12 + unsafe.Sizeof(uintptr(0)) - 1) &^ (unsafe.Sizeof(uintptr(0)) - 1)
+
+// For SIGCHLD the union holds pid_t si_pid, uid_t si_uid, int si_status.
+func siginfoPid(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoUnion))
+}
+
+func siginfoStatus(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoUnion+8))
+}
+
+func maxRSSBytes(kib int64) int64 { return kib * 1024 }
+
+// signal sends sig to the child (through its pidfd, so never to a recycled
+// pid) and to its process group (pinned while the child is unreaped).
+func (h *osProc) signal(sig syscall.Signal) error {
+	var err error
+	if h.pidfd != nil {
+		err = unix.PidfdSendSignal(h.fd, sig, nil, 0)
+	} else {
+		err = syscall.Kill(h.pid, sig)
+	}
+	if errors.Is(err, syscall.ESRCH) {
+		err = nil
+	}
+	return errors.Join(err, signalGroup(h.pid, sig))
+}
+
+// release reaps the zombie and closes the pidfd. Called once, by the monitor,
+// with the Process's lock held so no signal races it.
+func (h *osProc) release() {
+	if h.pidfd == nil {
+		return
+	}
+	if !h.reaped {
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PIDFD, h.fd, &info, unix.WEXITED|unix.WNOHANG, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		h.reaped = true
+	}
+	_ = h.pidfd.Close() // best effort: the process is reaped
+}

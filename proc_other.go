@@ -1,0 +1,39 @@
+//go:build !unix
+
+package tether
+
+import (
+	"os"
+	"syscall"
+	"time"
+)
+
+// Windows (Job Objects) and other platforms are planned; until then Start
+// returns ErrUnsupported and nothing else here runs.
+
+type osProc struct{ pid int }
+
+type waitResult struct {
+	code         int
+	utime, stime time.Duration
+}
+
+func (w waitResult) fill(e *Exit) { e.Code = w.code }
+
+var sigKill os.Signal = os.Kill
+var sigTerm os.Signal = os.Kill
+
+func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
+	s, _ := sig.(syscall.Signal)
+	return s, nil
+}
+
+func startOS(string, []string, []string, string, []*os.File) (*osProc, error) {
+	return nil, ErrUnsupported
+}
+
+func (h *osProc) wait() (waitResult, error)   { return waitResult{}, ErrUnsupported }
+func (h *osProc) signal(syscall.Signal) error { return ErrUnsupported }
+func (h *osProc) release()                    {}
+func groupAlive(int) bool                     { return false }
+func signalGroup(int, syscall.Signal) error   { return ErrUnsupported }

@@ -1,0 +1,106 @@
+//go:build unix
+
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// waitResult is what the OS told us about an exit.
+type waitResult struct {
+	code       int
+	signal     syscall.Signal // 0 if the process exited
+	core       bool
+	utime      time.Duration
+	stime      time.Duration
+	maxRSS     int64
+	unreliable bool
+}
+
+func (w waitResult) fill(e *Exit) {
+	e.Code = w.code
+	if w.signal != 0 {
+		e.Code = -1
+		e.Signal = w.signal
+		e.CoreDumped = w.core
+	}
+	e.UserTime, e.SystemTime, e.MaxRSS = w.utime, w.stime, w.maxRSS
+}
+
+func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return 0, fmt.Errorf("tether: signal %v is not a syscall.Signal", sig)
+	}
+	return s, nil
+}
+
+var sigKill os.Signal = syscall.SIGKILL
+var sigTerm os.Signal = syscall.SIGTERM
+
+// forkExec starts the child in a process group of its own (pgid = pid), so the
+// tree can be signalled as one and a terminal's Ctrl-C reaches the parent,
+// which decides, rather than the child.
+func forkExec(path string, argv, env []string, dir string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	sys.Setpgid = true
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
+	for _, f := range files {
+		// Fd() above leaves the files in blocking mode; keep them alive until
+		// the child has its copies.
+		keepAlive(f)
+	}
+	return pid, err
+}
+
+// waitBlocking reaps pid with wait4 from a goroutine parked in the syscall:
+// the fallback where the kernel offers no pidfd (it costs a thread per child).
+func waitBlocking(pid int) (waitResult, error) {
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, &ru)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EINTR) {
+			return waitResult{}, fmt.Errorf("tether: wait for pid %d: %w", pid, err)
+		}
+	}
+	w := waitResult{
+		utime:  time.Duration(ru.Utime.Nano()),
+		stime:  time.Duration(ru.Stime.Nano()),
+		maxRSS: maxRSSBytes(int64(ru.Maxrss)),
+	}
+	switch {
+	case ws.Exited():
+		w.code = ws.ExitStatus()
+	case ws.Signaled():
+		w.signal = ws.Signal()
+		w.core = ws.CoreDump()
+	}
+	return w, nil
+}
+
+// signalGroup sends sig to process group pgid. A group with no members left
+// is not an error.
+func signalGroup(pgid int, sig syscall.Signal) error {
+	err := syscall.Kill(-pgid, sig)
+	if err == nil || errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// groupAlive reports whether process group pgid still has a member.
+func groupAlive(pgid int) bool {
+	err := syscall.Kill(-pgid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

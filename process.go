@@ -1,0 +1,270 @@
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Process is one run of a Cmd. Its life has two ends: exit (Exited: the
+// kernel reports the process gone) and close (Done: exit, and every output
+// pipe reached EOF, was closed by its reader, or was abandoned at the drain
+// timeout). Close always follows exit, within Cmd.DrainTimeout.
+//
+// The process is started in a process group of its own; Signal, Stop and Kill
+// act on that group and on the process itself, so its descendants receive them
+// too unless they left the group (setsid). A Process's methods may be called
+// from several goroutines.
+type Process struct {
+	path         string
+	pid          int
+	h            *osProc
+	started      time.Time
+	stopSignal   os.Signal
+	stopTimeout  time.Duration
+	drainTimeout time.Duration
+	observer     func(Event)
+
+	stdin  *stdinPipe
+	stdout *pipeReader
+	stderr *pipeReader
+
+	exited chan struct{} // closed at exit; exit is set before
+	done   chan struct{} // closed at close; err is set before
+	exit   *Exit
+	err    error
+
+	mu       sync.Mutex // guards released, and orders signals against release
+	released bool       // the process is reaped: its pid may be anyone's now
+
+	stopping  atomic.Bool // Stop or Kill was called: sweep the group at close
+	escalated atomic.Bool
+	stopOnce  sync.Once
+	stopCtx   func() bool
+
+	emitMu sync.Mutex // observer calls one at a time
+}
+
+// PID is the process id.
+func (p *Process) PID() int { return p.pid }
+
+// Stdout is the read end of the child's standard output when Cmd.Stdout was
+// Pipe(), nil otherwise. Reading it to EOF loses no byte; Close discards the
+// rest. It is safe to read after the process closed.
+func (p *Process) Stdout() io.ReadCloser {
+	if p.stdout == nil {
+		return nil
+	}
+	return p.stdout
+}
+
+// Stderr is like Stdout, for standard error.
+func (p *Process) Stderr() io.ReadCloser {
+	if p.stderr == nil {
+		return nil
+	}
+	return p.stderr
+}
+
+// Stdin is the write end of the child's standard input when Cmd.Stdin was
+// Pipe(), nil otherwise. Close it to send EOF. Writing after the child closed
+// its stdin or exited returns an error wrapping syscall.EPIPE; it does not
+// kill the parent. It is closed at close if still open.
+func (p *Process) Stdin() io.WriteCloser {
+	if p.stdin == nil {
+		return nil
+	}
+	return p.stdin
+}
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Done is closed when the process has closed: it exited and every output pipe
+// reached EOF, was closed by its reader, or was abandoned at the drain
+// timeout. Done is always closed, at most DrainTimeout after Exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exit returns how the process exited, or nil while it runs.
+func (p *Process) Exit() *Exit {
+	select {
+	case <-p.exited:
+		return p.exit
+	default:
+		return nil
+	}
+}
+
+// Wait blocks until Done and returns how the process exited. A non-zero exit
+// is not an error here (see Exit.Success; Run turns it into *ExitError); the
+// error reports the streams: a Writer() that failed, or ErrDrainTimeout
+// (errors.Is) when a pipe had to be abandoned. Wait may be called any number
+// of times, from any goroutine, before or while the pipes are read.
+func (p *Process) Wait() (*Exit, error) {
+	<-p.done
+	return p.exit, p.err
+}
+
+// Signal sends sig to the process and its process group. After close it
+// returns an error matching errors.Is(err, os.ErrProcessDone): the pid may
+// belong to another process by then.
+func (p *Process) Signal(sig os.Signal) error {
+	return p.signalTree(sig)
+}
+
+// Kill sends SIGKILL to the process and its process group and returns without
+// waiting; use Done or Wait for the end. Members of the group still alive
+// when the process closes are killed then.
+func (p *Process) Kill() error {
+	p.stopping.Store(true)
+	return p.signalTree(sigKill)
+}
+
+// Stop stops the tree gracefully: StopSignal to the process and its group,
+// then SIGKILL if the process has not closed within StopTimeout, and returns
+// once it has closed. Group members that are still alive at close (they
+// neither exited nor held a pipe) are sent SIGKILL then. Calls after the
+// first wait for the same stop; after close Stop returns nil at once.
+func (p *Process) Stop() error {
+	var err error
+	p.stopOnce.Do(func() {
+		p.stopping.Store(true)
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		if err = p.signalTree(p.stopSignal); err != nil {
+			if errors.Is(err, os.ErrProcessDone) {
+				err = nil
+			}
+			return
+		}
+		t := time.NewTimer(p.stopTimeout)
+		defer t.Stop()
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.escalated.Store(true)
+		p.emit(Event{Kind: EventEscalate, Signal: sigKill})
+		if err = p.signalTree(sigKill); errors.Is(err, os.ErrProcessDone) {
+			err = nil
+		}
+		<-p.done // bounded: SIGKILL ends the process, then at most DrainTimeout
+	})
+	if err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+func (p *Process) signalTree(sig os.Signal) error {
+	s, err := toSyscallSignal(sig)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		return fmt.Errorf("tether: signal %v to pid %d: %w", sig, p.pid, os.ErrProcessDone)
+	}
+	err = p.h.signal(s)
+	p.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("tether: signal %v to pid %d: %w", sig, p.pid, err)
+		p.emit(Event{Kind: EventError, Signal: sig, Err: err})
+		return err
+	}
+	p.emit(Event{Kind: EventSignal, Signal: sig})
+	return nil
+}
+
+// monitor owns the process from spawn to close: it waits for the exit, then
+// for the streams (draining Pipe()s nobody reads, abandoning all of them at
+// the drain timeout), reaps, and closes. It ends at close.
+func (p *Process) monitor(streams []stream) {
+	w, werr := p.h.wait()
+	exit := &Exit{PID: p.pid, Started: p.started, Ended: time.Now()}
+	w.fill(exit)
+	exit.Escalated = p.escalated.Load()
+	p.exit = exit
+	close(p.exited)
+	p.emit(Event{Kind: EventExit, Exit: exit})
+
+	var errs []error
+	if werr != nil {
+		errs = append(errs, werr)
+		p.emit(Event{Kind: EventError, Err: werr})
+	}
+	for _, s := range streams {
+		if s.cp == nil {
+			// Owner: the monitor (through the pipe's state). Ends at EOF,
+			// at the reader's Close, or when abandon below closes the pipe.
+			go s.pr.drain()
+		}
+	}
+	timer := time.NewTimer(p.drainTimeout)
+	abandoned := false
+	for _, s := range streams {
+		select {
+		case <-s.done:
+			continue
+		case <-timer.C:
+		}
+		abandoned = true
+		break
+	}
+	timer.Stop()
+	if abandoned {
+		for _, s := range streams {
+			s.pr.finish(pipeAbandoned)
+		}
+		errs = append(errs, fmt.Errorf("tether: pid %d: %w", p.pid, ErrDrainTimeout))
+	}
+	for _, s := range streams {
+		if s.cp != nil {
+			// A copier whose pipe is closed ends at once unless the
+			// caller's writer blocks; its writes must not race Wait.
+			<-s.done
+			if s.cp.err != nil && !errors.Is(s.cp.err, ErrDrainTimeout) {
+				errs = append(errs, s.cp.err)
+			}
+		}
+	}
+	if p.stdin != nil {
+		_ = p.stdin.Close() // best effort: nobody reads it any more
+	}
+
+	p.mu.Lock()
+	if p.stopping.Load() && groupAlive(p.pid) {
+		// Stop or Kill: whatever of the group outlived the process and its
+		// pipes gets SIGKILL while the zombie still pins the group id.
+		_ = signalGroup(p.pid, syscall.SIGKILL) // best effort: they may be exiting
+	}
+	p.h.release()
+	p.released = true
+	p.mu.Unlock()
+
+	p.stopCtx()
+	p.err = errors.Join(errs...)
+	p.emit(Event{Kind: EventClose, Exit: exit, Err: p.err})
+	close(p.done)
+}
+
+func (p *Process) emit(e Event) {
+	if p.observer == nil {
+		return
+	}
+	e.Time, e.Path, e.PID = time.Now(), p.path, p.pid
+	p.emitMu.Lock()
+	defer p.emitMu.Unlock()
+	p.observer(e)
+}

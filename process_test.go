@@ -1,0 +1,171 @@
+package tether_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetherproc/tether"
+)
+
+// events records what an observer saw.
+type events struct {
+	mu   sync.Mutex
+	list []tether.Event
+}
+
+func (e *events) observe(ev tether.Event) {
+	e.mu.Lock()
+	e.list = append(e.list, ev)
+	e.mu.Unlock()
+}
+
+func (e *events) kinds() []tether.EventKind {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]tether.EventKind, len(e.list))
+	for i, ev := range e.list {
+		out[i] = ev.Kind
+	}
+	return out
+}
+
+func TestEchoExitClose(t *testing.T) {
+	t.Parallel()
+	var ev events
+	c := helperCmd("echo", "hello", "world")
+	c.Stdout = tether.Pipe()
+	c.Observer = ev.observe
+	p := start(t, c)
+	out, err := io.ReadAll(p.Stdout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "hello world\n" {
+		t.Errorf("stdout = %q", out)
+	}
+	if !st.Success() || st.Code != 0 || st.Signal != nil || st.PID != p.PID() {
+		t.Errorf("exit = %+v", st)
+	}
+	if st.Ended.Before(st.Started) || st.UserTime+st.SystemTime <= 0 || st.MaxRSS <= 0 {
+		t.Errorf("exit figures: %+v", st)
+	}
+	want := []tether.EventKind{tether.EventSpawn, tether.EventExit, tether.EventClose}
+	if got := ev.kinds(); !equalKinds(got, want) {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+}
+
+func equalKinds(a, b []tether.EventKind) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{0, 1, 2, 42, 126, 127, 255} {
+		st, err := helperCmd("exit", itoa(code)).Run(context.Background())
+		if st == nil || st.Code != code {
+			t.Errorf("exit %d: got %+v", code, st)
+		}
+		var ee *tether.ExitError
+		if code == 0 && err != nil || code != 0 && !errors.As(err, &ee) {
+			t.Errorf("exit %d: err = %v", code, err)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// The seed: Node's ChildProcess never emitted 'close' when stdout had been
+// read once before the kill (nodejs/node#4049). Start yes, read once, kill:
+// Done must come, every time.
+func TestIssue4049ReadOnceKillClose(t *testing.T) {
+	t.Parallel()
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	for i := 0; i < n; i++ {
+		c := helperCmd("yes")
+		c.Stdout = tether.Pipe()
+		p, err := c.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 16)
+		if _, err := p.Stdout().Read(buf); err != nil {
+			t.Fatalf("cycle %d: read: %v", i, err)
+		}
+		if err := p.Kill(); err != nil {
+			t.Fatalf("cycle %d: kill: %v", i, err)
+		}
+		select {
+		case <-p.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("cycle %d: no close 5s after kill", i)
+		}
+		if st, _ := p.Wait(); st.Signal != syscall.SIGKILL {
+			t.Fatalf("cycle %d: exit %v", i, st)
+		}
+	}
+}
+
+// A reader that stops reading, or never starts, does not hold close back, and
+// loses nothing if it comes back and reads to EOF.
+func TestCloseUnreadAndHalfRead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		size, read int
+	}{
+		// The child can exit only once what it wrote fits in the pipe
+		// (64 KiB): so it writes 32 KiB, or we read all but 48 KiB.
+		{"unread", 32 << 10, 0},
+		{"half-read", 300 << 10, 252 << 10},
+		{"all-read", 300 << 10, 300 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := helperCmd("bytes", itoa(tc.size))
+			c.Stdout = tether.Pipe()
+			c.DrainTimeout = time.Minute // close must come from EOF, not the bound
+			p := start(t, c)
+			got := make([]byte, tc.read, tc.size)
+			if _, err := io.ReadFull(p.Stdout(), got); err != nil {
+				t.Fatal(err)
+			}
+			waitDone(t, p, 10*time.Second)
+			if _, err := p.Wait(); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			rest, err := io.ReadAll(p.Stdout())
+			if err != nil {
+				t.Fatalf("read after close: %v", err)
+			}
+			got = append(got, rest...)
+			want := make([]byte, tc.size)
+			pattern(want, 0)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("got %d bytes, not the %d written", len(got), tc.size)
+			}
+		})
+	}
+}
