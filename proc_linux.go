@@ -86,7 +86,7 @@ func (h *osProc) wait() (waitResult, error) {
 	w := waitResult{
 		utime:  time.Duration(unix.TimevalToNsec(ru.Utime)),
 		stime:  time.Duration(unix.TimevalToNsec(ru.Stime)),
-		maxRSS: maxRSSBytes(ru.Maxrss),
+		maxRSS: maxRSSBytes(int64(ru.Maxrss)), // int32 on 32-bit
 	}
 	status := siginfoStatus(&info)
 	switch info.Code {

@@ -12,13 +12,12 @@ import (
 
 // waitResult is what the OS told us about an exit.
 type waitResult struct {
-	code       int
-	signal     syscall.Signal // 0 if the process exited
-	core       bool
-	utime      time.Duration
-	stime      time.Duration
-	maxRSS     int64
-	unreliable bool
+	code   int
+	signal syscall.Signal // 0 if the process exited
+	core   bool
+	utime  time.Duration
+	stime  time.Duration
+	maxRSS int64
 }
 
 func (w waitResult) fill(e *Exit) {

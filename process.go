@@ -227,7 +227,7 @@ func (p *Process) monitor(streams []stream) {
 		for _, s := range streams {
 			s.pr.finish(pipeAbandoned)
 		}
-		errs = append(errs, fmt.Errorf("tether: pid %d: %w", p.pid, ErrDrainTimeout))
+		errs = append(errs, fmt.Errorf("%w (pid %d)", ErrDrainTimeout, p.pid))
 	}
 	for _, s := range streams {
 		if s.cp != nil {

@@ -162,7 +162,7 @@ func (r *pipeReader) endErr(st int32) error {
 	case pipeEOF:
 		return io.EOF
 	case pipeAbandoned:
-		return fmt.Errorf("tether: read %s: %w", r.name, ErrDrainTimeout)
+		return fmt.Errorf("%w (reading %s)", ErrDrainTimeout, r.name)
 	}
 	return fmt.Errorf("tether: read %s: %w", r.name, os.ErrClosed)
 }

@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -204,7 +203,7 @@ func checkLeaks(dir string, goroutines, fds int) []string {
 	sort.Ints(live)
 	for _, pid := range live {
 		problems = append(problems, fmt.Sprintf("process %d is still alive: %s", pid, cmdline(pid)))
-		_ = syscall.Kill(pid, syscall.SIGKILL) // leave the machine clean
+		kill(pid) // leave the machine clean
 	}
 
 	deadline := time.Now().Add(5 * time.Second)

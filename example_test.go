@@ -1,0 +1,99 @@
+package tether_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/tetherproc/tether"
+)
+
+// The seed's scenario: read once, kill, and close still comes.
+func Example() {
+	cmd := tether.Command("yes")
+	cmd.Stdout = tether.Pipe()
+	p, err := cmd.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	buf := make([]byte, 2)
+	_, _ = p.Stdout().Read(buf)
+	_ = p.Kill()
+	st, _ := p.Wait()
+	fmt.Printf("read %q, then %v\n", buf, st)
+	// Output: read "y\n", then signal: killed
+}
+
+func ExampleCmd_Output() {
+	out, err := tether.Command("echo", "hello").Output(context.Background())
+	fmt.Printf("%q %v\n", out, err)
+	// Output: "hello\n" <nil>
+}
+
+func ExampleCmd_Start_notFound() {
+	_, err := tether.Command("no-such-program-here").Start(context.Background())
+	fmt.Println(errors.Is(err, fs.ErrNotExist))
+	fmt.Println(err)
+	// Output:
+	// true
+	// tether: start no-such-program-here: lookup: exec: "no-such-program-here": executable file not found in $PATH
+}
+
+// Stop a tree gracefully: SIGTERM, then SIGKILL after StopTimeout.
+func ExampleProcess_Stop() {
+	cmd := tether.Command("sh", "-c", "sleep 60 & sleep 60")
+	cmd.StopTimeout = 2 * time.Second
+	p, err := cmd.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = p.Stop() // returns once the process has closed
+	fmt.Println(p.Exit())
+	// Output: signal: terminated
+}
+
+func ExampleLines() {
+	cmd := tether.Command("printf", `one\ntwo\nthree`)
+	cmd.Stdout = tether.Pipe()
+	p, err := cmd.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for line, err := range tether.Lines(p.Stdout(), 0) {
+		if err != nil && !errors.Is(err, tether.ErrLineTooLong) {
+			break
+		}
+		fmt.Println(line)
+	}
+	_, _ = p.Wait()
+	// Output:
+	// one
+	// two
+	// three
+}
+
+// Log every lifecycle event with log/slog.
+func ExampleSlogObserver() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "pid" || a.Key == "ran" {
+				return slog.Attr{} // vary from run to run
+			}
+			return a
+		},
+	}))
+	cmd := tether.Command("/bin/sh", "-c", "exit 3")
+	cmd.Observer = tether.SlogObserver(logger)
+	_, _ = cmd.Run(context.Background())
+	// Output:
+	// level=INFO msg="tether: spawn" path=/bin/sh
+	// level=INFO msg="tether: exit" path=/bin/sh status="exit status 3"
+	// level=INFO msg="tether: close" path=/bin/sh status="exit status 3"
+}
