@@ -431,4 +431,3 @@ func benchThroughput() {
 		}},
 	})
 }
-
