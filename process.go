@@ -204,36 +204,42 @@ func (p *Process) monitor(streams []stream) {
 		errs = append(errs, werr)
 		p.emit(Event{Kind: EventError, Err: werr})
 	}
-	for _, s := range streams {
-		if s.cp == nil {
-			// Owner: the monitor (through the pipe's state). Ends at EOF,
-			// at the reader's Close, or when abandon below closes the pipe.
-			go s.pr.drain()
-		}
-	}
-	timer := time.NewTimer(p.drainTimeout)
-	abandoned := false
-	for _, s := range streams {
-		select {
-		case <-s.done:
-			continue
-		case <-timer.C:
-		}
-		abandoned = true
-		break
-	}
-	timer.Stop()
-	if abandoned {
+	// At the drain bound, give up on every stream still open. The timer's
+	// goroutine exists only if it fires; finish is idempotent.
+	bound := time.AfterFunc(p.drainTimeout, func() {
 		for _, s := range streams {
 			s.pr.finish(pipeAbandoned)
 		}
-		errs = append(errs, fmt.Errorf("%w (pid %d)", ErrDrainTimeout, p.pid))
+	})
+	// Drain the Pipe()s nobody may be reading: all but one from goroutines
+	// (owner: the monitor, through the pipe's state; each ends at EOF, at
+	// the reader's Close, or at the bound), the last one right here.
+	var inline *pipeReader
+	for _, s := range streams {
+		if s.cp == nil {
+			if inline != nil {
+				go inline.drain()
+			}
+			inline = s.pr
+		}
+	}
+	if inline != nil {
+		inline.drain()
+	}
+	for _, s := range streams {
+		// Bounded: the timer finishes every pipe. (A copier stuck in its
+		// Writer is waited for all the same: its writes must not race Wait.)
+		<-s.done
+	}
+	bound.Stop()
+	for _, s := range streams {
+		if s.pr.state.Load() == pipeAbandoned {
+			errs = append(errs, fmt.Errorf("%w (pid %d)", ErrDrainTimeout, p.pid))
+			break
+		}
 	}
 	for _, s := range streams {
 		if s.cp != nil {
-			// A copier whose pipe is closed ends at once unless the
-			// caller's writer blocks; its writes must not race Wait.
-			<-s.done
 			if s.cp.err != nil && !errors.Is(s.cp.err, ErrDrainTimeout) {
 				errs = append(errs, s.cp.err)
 			}
