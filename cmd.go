@@ -59,6 +59,9 @@ type Cmd struct {
 	// drained. If zero, it is DefaultDrainTimeout.
 	DrainTimeout time.Duration
 
+	// Containment is how the tree is held; the zero value is ContainAuto.
+	Containment Containment
+
 	// Observer, if not nil, receives every lifecycle event of every Process
 	// started from this Cmd, one at a time and in order for each process.
 	// It must return quickly and must not wait for the process (Wait, Stop):
@@ -166,13 +169,13 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		env = os.Environ()
 	}
 	p.started = time.Now()
-	h, err := startOS(c.Path, argv, env, c.Dir, s.child[:])
+	h, pid, err := c.startHandle(p, argv, env, s.child[:])
 	s.closeChildEnds()
 	if err != nil {
 		s.closeParentEnds()
 		return nil, c.startErr("exec", err)
 	}
-	p.h, p.pid = h, h.pid
+	p.h, p.pid = h, pid
 	p.stdin, p.stdout, p.stderr = s.stdin, s.stdout, s.stderr
 	if s.stdin != nil {
 		s.stdin.pid = p.pid
@@ -194,6 +197,25 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 	// Owner: the Process. Ends after close (see monitor).
 	go p.monitor(s.streams())
 	return p, nil
+}
+
+// startHandle starts the child at the Cmd's containment level.
+func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (handle, int, error) {
+	switch c.Containment {
+	case ContainAuto, ContainGroup:
+		h, err := startOS(c.Path, argv, env, c.Dir, files)
+		if err != nil {
+			return nil, 0, err
+		}
+		return h, h.pid, nil
+	case ContainKeeper:
+		return startKept(keeperSpawn{
+			Path: c.Path, Argv: argv, Env: env, Dir: c.Dir,
+			StopSignal:  signalNumber(p.stopSignal),
+			StopTimeout: p.stopTimeout,
+		}, files)
+	}
+	return nil, 0, fmt.Errorf("unknown Containment %v", c.Containment)
 }
 
 func (c *Cmd) startErr(op string, err error) error {

@@ -51,6 +51,14 @@ func (h *osProc) signal(sig syscall.Signal) error {
 	return errors.Join(err, signalGroup(h.pid, sig))
 }
 
+func (h *osProc) sweep() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.reaped && groupAlive(h.pid) {
+		_ = signalGroup(h.pid, syscall.SIGKILL) // best effort: they may be exiting
+	}
+}
+
 func (h *osProc) release() {}
 
 // maxRSSBytes: BSD rusage reports ru_maxrss in KiB except on Darwin (bytes).

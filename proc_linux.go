@@ -136,6 +136,12 @@ func (h *osProc) signal(sig syscall.Signal) error {
 	return errors.Join(err, signalGroup(h.pid, sig))
 }
 
+func (h *osProc) sweep() {
+	if groupAlive(h.pid) {
+		_ = signalGroup(h.pid, syscall.SIGKILL) // best effort: they may be exiting
+	}
+}
+
 // release reaps the zombie and closes the pidfd. Called once, by the monitor,
 // with the Process's lock held so no signal races it.
 func (h *osProc) release() {

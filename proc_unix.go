@@ -103,3 +103,8 @@ func groupAlive(pgid int) bool {
 	err := syscall.Kill(-pgid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+func signalNumber(s os.Signal) int {
+	n, _ := s.(syscall.Signal)
+	return int(n)
+}

@@ -23,7 +23,7 @@ import (
 type Process struct {
 	path         string
 	pid          int
-	h            *osProc
+	h            handle
 	started      time.Time
 	stopSignal   os.Signal
 	stopTimeout  time.Duration
@@ -250,10 +250,10 @@ func (p *Process) monitor(streams []stream) {
 	}
 
 	p.mu.Lock()
-	if p.stopping.Load() && groupAlive(p.pid) {
-		// Stop or Kill: whatever of the group outlived the process and its
-		// pipes gets SIGKILL while the zombie still pins the group id.
-		_ = signalGroup(p.pid, syscall.SIGKILL) // best effort: they may be exiting
+	if p.stopping.Load() {
+		// Stop or Kill: whatever of the tree outlived the process and its
+		// pipes gets SIGKILL, while the tree can still be named safely.
+		p.h.sweep()
 	}
 	p.h.release()
 	p.released = true
@@ -273,4 +273,17 @@ func (p *Process) emit(e Event) {
 	p.emitMu.Lock()
 	defer p.emitMu.Unlock()
 	p.observer(e)
+}
+
+// handle is a started child as one containment level sees it.
+type handle interface {
+	// wait blocks until the process exits and says how.
+	wait() (waitResult, error)
+	// signal sends sig to the process and its tree.
+	signal(sig syscall.Signal) error
+	// sweep sends SIGKILL to whatever is left of the tree; best effort.
+	sweep()
+	// release frees what pins the process's identity (a zombie, a pidfd);
+	// signals are refused after it. Called once, by the monitor.
+	release()
 }

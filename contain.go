@@ -1,0 +1,43 @@
+package tether
+
+import "fmt"
+
+// Containment says how a process tree is held: what Signal, Stop and Kill
+// reach, and what becomes of the tree when the parent itself ends.
+type Containment uint8
+
+const (
+	// ContainAuto, the zero value, picks a level for the machine. Today it
+	// picks ContainGroup; it will pick the keeper once the keeper is the
+	// measured default (docs/design.md).
+	ContainAuto Containment = iota
+
+	// ContainGroup starts the child in a process group of its own and
+	// signals the child and the group. Descendants that leave the group
+	// (setsid, double fork) are out of reach, and nothing here survives the
+	// parent's death to stop the tree.
+	ContainGroup
+
+	// ContainKeeper starts the child from a keeper: a re-execution of the
+	// parent's binary, one per parent, that is a child subreaper. Every
+	// descendant, setsid and double-forked ones included, stays in its
+	// subtree. When the parent ends — however it ends, SIGKILL included —
+	// the keeper sends each tree its StopSignal (and SIGTERM to the rest),
+	// waits up to the largest StopTimeout, SIGKILLs what is left, and exits.
+	// Linux only: elsewhere Start returns ErrUnsupported. The host program
+	// must let tether's init run before its own code uses the arguments:
+	// the keeper is recognised there by an environment variable.
+	ContainKeeper
+)
+
+func (c Containment) String() string {
+	switch c {
+	case ContainAuto:
+		return "auto"
+	case ContainGroup:
+		return "group"
+	case ContainKeeper:
+		return "keeper"
+	}
+	return fmt.Sprintf("Containment(%d)", uint8(c))
+}

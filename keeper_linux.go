@@ -1,0 +1,666 @@
+package tether
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ---- parent side ----
+
+var (
+	keeperMu sync.Mutex
+	keeperCl *keeperClient // started on the first kept start; replaced if it dies
+)
+
+var errKeeperGone = errors.New("the keeper is gone")
+
+// keeperClient is the parent's end of its keeper.
+type keeperClient struct {
+	conn *net.UnixConn
+	pid  int
+
+	mu      sync.Mutex
+	nextID  uint64
+	replies map[uint64]chan keeperMsg // spawns awaiting their answer
+	procs   map[uint64]*keptProc      // started, exit not yet reported
+	dead    bool
+}
+
+func getKeeper() (*keeperClient, error) {
+	keeperMu.Lock()
+	defer keeperMu.Unlock()
+	if k := keeperCl; k != nil {
+		k.mu.Lock()
+		dead := k.dead
+		k.mu.Unlock()
+		if !dead {
+			return k, nil
+		}
+	}
+	k, err := startKeeper()
+	if err != nil {
+		return nil, err
+	}
+	keeperCl = k
+	return k, nil
+}
+
+// startKeeper re-executes this binary as the keeper, connected by a
+// SOCK_SEQPACKET socketpair at its fd 3, in a process group of its own so that
+// a signal to the parent's group (a terminal's Ctrl-C) does not reach it first.
+func startKeeper() (*keeperClient, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("keeper socket: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "keeper")
+	theirs := os.NewFile(uintptr(fds[1]), "keeper")
+	defer theirs.Close()
+	c, err := net.FileConn(ours)
+	_ = ours.Close() // FileConn holds its own copy
+	if err != nil {
+		return nil, fmt.Errorf("keeper socket: %w", err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	defer null.Close()
+	env := make([]string, 0, len(os.Environ())+1)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, keeperEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, keeperEnv+"="+strconv.Itoa(os.Getpid()))
+	pid, err := forkExec("/proc/self/exe", []string{"tether-keeper"}, env, "/",
+		[]*os.File{null, null, null, theirs}, &syscall.SysProcAttr{})
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("start keeper: %w", err)
+	}
+	k := &keeperClient{
+		conn:    c.(*net.UnixConn),
+		pid:     pid,
+		replies: map[uint64]chan keeperMsg{},
+		procs:   map[uint64]*keptProc{},
+	}
+	// Owner: the package (keeperCl). Ends when the keeper's socket closes,
+	// that is when the keeper exits; it then reaps the keeper.
+	go k.readLoop()
+	return k, nil
+}
+
+func (k *keeperClient) readLoop() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, _, _, err := k.conn.ReadMsgUnix(buf, nil)
+		if err != nil || n == 0 {
+			break
+		}
+		var m keeperMsg
+		if json.Unmarshal(buf[:n], &m) != nil {
+			continue // cannot happen between two copies of this code
+		}
+		k.mu.Lock()
+		switch m.Op {
+		case "spawned":
+			if ch := k.replies[m.ID]; ch != nil {
+				delete(k.replies, m.ID)
+				ch <- m
+			}
+		case "exited":
+			if kp := k.procs[m.ID]; kp != nil {
+				delete(k.procs, m.ID)
+				kp.exit <- m
+			}
+		}
+		k.mu.Unlock()
+	}
+	k.mu.Lock()
+	k.dead = true
+	for id, ch := range k.replies {
+		ch <- keeperMsg{Op: "spawned", ID: id, Err: errKeeperGone.Error()}
+	}
+	// The keeper's children die with it (PDEATHSIG from its spawning thread).
+	for _, kp := range k.procs {
+		kp.exit <- keeperMsg{Op: "exited", Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
+	}
+	clear(k.replies)
+	clear(k.procs)
+	k.mu.Unlock()
+	_ = k.conn.Close()
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(k.pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+}
+
+func (k *keeperClient) send(m keeperMsg, fds []int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := k.conn.WriteMsgUnix(b, oob, nil); err != nil {
+		return fmt.Errorf("%w: %v", errKeeperGone, err)
+	}
+	return nil
+}
+
+func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
+	k, err := getKeeper()
+	if err != nil {
+		return nil, 0, err
+	}
+	reply := make(chan keeperMsg, 1)
+	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1)}
+	k.mu.Lock()
+	if k.dead {
+		k.mu.Unlock()
+		return nil, 0, errKeeperGone
+	}
+	k.nextID++
+	kp.id = k.nextID
+	k.replies[kp.id] = reply
+	k.procs[kp.id] = kp
+	k.mu.Unlock()
+
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	err = k.send(keeperMsg{Op: "spawn", ID: kp.id, Spawn: &spec}, fds)
+	runtime.KeepAlive(files)
+	var m keeperMsg
+	if err == nil {
+		m = <-reply // bounded: the keeper answers, or readLoop does when it dies
+	}
+	if err == nil && m.Errno != 0 {
+		err = syscall.Errno(m.Errno)
+	} else if err == nil && m.Err != "" {
+		err = errors.New(m.Err)
+	}
+	if err != nil {
+		k.mu.Lock()
+		delete(k.replies, kp.id)
+		delete(k.procs, kp.id)
+		k.mu.Unlock()
+		return nil, 0, err
+	}
+	kp.pid = m.PID
+	return kp, m.PID, nil
+}
+
+// keptProc is a child the keeper started for us.
+type keptProc struct {
+	k    *keeperClient
+	id   uint64
+	pid  int
+	exit chan keeperMsg
+}
+
+func (h *keptProc) wait() (waitResult, error) {
+	m := <-h.exit
+	w := waitResult{
+		code:   m.Code,
+		signal: syscall.Signal(m.Signal),
+		core:   m.Core,
+		utime:  time.Duration(m.Utime),
+		stime:  time.Duration(m.Stime),
+		maxRSS: m.MaxRSS,
+	}
+	if m.Err != "" {
+		return w, fmt.Errorf("tether: pid %d: %s; it was killed with it", h.pid, m.Err)
+	}
+	return w, nil
+}
+
+func (h *keptProc) signal(sig syscall.Signal) error {
+	return h.k.send(keeperMsg{Op: "signal", ID: h.id, Sig: int(sig)}, nil)
+}
+
+func (h *keptProc) sweep() {
+	_ = h.k.send(keeperMsg{Op: "sweep", ID: h.id}, nil) // best effort: a dead keeper took the tree with it
+}
+
+func (h *keptProc) release() {
+	_ = h.k.send(keeperMsg{Op: "release", ID: h.id}, nil) // best effort: as above
+}
+
+// ---- keeper side ----
+
+func init() {
+	if v := os.Getenv(keeperEnv); v != "" {
+		ppid, _ := strconv.Atoi(v)
+		_ = os.Unsetenv(keeperEnv)
+		os.Exit(runKeeper(ppid))
+	}
+}
+
+type keeper struct {
+	conn     *net.UnixConn
+	self     int
+	jobs     chan spawnJob
+	trees    map[uint64]*keptTree // by id, until the parent releases them
+	leaders  map[int]*keptTree    // by pid, until reaped
+	maxGrace time.Duration        // the largest StopTimeout seen
+}
+
+type keptTree struct {
+	id          uint64
+	pid         int
+	stopSignal  syscall.Signal
+	stopTimeout time.Duration
+	reaped      bool
+}
+
+type keeperIn struct {
+	m   keeperMsg
+	fds []int
+}
+
+type spawnJob struct {
+	spec  *keeperSpawn
+	files []*os.File
+	reply chan spawnResult
+}
+
+type spawnResult struct {
+	pid int
+	err error
+}
+
+func runKeeper(ppid int) int {
+	// Every descendant that loses its parent becomes ours: double-forked
+	// daemons and setsid children stay in this subtree, and we reap them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 2
+	}
+	sigs := make(chan os.Signal, 256)
+	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Ignore(syscall.SIGPIPE)
+
+	f := os.NewFile(3, "keeper")
+	c, err := net.FileConn(f)
+	_ = f.Close() // FileConn holds its own copy
+	if err != nil {
+		return 2
+	}
+	k := &keeper{
+		conn:     c.(*net.UnixConn),
+		self:     os.Getpid(),
+		jobs:     make(chan spawnJob),
+		trees:    map[uint64]*keptTree{},
+		leaders:  map[int]*keptTree{},
+		maxGrace: DefaultStopTimeout,
+	}
+	gone := make(chan struct{})
+	var goneOnce sync.Once
+	parentGone := func() { goneOnce.Do(func() { close(gone) }) }
+	msgs := make(chan keeperIn)
+	// Owner: the keeper. Ends at the socket's EOF: the parent is gone,
+	// however it ended (the kernel closes its descriptors).
+	go k.readParent(msgs, parentGone)
+	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
+	// second witness, in case a child of the parent inherited the socket.
+	go watchParent(ppid, parentGone)
+	// Owner: the keeper; never ends. Children get PDEATHSIG=SIGKILL, which
+	// the kernel ties to the thread that forked them (golang/go#27505): this
+	// goroutine keeps its thread locked until the keeper exits.
+	go spawner(k.jobs)
+
+	for {
+		select {
+		case in := <-msgs:
+			k.handle(in)
+		case s := <-sigs:
+			if s == syscall.SIGCHLD {
+				k.reap()
+				continue
+			}
+			k.teardown(sigs)
+			return 0
+		case <-gone:
+			k.teardown(sigs)
+			return 0
+		}
+	}
+}
+
+func (k *keeper) readParent(msgs chan<- keeperIn, gone func()) {
+	defer gone()
+	buf := make([]byte, 1<<20)
+	oob := make([]byte, unix.CmsgSpace(16*4))
+	for {
+		n, oobn, _, _, err := k.conn.ReadMsgUnix(buf, oob)
+		if err != nil || n == 0 {
+			return
+		}
+		var in keeperIn
+		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, cm := range cmsgs {
+				if fds, err := unix.ParseUnixRights(&cm); err == nil {
+					in.fds = append(in.fds, fds...)
+				}
+			}
+		}
+		if json.Unmarshal(buf[:n], &in.m) != nil {
+			closeFDs(in.fds)
+			continue
+		}
+		msgs <- in
+	}
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = syscall.Close(fd) // best effort: ours, no longer needed
+	}
+}
+
+func watchParent(ppid int, gone func()) {
+	fd, err := unix.PidfdOpen(ppid, 0)
+	if err != nil || os.Getppid() != ppid {
+		// The parent died before we looked (or pidfds are missing: then
+		// the socket's EOF is the only witness, which is enough).
+		if errors.Is(err, syscall.ESRCH) || os.Getppid() != ppid {
+			gone()
+		}
+		if err == nil {
+			_ = syscall.Close(fd)
+		}
+		return
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		_ = syscall.Close(fd)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "parent-pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	first := true
+	_ = rc.Read(func(uintptr) bool {
+		if first {
+			first = false
+			return false // wait for readability: the parent exited
+		}
+		return true
+	})
+	gone()
+}
+
+func spawner(jobs <-chan spawnJob) {
+	runtime.LockOSThread() // never unlocked: see the caller
+	for j := range jobs {
+		pid, err := forkExec(j.spec.Path, j.spec.Argv, j.spec.Env, j.spec.Dir, j.files,
+			&syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL})
+		j.reply <- spawnResult{pid, err}
+	}
+}
+
+func (k *keeper) reply(m keeperMsg) {
+	b, _ := json.Marshal(m)
+	_, _, _ = k.conn.WriteMsgUnix(b, nil, nil) // best effort: a gone parent reads nothing
+}
+
+func (k *keeper) handle(in keeperIn) {
+	m := in.m
+	if m.Op != "spawn" {
+		closeFDs(in.fds) // only a spawn carries descriptors
+	}
+	switch m.Op {
+	case "spawn":
+		defer closeFDs(in.fds)
+		if m.Spawn == nil || len(in.fds) != 3 {
+			k.reply(keeperMsg{Op: "spawned", ID: m.ID, Err: "malformed spawn request"})
+			return
+		}
+		files := make([]*os.File, 3)
+		for i, fd := range in.fds {
+			files[i] = os.NewFile(uintptr(fd), "stdio")
+		}
+		res := make(chan spawnResult, 1)
+		k.jobs <- spawnJob{spec: m.Spawn, files: files, reply: res}
+		r := <-res
+		for _, f := range files {
+			runtime.KeepAlive(f)
+		}
+		if r.err != nil {
+			var errno syscall.Errno
+			if errors.As(r.err, &errno) {
+				k.reply(keeperMsg{Op: "spawned", ID: m.ID, Errno: int(errno)})
+			} else {
+				k.reply(keeperMsg{Op: "spawned", ID: m.ID, Err: r.err.Error()})
+			}
+			return
+		}
+		t := &keptTree{id: m.ID, pid: r.pid, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+		if t.stopSignal == 0 {
+			t.stopSignal = syscall.SIGTERM
+		}
+		k.maxGrace = max(k.maxGrace, t.stopTimeout)
+		k.trees[t.id] = t
+		k.leaders[t.pid] = t
+		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: r.pid})
+	case "signal":
+		if t := k.trees[m.ID]; t != nil {
+			if syscall.Signal(m.Sig) == syscall.SIGKILL {
+				freezeKill(func() []int { return k.members(t) })
+			} else {
+				signalAll(k.members(t), syscall.Signal(m.Sig))
+			}
+		}
+	case "sweep":
+		if t := k.trees[m.ID]; t != nil {
+			freezeKill(func() []int { return k.members(t) })
+		}
+	case "release":
+		delete(k.trees, m.ID)
+	}
+}
+
+// reap collects every exited child: our leaders, whose exits go to the
+// parent, and the orphans that were reparented to us. It runs in the loop
+// that also signals, so a pid is never signalled after we reaped it.
+func (k *keeper) reap() {
+	for {
+		var ws syscall.WaitStatus
+		var ru syscall.Rusage
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+		t := k.leaders[pid]
+		if t == nil {
+			continue
+		}
+		delete(k.leaders, pid)
+		t.reaped = true
+		m := keeperMsg{Op: "exited", ID: t.id, PID: pid,
+			Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: int64(ru.Maxrss) * 1024}
+		switch {
+		case ws.Exited():
+			m.Code = ws.ExitStatus()
+		case ws.Signaled():
+			m.Signal, m.Core = int(ws.Signal()), ws.CoreDump()
+		}
+		k.reply(m)
+	}
+}
+
+// members lists a tree's live processes: the leader and its descendants while
+// the leader lives, and every process under the keeper still in the leader's
+// process group (descendants orphaned when the leader exited).
+func (k *keeper) members(t *keptTree) []int {
+	var out []int
+	seen := map[int]bool{}
+	if !t.reaped {
+		out = append(out, t.pid)
+		seen[t.pid] = true
+		for _, pid := range descendants(t.pid) {
+			out = append(out, pid)
+			seen[pid] = true
+		}
+	}
+	for _, pid := range descendants(k.self) {
+		if !seen[pid] && pgidOf(pid) == t.pid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func signalAll(pids []int, sig syscall.Signal) {
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig) // best effort: it may have exited since the walk
+	}
+}
+
+// freezeKill stops every process list() names, again until a walk finds no
+// new one (a stopped process cannot fork), then kills them all: nothing forks
+// its way out while the tree is torn down.
+func freezeKill(list func() []int) {
+	stopped := map[int]bool{}
+	for round := 0; round < 1000; round++ {
+		fresh := 0
+		for _, pid := range list() {
+			if !stopped[pid] {
+				_ = syscall.Kill(pid, syscall.SIGSTOP) // best effort: it may be exiting
+				stopped[pid] = true
+				fresh++
+			}
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	for pid := range stopped {
+		_ = syscall.Kill(pid, syscall.SIGKILL) // best effort: as above
+	}
+}
+
+// teardown runs once the parent is gone: each tree gets its stop signal and
+// every other descendant SIGTERM, all get SIGCONT (a stopped process cannot
+// act on a signal), and after the largest grace whatever remains is frozen and
+// killed. The keeper exits once its subtree is empty.
+func (k *keeper) teardown(sigs <-chan os.Signal) {
+	k.reap()
+	signalled := map[int]bool{}
+	for _, t := range k.trees {
+		for _, pid := range k.members(t) {
+			if !signalled[pid] {
+				_ = syscall.Kill(pid, t.stopSignal) // best effort: it may be exiting
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+				signalled[pid] = true
+			}
+		}
+	}
+	for _, pid := range descendants(k.self) {
+		if !signalled[pid] {
+			_ = syscall.Kill(pid, syscall.SIGTERM) // best effort: as above
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	deadline := time.NewTimer(k.maxGrace)
+	defer deadline.Stop()
+	for {
+		k.reap()
+		if len(childrenOf(k.self)) == 0 {
+			return
+		}
+		select {
+		case <-sigs: // SIGCHLD, or a signal we no longer act on
+		case <-deadline.C:
+			freezeKill(func() []int { return descendants(k.self) })
+			for {
+				_, err := syscall.Wait4(-1, nil, 0, nil) // bounded: every descendant is SIGKILLed
+				if errors.Is(err, syscall.ECHILD) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// childrenOf lists pid's children from /proc/PID/task/*/children (Linux 3.5+,
+// CONFIG_PROC_CHILDREN): each thread lists the children it forked.
+func childrenOf(pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// descendants lists every process below pid, breadth first.
+func descendants(pid int) []int {
+	var out []int
+	queue := childrenOf(pid)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		out = append(out, p)
+		queue = append(queue, childrenOf(p)...)
+	}
+	return out
+}
+
+// pgidOf reads field 5 of /proc/PID/stat; -1 if the process is gone.
+func pgidOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 {
+		return -1
+	}
+	pg, err := strconv.Atoi(f[2])
+	if err != nil {
+		return -1
+	}
+	return pg
+}

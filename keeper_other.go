@@ -1,0 +1,9 @@
+//go:build !linux
+
+package tether
+
+import "os"
+
+func startKept(keeperSpawn, []*os.File) (handle, int, error) {
+	return nil, 0, ErrUnsupported
+}
