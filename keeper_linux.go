@@ -262,7 +262,7 @@ type keeper struct {
 	jobs     chan spawnJob
 	trees    map[uint64]*keptTree // by id, until the parent releases them
 	leaders  map[int]*keptTree    // by pid, until reaped
-	maxGrace time.Duration        // the largest StopTimeout seen
+	maxGrace time.Duration        // the largest StopTimeout of any tree started
 }
 
 type keptTree struct {
@@ -306,12 +306,11 @@ func runKeeper(ppid int) int {
 		return 2
 	}
 	k := &keeper{
-		conn:     c.(*net.UnixConn),
-		self:     os.Getpid(),
-		jobs:     make(chan spawnJob),
-		trees:    map[uint64]*keptTree{},
-		leaders:  map[int]*keptTree{},
-		maxGrace: DefaultStopTimeout,
+		conn:    c.(*net.UnixConn),
+		self:    os.Getpid(),
+		jobs:    make(chan spawnJob),
+		trees:   map[uint64]*keptTree{},
+		leaders: map[int]*keptTree{},
 	}
 	gone := make(chan struct{})
 	var goneOnce sync.Once
@@ -467,14 +466,14 @@ func (k *keeper) handle(in keeperIn) {
 	case "signal":
 		if t := k.trees[m.ID]; t != nil {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
-				freezeKill(func() []int { return k.members(t) })
+				freezeKill(func() []int { return k.members(t, k.snapshot()) })
 			} else {
-				signalAll(k.members(t), syscall.Signal(m.Sig))
+				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
 			}
 		}
 	case "sweep":
 		if t := k.trees[m.ID]; t != nil {
-			freezeKill(func() []int { return k.members(t) })
+			freezeKill(func() []int { return k.members(t, k.snapshot()) })
 		}
 	case "release":
 		delete(k.trees, m.ID)
@@ -513,24 +512,48 @@ func (k *keeper) reap() {
 	}
 }
 
-// members lists a tree's live processes: the leader and its descendants while
-// the leader lives, and every process under the keeper still in the leader's
-// process group (descendants orphaned when the leader exited).
-func (k *keeper) members(t *keptTree) []int {
-	var out []int
-	seen := map[int]bool{}
-	if !t.reaped {
-		out = append(out, t.pid)
-		seen[t.pid] = true
-		for _, pid := range descendants(t.pid) {
-			out = append(out, pid)
-			seen[pid] = true
+// procInfo is one process under the keeper, as /proc showed it.
+type procInfo struct{ pid, ppid, pgid int }
+
+// snapshot walks the keeper's subtree once: /proc/PID/task/*/children for the
+// shape, /proc/PID/stat for the process group.
+func (k *keeper) snapshot() []procInfo {
+	var out []procInfo
+	type item struct{ pid, ppid int }
+	queue := []item{}
+	for _, c := range childrenOf(k.self) {
+		queue = append(queue, item{c, k.self})
+	}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		out = append(out, procInfo{it.pid, it.ppid, pgidOf(it.pid)})
+		for _, c := range childrenOf(it.pid) {
+			queue = append(queue, item{c, it.pid})
 		}
 	}
-	for _, pid := range descendants(k.self) {
-		if !seen[pid] && pgidOf(pid) == t.pid {
-			out = append(out, pid)
+	return out
+}
+
+// members lists a tree's live processes in a snapshot: the leader and its
+// descendants while the leader lives, and every process still in the
+// leader's process group (descendants orphaned when the leader exited).
+// Processes that left both (setsid after their parent died) are reached when
+// the parent ends, by the teardown, or with cgroups (not yet).
+func (k *keeper) members(t *keptTree, snap []procInfo) []int {
+	in := map[int]bool{}
+	if !t.reaped {
+		in[t.pid] = true
+	}
+	// snap is breadth first: a parent comes before its children.
+	for _, p := range snap {
+		if in[p.ppid] || p.pgid == t.pid {
+			in[p.pid] = true
 		}
+	}
+	out := make([]int, 0, len(in))
+	for pid := range in {
+		out = append(out, pid)
 	}
 	return out
 }
@@ -565,33 +588,35 @@ func freezeKill(list func() []int) {
 }
 
 // teardown runs once the parent is gone: each tree gets its stop signal and
-// every other descendant SIGTERM, all get SIGCONT (a stopped process cannot
+// every other descendant SIGTERM, all with SIGCONT (a stopped process cannot
 // act on a signal), and after the largest grace whatever remains is frozen and
-// killed. The keeper exits once its subtree is empty.
+// killed. The keeper returns once its subtree is empty.
+//
+// /proc/PID/task/*/children can miss a process that is being reparented while
+// it is read, and a mass exit reparents many: so the subtree is walked again
+// as children exit (at most every 20 ms), and orphans that were not signalled
+// yet are. Processes forked later by a signalled parent are left to it (a
+// cleanup handler's own commands must not be killed), as systemd does; the
+// final SIGKILL reaches them.
 func (k *keeper) teardown(sigs <-chan os.Signal) {
 	k.reap()
 	signalled := map[int]bool{}
-	for _, t := range k.trees {
-		for _, pid := range k.members(t) {
-			if !signalled[pid] {
-				_ = syscall.Kill(pid, t.stopSignal) // best effort: it may be exiting
-				_ = syscall.Kill(pid, syscall.SIGCONT)
-				signalled[pid] = true
-			}
-		}
+	k.signalNew(signalled, true)
+	last := time.Now()
+	grace := k.maxGrace
+	if grace <= 0 {
+		grace = DefaultStopTimeout // no tree ever started: only orphans, if any
 	}
-	for _, pid := range descendants(k.self) {
-		if !signalled[pid] {
-			_ = syscall.Kill(pid, syscall.SIGTERM) // best effort: as above
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}
-	deadline := time.NewTimer(k.maxGrace)
+	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 	for {
 		k.reap()
 		if len(childrenOf(k.self)) == 0 {
 			return
+		}
+		if time.Since(last) >= 20*time.Millisecond {
+			k.signalNew(signalled, false)
+			last = time.Now()
 		}
 		select {
 		case <-sigs: // SIGCHLD, or a signal we no longer act on
@@ -604,6 +629,33 @@ func (k *keeper) teardown(sigs <-chan os.Signal) {
 				}
 			}
 		}
+	}
+}
+
+// signalNew sends the stop signal to processes under the keeper that have not
+// had it — all of them the first time, then only the keeper's own children
+// (orphans) — with their tree's StopSignal where they belong to one, else
+// SIGTERM.
+func (k *keeper) signalNew(signalled map[int]bool, first bool) {
+	snap := k.snapshot()
+	orphan := map[int]bool{}
+	for _, p := range snap {
+		orphan[p.pid] = p.ppid == k.self
+	}
+	send := func(pid int, sig syscall.Signal) {
+		if !signalled[pid] && (first || orphan[pid]) {
+			_ = syscall.Kill(pid, sig) // best effort: it may be exiting
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+			signalled[pid] = true
+		}
+	}
+	for _, t := range k.trees {
+		for _, pid := range k.members(t, snap) {
+			send(pid, t.stopSignal)
+		}
+	}
+	for _, p := range snap {
+		send(p.pid, syscall.SIGTERM)
 	}
 }
 

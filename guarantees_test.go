@@ -1,0 +1,306 @@
+package tether_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testproc"
+)
+
+// The guarantee matrix: a parent (a program of the test binary) starts a tree
+// of every kind of descendant, then ends in each way a process can end; every
+// descendant must be gone soon after, and the polite one must have cleaned up.
+
+func init() {
+	testproc.Register("parent", helperParent)
+	testproc.Register("tree", helperTree)
+	testproc.Register("member", helperMember)
+	testproc.Register("daemonize", helperDaemonize)
+}
+
+// treeSize is how many "pid N" lines a tree prints: itself and five members.
+const treeSize = 6
+
+// helperTree starts one member of each kind and prints their pids, and its
+// own first: a plain grandchild, one that ignores SIGTERM, one in a session
+// of its own (setsid), a double-forked daemon, and a polite one that cleans
+// up on SIGTERM. Then it waits for them.
+func helperTree(args []string) {
+	dir := args[0]
+	fmt.Printf("pid %d\n", os.Getpid())
+	start := func(setsid bool, prog string, a ...string) {
+		path, argv, env := testproc.Command(prog, a...)
+		c := exec.Command(path, argv[1:]...)
+		c.Args[0], c.Env, c.Stdout, c.Stderr = argv[0], env, os.Stdout, os.Stderr
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "tree:", err)
+			os.Exit(2)
+		}
+	}
+	start(false, "member", "plain")
+	start(false, "member", "ignore")
+	start(true, "member", "plain")
+	start(false, "daemonize")
+	start(false, "member", "polite", dir)
+	for { // reap what exits; wait for the end
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(-1, &ws, 0, nil); err == syscall.ECHILD {
+			select {}
+		}
+	}
+}
+
+// helperDaemonize double-forks: it starts a member in a new session and
+// exits at once, so the member is orphaned.
+func helperDaemonize([]string) {
+	path, argv, env := testproc.Command("member", "plain")
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env, c.Stdout = argv[0], env, os.Stdout
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// helperMember is one descendant: plain, ignore (SIGTERM, SIGINT, SIGHUP
+// ignored) or polite (on SIGTERM, writes DIR/cleaned-PID and exits).
+func helperMember(args []string) {
+	switch args[0] {
+	case "ignore":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	case "polite":
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		fmt.Printf("pid %d\n", os.Getpid())
+		<-term
+		_ = os.WriteFile(filepath.Join(args[1], "cleaned-"+strconv.Itoa(os.Getpid())), nil, 0o644)
+		os.Exit(0)
+	}
+	fmt.Printf("pid %d\n", os.Getpid())
+	select {}
+}
+
+// shTree is the same tree from /bin/sh, lighter than test binaries (a
+// race-enabled one holds 20 MB): it prints 7 pids, the shell that ignores
+// TERM, INT and HUP counting with its child. The polite shell runs its trap
+// between foreground commands: dash can lose a trap that arrives while it is
+// in "wait" as a background child exits.
+const shTree = `echo pid $$
+sleep 600 & echo pid $!
+sh -c 'trap "" TERM INT HUP; sleep 600 & echo pid $!; echo pid $$; wait' &
+setsid sleep 600 & echo pid $!
+sh -c 'setsid sleep 600 & echo pid $!'
+sh -c 'trap "touch \"$0\"/cleaned-$$; exit 0" TERM; echo pid $$ polite; while :; do sleep 1; done' "$0" &
+wait`
+
+const shTreeSize = 7
+
+// helperParent starts trees (of test-binary programs, or "sh" ones) at the
+// given containment level, relays their lines, prints "parent ready" once
+// every tree is up, and ends as told.
+func helperParent(args []string) {
+	ending, level, dir := args[0], args[1], args[2]
+	trees, _ := strconv.Atoi(args[3])
+	kind := args[4]
+	grace, _ := time.ParseDuration(args[5])
+	for i := 0; i < trees; i++ {
+		path, argv, env := testproc.Command("tree", dir)
+		size := treeSize
+		if kind == "sh" {
+			path, argv, env, size = "/bin/sh", []string{"sh", "-c", shTree, dir}, nil, shTreeSize
+		}
+		c := &tether.Cmd{Path: path, Args: argv, Env: env, Stdout: tether.Pipe(), StopTimeout: grace}
+		switch level {
+		case "keeper":
+			c.Containment = tether.ContainKeeper
+		case "group":
+			c.Containment = tether.ContainGroup
+		}
+		p, err := c.Start(context.Background())
+		if err != nil {
+			fmt.Println("start:", err)
+			os.Exit(2)
+		}
+		br := bufio.NewReader(p.Stdout())
+		for n := 0; n < size; n++ {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				fmt.Println("tree:", err)
+				os.Exit(2)
+			}
+			fmt.Print(line)
+		}
+	}
+	fmt.Println("parent ready")
+	switch ending {
+	case "return":
+		return
+	case "exit":
+		os.Exit(3)
+	case "fatal":
+		log.Fatal("parent: fatal")
+	case "panic":
+		panic("parent: panic")
+	}
+	select {} // the test sends the signal
+}
+
+var endings = []string{"return", "exit", "fatal", "panic", "SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"}
+
+var signalsByName = map[string]syscall.Signal{
+	"SIGINT": syscall.SIGINT, "SIGTERM": syscall.SIGTERM, "SIGHUP": syscall.SIGHUP, "SIGKILL": syscall.SIGKILL,
+}
+
+// matrixRun is one parent ending: the pids of the tree and whether the polite
+// members cleaned up.
+type matrixRun struct {
+	pids      []int
+	polite    []int
+	survivors []int
+	cleaned   int
+}
+
+// runParent starts a parent, reads its trees' pids, ends it, and counts.
+func runParent(t *testing.T, ending, level string, trees int, kind string, grace time.Duration) matrixRun {
+	t.Helper()
+	dir := t.TempDir()
+	path, argv, env := testproc.Command("parent", ending, level, dir, strconv.Itoa(trees), kind, grace.String())
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var run matrixRun
+	t.Cleanup(func() {
+		for _, pid := range run.pids { // a failed test leaves nothing behind
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	lines := make(chan string)
+	go func() { // ends at EOF: when the parent and everything holding its stdout are gone
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(30 * time.Second)
+	polite := map[int]bool{}
+read:
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatal("parent's output ended before it was ready")
+			}
+			if line == "parent ready" {
+				break read
+			}
+			f := strings.Fields(line)
+			pid, err := strconv.Atoi(f[len(f)-1])
+			if len(f) == 3 && f[2] == "polite" {
+				pid, err = strconv.Atoi(f[1])
+				polite[pid] = true
+			}
+			if err != nil || f[0] != "pid" {
+				t.Fatalf("parent said %q", line)
+			}
+			run.pids = append(run.pids, pid)
+		case <-timeout:
+			t.Fatal("parent not ready after 30s")
+		}
+	}
+	for _, pid := range run.pids {
+		if polite[pid] || strings.Contains(cmdline(pid), "polite") {
+			run.polite = append(run.polite, pid)
+			polite[pid] = true
+		}
+	}
+	if sig, ok := signalsByName[ending]; ok {
+		_ = c.Process.Signal(sig)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- c.Wait() }() // ends when the parent is reaped
+	select {
+	case <-waitErr:
+	case <-time.After(30 * time.Second):
+		t.Fatal("parent did not end")
+	}
+	go func() { // drain what is left so nothing blocks writing; ends at EOF
+		for range lines {
+		}
+	}()
+	// The teardown takes the grace (StopTimeout) for the SIGTERM-ignorers;
+	// allow 5s more on a loaded machine.
+	run.survivors = testproc.WaitGone(grace+5*time.Second, run.pids...)
+	for pid := range polite {
+		if _, err := os.Stat(filepath.Join(dir, "cleaned-"+strconv.Itoa(pid))); err == nil {
+			run.cleaned++
+		}
+	}
+	return run
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+func TestGuaranteesKeeper(t *testing.T) {
+	t.Parallel()
+	for _, ending := range endings {
+		t.Run(ending, func(t *testing.T) {
+			t.Parallel()
+			run := runParent(t, ending, "keeper", 1, "go", time.Second)
+			if len(run.pids) != treeSize {
+				t.Fatalf("tree printed %d pids, want %d", len(run.pids), treeSize)
+			}
+			if len(run.survivors) > 0 {
+				for _, pid := range run.survivors {
+					t.Errorf("survivor %d: %s", pid, cmdline(pid))
+				}
+			}
+			if run.cleaned != len(run.polite) || len(run.polite) != 1 {
+				t.Errorf("polite child cleaned up %d of %d times", run.cleaned, len(run.polite))
+			}
+		})
+	}
+}
+
+// A parent with 200 trees (1200 processes) is SIGKILLed: all of them go.
+func TestGuaranteesKeeper200Trees(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1200 processes")
+	}
+	// Not parallel: it is the heaviest test and wants the machine.
+	// 1600 processes ending at once on two CPUs: the polite ones need more
+	// than a second to run their trap.
+	run := runParent(t, "SIGKILL", "keeper", 200, "sh", 5*time.Second)
+	if len(run.pids) != 200*shTreeSize {
+		t.Fatalf("%d pids", len(run.pids))
+	}
+	if len(run.survivors) > 0 {
+		t.Errorf("%d survivors of %d", len(run.survivors), len(run.pids))
+	}
+	if run.cleaned != 200 {
+		t.Errorf("polite children cleaned up %d of 200 times", run.cleaned)
+	}
+}
