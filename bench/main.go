@@ -30,12 +30,16 @@ var (
 	cycles  = flag.Int("cycles", 100000, "start-yes/read-once/kill/close cycles per contender")
 	nbytes  = flag.Int64("bytes", 4<<30, "bytes through stdout per contender per round")
 	rounds  = flag.Int("rounds", 3, "rounds for spawn and throughput (median kept)")
-	only    = flag.String("only", "spawn,cycle,throughput", "sections to run")
+	only    = flag.String("only", "spawn,cycle,throughput,teardown", "sections to run")
 	srcDir  string
 	workDir string
 )
 
 func main() {
+	if n, err := strconv.Atoi(os.Getenv(envTeardownParent)); err == nil {
+		teardownParent(n)
+		return
+	}
 	flag.Parse()
 	_, file, _, _ := runtime.Caller(0)
 	srcDir = filepath.Dir(file)
@@ -55,6 +59,8 @@ func main() {
 			benchCycle()
 		case "throughput":
 			benchThroughput()
+		case "teardown":
+			benchTeardown()
 		default:
 			fatal(fmt.Errorf("unknown section %q", s))
 		}
@@ -186,6 +192,7 @@ func benchSpawn() {
 	n := *spawnN
 	ctx := context.Background()
 	tcmd := &tether.Cmd{Path: "/bin/true"}
+	kcmd := &tether.Cmd{Path: "/bin/true", Containment: tether.ContainKeeper}
 	cBin := filepath.Join(workDir, "spawn")
 	cErr := exec.Command("gcc", "-O2", "-o", cBin, filepath.Join(srcDir, "c", "spawn.c")).Run()
 	compare(fmt.Sprintf("Spawn and wait for /bin/true, %d times", n), "spawns/s", float64(n), *rounds, []contender{
@@ -193,6 +200,16 @@ func benchSpawn() {
 			return timed(func() error {
 				for i := 0; i < n; i++ {
 					if _, err := tcmd.Run(ctx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}},
+		{"tether, keeper level", func() (float64, string, error) {
+			return timed(func() error {
+				for i := 0; i < n; i++ {
+					if _, err := kcmd.Run(ctx); err != nil {
 						return err
 					}
 				}
