@@ -175,7 +175,7 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		s.closeParentEnds()
 		return nil, c.startErr("exec", err)
 	}
-	p.h, p.pid = h, pid
+	p.h, p.pid, p.level = h, pid, levelOf(h)
 	p.stdin, p.stdout, p.stderr = s.stdin, s.stdout, s.stderr
 	if s.stdin != nil {
 		s.stdin.pid = p.pid
@@ -208,11 +208,12 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			return nil, 0, err
 		}
 		return h, h.pid, nil
-	case ContainKeeper:
+	case ContainKeeper, ContainCgroup:
 		return startKept(keeperSpawn{
 			Path: c.Path, Argv: argv, Env: env, Dir: c.Dir,
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,
+			Cgroup:      c.Containment == ContainCgroup,
 		}, files)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", c.Containment)

@@ -28,6 +28,17 @@ const (
 	// must let tether's init run before its own code uses the arguments:
 	// the keeper is recognised there by an environment variable.
 	ContainKeeper
+
+	// ContainCgroup is ContainKeeper with each tree in a cgroup v2 of its
+	// own, created by the keeper under its own cgroup and entered at clone
+	// time (CLONE_INTO_CGROUP), so no process of the tree is ever outside
+	// it. A tree is then exactly its cgroup: Signal, Stop and Kill reach
+	// descendants that double-forked away too, Kill is cgroup.kill, and Exit
+	// gets the tree's CPU time (and peak memory where the memory controller
+	// is enabled). Each cgroup is removed once its tree is empty and closed.
+	// Start fails with a *StartError when the machine offers no writable
+	// cgroup v2 subtree (see tether doctor).
+	ContainCgroup
 )
 
 func (c Containment) String() string {
@@ -38,6 +49,8 @@ func (c Containment) String() string {
 		return "group"
 	case ContainKeeper:
 		return "keeper"
+	case ContainCgroup:
+		return "cgroup"
 	}
 	return fmt.Sprintf("Containment(%d)", uint8(c))
 }

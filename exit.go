@@ -28,6 +28,12 @@ type Exit struct {
 	// Escalated reports that a graceful stop ran out of time and the tree
 	// was sent SIGKILL.
 	Escalated bool
+	// TreeUserTime and TreeSystemTime are the CPU time of the whole tree up
+	// to the exit — descendants not waited for included — and TreeMaxMemory
+	// its peak memory in bytes. Only at the ContainCgroup level (memory
+	// needs the cgroup memory controller); zero otherwise.
+	TreeUserTime, TreeSystemTime time.Duration
+	TreeMaxMemory                int64
 }
 
 // Success reports whether the process exited with status 0.

@@ -24,6 +24,7 @@ import (
 // descendant must be gone soon after, and the polite one must have cleaned up.
 
 func init() {
+	testproc.AtEnd(cgroupLeftovers)
 	testproc.Register("parent", helperParent)
 	testproc.Register("tree", helperTree)
 	testproc.Register("member", helperMember)
@@ -124,12 +125,7 @@ func helperParent(args []string) {
 			path, argv, env, size = "/bin/sh", []string{"sh", "-c", shTree, dir}, nil, shTreeSize
 		}
 		c := &tether.Cmd{Path: path, Args: argv, Env: env, Stdout: tether.Pipe(), StopTimeout: grace}
-		switch level {
-		case "keeper":
-			c.Containment = tether.ContainKeeper
-		case "group":
-			c.Containment = tether.ContainGroup
-		}
+		c.Containment = levelNamed(level)
 		p, err := c.Start(context.Background())
 		if err != nil {
 			fmt.Println("start:", err)
@@ -264,36 +260,108 @@ func cmdline(pid int) string {
 	return strings.ReplaceAll(string(b), "\x00", " ")
 }
 
-func TestGuaranteesKeeper(t *testing.T) {
+func levelNamed(name string) tether.Containment {
+	for _, l := range []tether.Containment{tether.ContainGroup, tether.ContainKeeper, tether.ContainCgroup} {
+		if l.String() == name {
+			return l
+		}
+	}
+	panic("no level " + name)
+}
+
+// cgroupLevel says whether this machine offers the cgroup level, and why not.
+func cgroupLevel() (bool, string) {
+	mnt, err := cgroup2MountForTest()
+	if err != nil {
+		return false, err.Error()
+	}
+	probe := filepath.Join(mnt, "tether-probe."+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return false, err.Error()
+	}
+	_ = os.Remove(probe)
+	return true, ""
+}
+
+func cgroup2MountForTest() (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if f := strings.Fields(post); ok && len(f) > 0 && f[0] == "cgroup2" {
+			return strings.Fields(pre)[4], nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup2 mount")
+}
+
+// cgroupLeftovers lists keeper cgroups still present: every keeper removes
+// its own when it ends.
+func cgroupLeftovers() []string {
+	mnt, err := cgroup2MountForTest()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	_ = filepath.WalkDir(mnt, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), "tether-keeper.") {
+			out = append(out, "cgroup left behind: "+path)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return out
+}
+
+// levels are the containment levels this machine offers that claim the
+// whole matrix.
+func strongLevels(t *testing.T) []string {
+	levels := []string{"keeper"}
+	if ok, why := cgroupLevel(); ok {
+		levels = append(levels, "cgroup")
+	} else {
+		t.Logf("no cgroup level here: %s", why)
+	}
+	return levels
+}
+
+func TestGuarantees(t *testing.T) {
 	t.Parallel()
-	for _, ending := range endings {
-		t.Run(ending, func(t *testing.T) {
-			t.Parallel()
-			run := runParent(t, ending, "keeper", 1, "go", time.Second)
-			if len(run.pids) != treeSize {
-				t.Fatalf("tree printed %d pids, want %d", len(run.pids), treeSize)
-			}
-			if len(run.survivors) > 0 {
+	for _, level := range strongLevels(t) {
+		for _, ending := range endings {
+			t.Run(level+"/"+ending, func(t *testing.T) {
+				t.Parallel()
+				run := runParent(t, ending, level, 1, "go", time.Second)
+				if len(run.pids) != treeSize {
+					t.Fatalf("tree printed %d pids, want %d", len(run.pids), treeSize)
+				}
 				for _, pid := range run.survivors {
 					t.Errorf("survivor %d: %s", pid, cmdline(pid))
 				}
-			}
-			if run.cleaned != len(run.polite) || len(run.polite) != 1 {
-				t.Errorf("polite child cleaned up %d of %d times", run.cleaned, len(run.polite))
-			}
-		})
+				if run.cleaned != len(run.polite) || len(run.polite) != 1 {
+					t.Errorf("polite child cleaned up %d of %d times", run.cleaned, len(run.polite))
+				}
+			})
+		}
 	}
 }
 
-// A parent with 200 trees (1200 processes) is SIGKILLed: all of them go.
-func TestGuaranteesKeeper200Trees(t *testing.T) {
+// A parent with 200 trees (1400 processes) is SIGKILLed: all of them go, at
+// the strongest level the machine offers.
+func TestGuarantees200Trees(t *testing.T) {
 	if testing.Short() {
-		t.Skip("1200 processes")
+		t.Skip("1400 processes")
 	}
-	// Not parallel: it is the heaviest test and wants the machine.
-	// 1600 processes ending at once on two CPUs: the polite ones need more
-	// than a second to run their trap.
-	run := runParent(t, "SIGKILL", "keeper", 200, "sh", 5*time.Second)
+	// Not parallel: it is the heaviest test and wants the machine. 1400
+	// processes ending at once on two CPUs: the polite ones need more than
+	// a second to run their trap.
+	level := strongLevels(t)[len(strongLevels(t))-1]
+	run := runParent(t, "SIGKILL", level, 200, "sh", 5*time.Second)
 	if len(run.pids) != 200*shTreeSize {
 		t.Fatalf("%d pids", len(run.pids))
 	}

@@ -19,11 +19,12 @@ type keeperSpawn struct {
 	Dir         string
 	StopSignal  int
 	StopTimeout time.Duration
+	Cgroup      bool // put the tree in a cgroup of its own; fail if none can be had
 }
 
 // keeperMsg is every message, in both directions; Op says which fields count.
 type keeperMsg struct {
-	Op string `json:"op"` // parent: spawn, signal, sweep, release; keeper: spawned, exited
+	Op string `json:"op"` // parent: spawn, signal, sweep, release; keeper: hello, spawned, exited
 	ID uint64 `json:"id"`
 
 	Spawn *keeperSpawn `json:"spawn,omitempty"`
@@ -39,4 +40,10 @@ type keeperMsg struct {
 	Utime  int64 `json:"utime,omitempty"` // ns
 	Stime  int64 `json:"stime,omitempty"` // ns
 	MaxRSS int64 `json:"maxrss,omitempty"`
+
+	Cgroup    string `json:"cgroup,omitempty"`     // hello: the keeper's cgroup directory; spawned: the tree's
+	CgroupErr string `json:"cgroup_err,omitempty"` // hello: why there is none
+	TreeUser  int64  `json:"tree_user,omitempty"`  // exited: the tree's CPU time from its cgroup, ns
+	TreeSys   int64  `json:"tree_sys,omitempty"`
+	TreePeak  int64  `json:"tree_peak,omitempty"` // exited: memory.peak, bytes
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,6 +31,11 @@ var errKeeperGone = errors.New("the keeper is gone")
 type keeperClient struct {
 	conn *net.UnixConn
 	pid  int
+
+	hello     chan struct{} // closed when the keeper said what it offers, or died
+	helloOnce sync.Once
+	cgroup    string // the keeper's cgroup directory, "" if none
+	cgroupErr string
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -96,6 +102,7 @@ func startKeeper() (*keeperClient, error) {
 		return nil, fmt.Errorf("start keeper: %w", err)
 	}
 	k := &keeperClient{
+		hello:   make(chan struct{}),
 		conn:    c.(*net.UnixConn),
 		pid:     pid,
 		replies: map[uint64]chan keeperMsg{},
@@ -120,6 +127,9 @@ func (k *keeperClient) readLoop() {
 		}
 		k.mu.Lock()
 		switch m.Op {
+		case "hello":
+			k.cgroup, k.cgroupErr = m.Cgroup, m.CgroupErr
+			k.helloOnce.Do(func() { close(k.hello) })
 		case "spawned":
 			if ch := k.replies[m.ID]; ch != nil {
 				delete(k.replies, m.ID)
@@ -133,6 +143,7 @@ func (k *keeperClient) readLoop() {
 		}
 		k.mu.Unlock()
 	}
+	k.helloOnce.Do(func() { close(k.hello) })
 	k.mu.Lock()
 	k.dead = true
 	for id, ch := range k.replies {
@@ -151,6 +162,12 @@ func (k *keeperClient) readLoop() {
 		if _, err := syscall.Wait4(k.pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
 			break
 		}
+	}
+	// A keeper that ends normally removes its cgroups; one that was killed
+	// cannot. What is left in them (descendants of its children) is killed
+	// here: the cgroup level survives the keeper's SIGKILL too.
+	if k.cgroup != "" {
+		cgroupDestroy(k.cgroup)
 	}
 }
 
@@ -209,16 +226,27 @@ func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
 		k.mu.Unlock()
 		return nil, 0, err
 	}
-	kp.pid = m.PID
+	kp.pid, kp.cgroup = m.PID, m.Cgroup
 	return kp, m.PID, nil
+}
+
+func levelOf(h handle) Containment {
+	if kp, ok := h.(*keptProc); ok {
+		if kp.cgroup != "" {
+			return ContainCgroup
+		}
+		return ContainKeeper
+	}
+	return ContainGroup
 }
 
 // keptProc is a child the keeper started for us.
 type keptProc struct {
-	k    *keeperClient
-	id   uint64
-	pid  int
-	exit chan keeperMsg
+	k      *keeperClient
+	id     uint64
+	pid    int
+	cgroup string // the tree's cgroup directory, "" at the keeper level
+	exit   chan keeperMsg
 }
 
 func (h *keptProc) wait() (waitResult, error) {
@@ -230,6 +258,10 @@ func (h *keptProc) wait() (waitResult, error) {
 		utime:  time.Duration(m.Utime),
 		stime:  time.Duration(m.Stime),
 		maxRSS: m.MaxRSS,
+
+		treeUser: time.Duration(m.TreeUser),
+		treeSys:  time.Duration(m.TreeSys),
+		treePeak: m.TreePeak,
 	}
 	if m.Err != "" {
 		return w, fmt.Errorf("tether: pid %d: %s; it was killed with it", h.pid, m.Err)
@@ -269,11 +301,15 @@ type keeper struct {
 	trees    map[uint64]*keptTree // by id, until the parent releases them
 	leaders  map[int]*keptTree    // by pid, until reaped
 	maxGrace time.Duration        // the largest StopTimeout of any tree started
+	cgDir    string               // where trees' cgroups go; "" if none can be had
+	cgErr    string               // why not
+	cgEmpty  map[string]bool      // released trees' cgroups, removed once empty
 }
 
 type keptTree struct {
 	id          uint64
 	pid         int
+	cg          string // the tree's cgroup directory; "" without one
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
 	reaped      bool
@@ -307,7 +343,14 @@ func runKeeper(ppid int) int {
 		leaders: map[int]*keptTree{},
 		kick:    make(chan struct{}, 1),
 		exits:   make(chan struct{}, 1),
+		cgEmpty: map[string]bool{},
 	}
+	if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
+		k.cgDir = dir
+	} else {
+		k.cgErr = err.Error()
+	}
+	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr})
 	gone := make(chan struct{})
 	var goneOnce sync.Once
 	parentGone := func() { goneOnce.Do(func() { close(gone) }) }
@@ -456,12 +499,26 @@ func (k *keeper) handle(in keeperIn) {
 		for i, fd := range in.fds {
 			files[i] = os.NewFile(uintptr(fd), "stdio")
 		}
-		pid, err := forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files,
-			&syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL})
+		attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cg, err := k.treeCgroup(m.ID, m.Spawn.Cgroup)
+		if cg != "" {
+			var fd int
+			if fd, err = syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0); err == nil {
+				defer syscall.Close(fd)
+				attr.UseCgroupFD, attr.CgroupFD = true, fd
+			}
+		}
+		var pid int
+		if err == nil {
+			pid, err = forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files, attr)
+		}
 		for _, f := range files {
 			_ = f.Close() // best effort: the child has its copies
 		}
 		if err != nil {
+			if cg != "" {
+				_ = cgroupRemove(cg) // best effort: nothing entered it
+			}
 			var errno syscall.Errno
 			if errors.As(err, &errno) {
 				k.reply(keeperMsg{Op: "spawned", ID: m.ID, Errno: int(errno)})
@@ -470,7 +527,7 @@ func (k *keeper) handle(in keeperIn) {
 			}
 			return
 		}
-		t := &keptTree{id: m.ID, pid: pid, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+		t := &keptTree{id: m.ID, pid: pid, cg: cg, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
 		if t.stopSignal == 0 {
 			t.stopSignal = syscall.SIGTERM
 		}
@@ -481,21 +538,60 @@ func (k *keeper) handle(in keeperIn) {
 		case k.kick <- struct{}{}:
 		default:
 		}
-		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid})
+		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid, Cgroup: cg})
 	case "signal":
 		if t := k.trees[m.ID]; t != nil {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
-				freezeKill(func() []int { return k.members(t, k.snapshot()) })
+				k.killTree(t)
 			} else {
 				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
 			}
 		}
 	case "sweep":
 		if t := k.trees[m.ID]; t != nil {
-			freezeKill(func() []int { return k.members(t, k.snapshot()) })
+			k.killTree(t)
 		}
 	case "release":
-		delete(k.trees, m.ID)
+		if t := k.trees[m.ID]; t != nil {
+			delete(k.trees, m.ID)
+			if t.cg != "" {
+				k.cgEmpty[t.cg] = true
+				k.removeEmptyCgroups()
+			}
+		}
+	}
+}
+
+// treeCgroup creates the cgroup for tree id when one is wanted.
+func (k *keeper) treeCgroup(id uint64, want bool) (string, error) {
+	if !want {
+		return "", nil
+	}
+	if k.cgDir == "" {
+		return "", errors.New("no writable cgroup v2 subtree: " + k.cgErr)
+	}
+	dir := filepath.Join(k.cgDir, "tree."+strconv.FormatUint(id, 10))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// killTree SIGKILLs a tree at once: cgroup.kill where it has a cgroup, else
+// a freeze of its members and a kill.
+func (k *keeper) killTree(t *keptTree) {
+	if t.cg != "" && cgroupKill(t.cg) == nil {
+		return
+	}
+	freezeKill(func() []int { return k.members(t, k.snapshot()) })
+}
+
+// removeEmptyCgroups removes the released trees' cgroups that have emptied.
+func (k *keeper) removeEmptyCgroups() {
+	for dir := range k.cgEmpty {
+		if cgroupRemove(dir) == nil {
+			delete(k.cgEmpty, dir)
+		}
 	}
 }
 
@@ -510,6 +606,9 @@ func (k *keeper) reap(pid int) {
 			break
 		}
 	}
+	if len(k.cgEmpty) > 0 {
+		k.removeEmptyCgroups()
+	}
 	t := k.leaders[pid]
 	if t == nil {
 		return
@@ -518,6 +617,10 @@ func (k *keeper) reap(pid int) {
 	t.reaped = true
 	m := keeperMsg{Op: "exited", ID: t.id, PID: pid,
 		Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: int64(ru.Maxrss) * 1024}
+	if t.cg != "" {
+		u, s := cgroupCPU(t.cg)
+		m.TreeUser, m.TreeSys, m.TreePeak = int64(u), int64(s), cgroupMemoryPeak(t.cg)
+	}
 	switch {
 	case ws.Exited():
 		m.Code = ws.ExitStatus()
@@ -556,6 +659,9 @@ func (k *keeper) snapshot() []procInfo {
 // Processes that left both (setsid after their parent died) are reached when
 // the parent ends, by the teardown, or with cgroups (not yet).
 func (k *keeper) members(t *keptTree, snap []procInfo) []int {
+	if t.cg != "" {
+		return cgroupProcs(t.cg)
+	}
 	in := map[int]bool{}
 	if !t.reaped {
 		in[t.pid] = true
@@ -636,15 +742,38 @@ func (k *keeper) teardown() {
 		case <-k.exits: // the reaper collected someone
 		case <-deadline.C:
 			k.mu.Lock()
+			for _, t := range k.trees {
+				if t.cg != "" {
+					_ = cgroupKill(t.cg) // best effort: the walk below covers it
+				}
+			}
 			freezeKill(func() []int { return descendants(k.self) })
 			k.mu.Unlock()
 			// Bounded: everything is SIGKILLed, and the reaper collects it.
 			for len(childrenOf(k.self)) > 0 {
 				<-k.exits
 			}
+			k.removeCgroups()
 			return
 		}
 	}
+	k.removeCgroups()
+}
+
+// removeCgroups removes every cgroup the keeper made, at its end.
+func (k *keeper) removeCgroups() {
+	if k.cgDir == "" {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, t := range k.trees {
+		if t.cg != "" {
+			k.cgEmpty[t.cg] = true
+		}
+	}
+	k.removeEmptyCgroups()
+	_ = cgroupRemove(k.cgDir) // best effort: fails only if a tree's is left
 }
 
 // signalNew sends the stop signal to processes under the keeper that have not

@@ -28,7 +28,7 @@ func init() {
 // keeper's, does op to it, prints "op done" with the exit, and waits to be
 // ended.
 func helperKeptOp(args []string) {
-	op := args[0]
+	op, level := args[0], levelNamed(args[1])
 	var c *tether.Cmd
 	size := treeSize
 	switch op {
@@ -39,7 +39,7 @@ func helperKeptOp(args []string) {
 		path, argv, env := testproc.Command("tree", os.TempDir())
 		c = &tether.Cmd{Path: path, Args: argv, Env: env}
 	}
-	c.Containment, c.StopTimeout, c.Stdout = tether.ContainKeeper, 500*time.Millisecond, tether.Pipe()
+	c.Containment, c.StopTimeout, c.Stdout = level, 500*time.Millisecond, tether.Pipe()
 	p, err := c.Start(context.Background())
 	if err != nil {
 		fmt.Println("start:", err)
@@ -55,6 +55,10 @@ func helperKeptOp(args []string) {
 		fmt.Print(line)
 	}
 	go func() { _, _ = br.WriteTo(discard{}) }() // ends at EOF or the drain bound
+	if p.Containment() != level {
+		fmt.Println("started at level", p.Containment())
+		os.Exit(2)
+	}
 	fmt.Println("ready")
 	switch op {
 	case "stop":
@@ -80,9 +84,9 @@ func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // keptOp runs helperKeptOp and returns its tree's pids, its command and a
 // function that reads lines up to "op done".
-func keptOp(t *testing.T, op string) (*exec.Cmd, []int, func() string) {
+func keptOp(t *testing.T, op, level string) (*exec.Cmd, []int, func() string) {
 	t.Helper()
-	path, argv, env := testproc.Command("kept-op", op)
+	path, argv, env := testproc.Command("kept-op", op, level)
 	c := exec.Command(path, argv[1:]...)
 	c.Args[0], c.Env = argv[0], env
 	out, err := c.StdoutPipe()
@@ -159,15 +163,26 @@ func keeperOf(t *testing.T, parent int) int {
 	return 0
 }
 
-// Without cgroups, a tree is what descends from its leader and what stays in
-// its process group: Stop, Kill and Signal reach every member but the daemon
-// that double-forked into a session of its own; the parent's end reaches it.
+// At the keeper level a tree is what descends from its leader and what stays
+// in its process group: Stop, Kill and Signal reach every member but the
+// daemon that double-forked into a session of its own; the parent's end
+// reaches it. At the cgroup level the tree is its cgroup: the daemon too.
 func TestKeeperTreeOps(t *testing.T) {
 	t.Parallel()
-	for _, op := range []string{"stop", "kill", "signal"} {
-		t.Run(op, func(t *testing.T) {
-			t.Parallel()
-			c, pids, next := keptOp(t, op)
+	for _, level := range strongLevels(t) {
+		for _, op := range []string{"stop", "kill", "signal"} {
+			t.Run(level+"/"+op, func(t *testing.T) {
+				t.Parallel()
+				keeperTreeOp(t, level, op)
+			})
+		}
+	}
+}
+
+func keeperTreeOp(t *testing.T, level, op string) {
+	{
+		{
+			c, pids, next := keptOp(t, op, level)
 			if l := next(); !strings.HasPrefix(l, "op done: <nil>") {
 				t.Fatalf("%s: %s", op, l)
 			}
@@ -177,7 +192,7 @@ func TestKeeperTreeOps(t *testing.T) {
 			daemon := 0
 			var others []int
 			for _, pid := range pids {
-				if pid != pids[0] && sessionOf(pid) == pid && pgidOfPid(pid) == pid && parentOf(pid) != pids[0] {
+				if level == "keeper" && pid != pids[0] && sessionOf(pid) == pid && pgidOfPid(pid) == pid && parentOf(pid) != pids[0] {
 					daemon = pid
 					continue
 				}
@@ -196,7 +211,7 @@ func TestKeeperTreeOps(t *testing.T) {
 			if left := testproc.WaitGone(10*time.Second, pids...); len(left) > 0 {
 				t.Errorf("after the parent ended, alive: %v (daemon %d)", left, daemon)
 			}
-		})
+		}
 	}
 }
 
@@ -204,7 +219,13 @@ func TestKeeperTreeOps(t *testing.T) {
 // forks its way out.
 func TestKeeperForkStorm(t *testing.T) {
 	t.Parallel()
-	_, _, next := keptOp(t, "storm")
+	for _, level := range strongLevels(t) {
+		t.Run(level, func(t *testing.T) { forkStorm(t, level) })
+	}
+}
+
+func forkStorm(t *testing.T, level string) {
+	_, _, next := keptOp(t, "storm", level)
 	if l := next(); !strings.HasPrefix(l, "op done: <nil>") {
 		t.Fatal(l)
 	}
@@ -221,25 +242,37 @@ func TestKeeperForkStorm(t *testing.T) {
 	}
 }
 
-// The keeper itself SIGKILLed: its direct children die (PDEATHSIG from the
-// keeper's spawning thread); their descendants are out of reach at this
-// level (the PID namespace level covers it). Measured here, and the parent's
-// Wait reports it.
+// The keeper itself SIGKILLed. Keeper level: its direct children die
+// (PDEATHSIG from the keeper's spawning thread); their descendants are out of
+// reach (measured and logged; the PID namespace level will cover it). Cgroup
+// level: the parent, alive, kills what is left in the dead keeper's cgroups:
+// nothing survives. Either way the parent's Wait reports it.
 func TestKeeperKilled(t *testing.T) {
 	t.Parallel()
-	c, pids, next := keptOp(t, "wait")
-	keeper := keeperOf(t, c.Process.Pid)
-	if err := syscall.Kill(keeper, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	for _, level := range strongLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			c, pids, next := keptOp(t, "wait", level)
+			keeper := keeperOf(t, c.Process.Pid)
+			if err := syscall.Kill(keeper, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			if l := next(); !strings.Contains(l, "keeper is gone") {
+				t.Errorf("Wait after the keeper died: %s", l)
+			}
+			if left := testproc.WaitGone(5*time.Second, pids[0]); len(left) > 0 {
+				t.Errorf("the tree's leader %d survived its keeper", pids[0])
+			}
+			if level == "cgroup" {
+				if left := testproc.WaitGone(5*time.Second, pids...); len(left) > 0 {
+					t.Errorf("%d of %d survived the keeper's SIGKILL at the cgroup level", len(left), len(pids))
+				}
+				return
+			}
+			survivors := testproc.Survivors(pids[1:]...)
+			t.Logf("keeper SIGKILLed: leader gone; %d of %d descendants survive (expected at this level)", len(survivors), len(pids)-1)
+		})
 	}
-	if l := next(); !strings.Contains(l, "keeper is gone") {
-		t.Errorf("Wait after the keeper died: %s", l)
-	}
-	if left := testproc.WaitGone(5*time.Second, pids[0]); len(left) > 0 {
-		t.Errorf("the tree's leader %d survived its keeper", pids[0])
-	}
-	survivors := testproc.Survivors(pids[1:]...)
-	t.Logf("keeper SIGKILLed: leader gone; %d of %d descendants survive (expected at this level)", len(survivors), len(pids)-1)
 }
 
 func countCmdline(s string) int {
@@ -274,3 +307,46 @@ func statField(pid, i int) int {
 func parentOf(pid int) int  { return statField(pid, 1) }
 func pgidOfPid(pid int) int { return statField(pid, 2) }
 func sessionOf(pid int) int { return statField(pid, 3) }
+
+func init() {
+	testproc.Register("cgroup-cpu", helperCgroupCPU)
+}
+
+// helperCgroupCPU runs a tree whose CPU is burnt by a grandchild the leader
+// never waits for, at the cgroup level, and prints the tree's CPU figures.
+func helperCgroupCPU([]string) {
+	// The grandchild burns CPU for half a second; the leader kills it and
+	// exits without waiting for it, so rusage never sees that CPU.
+	c := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", `(while :; do :; done) & sleep 0.5; kill $!`},
+		Containment: tether.ContainCgroup}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(2)
+	}
+	st, _ := p.Wait()
+	fmt.Printf("leader %v tree %v\n", st.UserTime+st.SystemTime, st.TreeUserTime+st.TreeSystemTime)
+}
+
+func TestCgroupExitFigures(t *testing.T) {
+	t.Parallel()
+	if ok, why := cgroupLevel(); !ok {
+		t.Skip("no cgroup level here:", why)
+	}
+	out, err := helperCmd("cgroup-cpu").Output(context.Background())
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 4 {
+		t.Fatalf("helper said %q", out)
+	}
+	leader, err1 := time.ParseDuration(f[1])
+	tree, err2 := time.ParseDuration(f[3])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("helper said %q", out)
+	}
+	if tree < 200*time.Millisecond || leader > tree/2 {
+		t.Errorf("tree CPU %v, leader %v: want the grandchild's ~500ms in the tree's figure only", tree, leader)
+	}
+}

@@ -18,6 +18,9 @@ type waitResult struct {
 	utime  time.Duration
 	stime  time.Duration
 	maxRSS int64
+
+	treeUser, treeSys time.Duration // cgroup level only
+	treePeak          int64
 }
 
 func (w waitResult) fill(e *Exit) {
@@ -28,6 +31,7 @@ func (w waitResult) fill(e *Exit) {
 		e.CoreDumped = w.core
 	}
 	e.UserTime, e.SystemTime, e.MaxRSS = w.utime, w.stime, w.maxRSS
+	e.TreeUserTime, e.TreeSystemTime, e.TreeMaxMemory = w.treeUser, w.treeSys, w.treePeak
 }
 
 func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {

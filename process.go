@@ -24,6 +24,7 @@ type Process struct {
 	path         string
 	pid          int
 	h            handle
+	level        Containment
 	started      time.Time
 	stopSignal   os.Signal
 	stopTimeout  time.Duration
@@ -52,6 +53,9 @@ type Process struct {
 
 // PID is the process id.
 func (p *Process) PID() int { return p.pid }
+
+// Containment is the level the process was started at: never ContainAuto.
+func (p *Process) Containment() Containment { return p.level }
 
 // Stdout is the read end of the child's standard output when Cmd.Stdout was
 // Pipe(), nil otherwise. Reading it to EOF loses no byte; Close discards the

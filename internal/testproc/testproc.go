@@ -40,7 +40,16 @@ const (
 var (
 	mu       sync.Mutex
 	programs = map[string]func(args []string){}
+	atEnd    []func() []string
 )
+
+// AtEnd adds a leak check run after the tests: it returns what it found
+// left behind, one line each. Main waits up to 5 s for it to come back empty.
+func AtEnd(check func() []string) {
+	mu.Lock()
+	defer mu.Unlock()
+	atEnd = append(atEnd, check)
+}
 
 // Register adds a program. fn receives the arguments after the program name
 // and may return (the child exits 0) or call os.Exit.
@@ -215,6 +224,17 @@ func checkLeaks(dir string, goroutines, fds int) []string {
 	}
 	for countFDs() > fds && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	checks := append([]func() []string(nil), atEnd...)
+	mu.Unlock()
+	for _, check := range checks {
+		left := check()
+		for len(left) > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			left = check()
+		}
+		problems = append(problems, left...)
 	}
 	if n := countFDs(); n > fds {
 		problems = append(problems, fmt.Sprintf("%d open descriptors, %d before the tests: %s", n, fds, listFDs()))
