@@ -20,8 +20,12 @@ cross:
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
 	GOOS=linux GOARCH=386 $(GO) vet ./...
 
+# The whole suite at the default level (ContainAuto: the strongest here), then
+# the core tests again at the process-group level.
+CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver)
 unit:
 	$(GO) test $(TESTFLAGS) ./...
+	TETHER_TEST_LEVEL=group $(GO) test $(TESTFLAGS) -short -run '$(CORE_TESTS)' .
 
 # Shake out flakes: the process tests, many times (-short trims the 1000-cycle loop).
 soak:

@@ -201,8 +201,12 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 
 // startHandle starts the child at the Cmd's containment level.
 func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (handle, int, error) {
-	switch c.Containment {
-	case ContainAuto, ContainGroup:
+	level := c.Containment
+	if level == ContainAuto {
+		level = autoLevel()
+	}
+	switch level {
+	case ContainGroup:
 		h, err := startOS(c.Path, argv, env, c.Dir, files)
 		if err != nil {
 			return nil, 0, err
@@ -213,10 +217,10 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			Path: c.Path, Argv: argv, Env: env, Dir: c.Dir,
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,
-			Cgroup:      c.Containment == ContainCgroup,
+			Cgroup:      level == ContainCgroup,
 		}, files)
 	}
-	return nil, 0, fmt.Errorf("unknown Containment %v", c.Containment)
+	return nil, 0, fmt.Errorf("unknown Containment %v", level)
 }
 
 func (c *Cmd) startErr(op string, err error) error {

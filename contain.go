@@ -7,9 +7,10 @@ import "fmt"
 type Containment uint8
 
 const (
-	// ContainAuto, the zero value, picks a level for the machine. Today it
-	// picks ContainGroup; it will pick the keeper once the keeper is the
-	// measured default (docs/design.md).
+	// ContainAuto, the zero value, picks the strongest level this machine
+	// offers: ContainCgroup, else ContainKeeper, else ContainGroup (on
+	// platforms without a keeper, or when this binary cannot re-execute
+	// itself). Decided once per process; Probe and `tether doctor` say which.
 	ContainAuto Containment = iota
 
 	// ContainGroup starts the child in a process group of its own and

@@ -34,10 +34,16 @@ func TestMain(m *testing.M) {
 	testproc.Main(m)
 }
 
-// helperCmd is a Cmd that runs program name from the test binary.
+// helperCmd is a Cmd that runs program name from the test binary, at the
+// level TETHER_TEST_LEVEL names (group, keeper, cgroup), ContainAuto if unset:
+// `make test` runs the core tests at the group level too.
 func helperCmd(name string, args ...string) *tether.Cmd {
 	path, argv, env := testproc.Command(name, args...)
-	return &tether.Cmd{Path: path, Args: argv, Env: env}
+	c := &tether.Cmd{Path: path, Args: argv, Env: env}
+	if l := os.Getenv("TETHER_TEST_LEVEL"); l != "" && !testproc.IsChild() {
+		c.Containment = levelNamed(l)
+	}
+	return c
 }
 
 // start starts c and makes sure the process is gone when the test ends.

@@ -187,6 +187,16 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 }
 
 func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
+	h, pid, err := startKeptOnce(spec, files)
+	if errors.Is(err, errKeeperGone) {
+		// The keeper may have exited idle just as we sent: once more, with
+		// a new one.
+		h, pid, err = startKeptOnce(spec, files)
+	}
+	return h, pid, err
+}
+
+func startKeptOnce(spec keeperSpawn, files []*os.File) (handle, int, error) {
 	k, err := getKeeper()
 	if err != nil {
 		return nil, 0, err
@@ -216,6 +226,8 @@ func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
 	}
 	if err == nil && m.Errno != 0 {
 		err = syscall.Errno(m.Errno)
+	} else if err == nil && m.Err == errKeeperGone.Error() {
+		err = errKeeperGone
 	} else if err == nil && m.Err != "" {
 		err = errors.New(m.Err)
 	}
@@ -292,10 +304,11 @@ func init() {
 }
 
 type keeper struct {
-	conn  *net.UnixConn
-	self  int
-	kick  chan struct{} // a spawn: wakes the reaper when it had no children
-	exits chan struct{} // the reaper collected a child
+	conn   *net.UnixConn
+	self   int
+	kick   chan struct{} // a spawn: wakes the reaper when it had no children
+	exits  chan struct{} // the reaper collected a child (for teardown)
+	reaped chan struct{} // the same news, for the idle timer
 
 	mu       sync.Mutex           // guards what follows; held to signal and to reap
 	trees    map[uint64]*keptTree // by id, until the parent releases them
@@ -343,6 +356,7 @@ func runKeeper(ppid int) int {
 		leaders: map[int]*keptTree{},
 		kick:    make(chan struct{}, 1),
 		exits:   make(chan struct{}, 1),
+		reaped:  make(chan struct{}, 1),
 		cgEmpty: map[string]bool{},
 	}
 	if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
@@ -368,21 +382,40 @@ func runKeeper(ppid int) int {
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.reaper()
 
+	// A keeper with no tree and no descendant for keeperIdle exits: a
+	// parent that spawned once does not keep it for life, and the next
+	// start makes a new one.
+	idle := time.NewTimer(keeperIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case in := <-msgs:
 			k.mu.Lock()
 			k.handle(in)
 			k.mu.Unlock()
+		case <-k.reaped: // maybe quiet now
 		case <-sigs: // SIGTERM, SIGINT, SIGHUP sent to the keeper itself
 			k.teardown()
 			return 0
 		case <-gone:
 			k.teardown()
 			return 0
+		case <-idle.C:
+			k.mu.Lock()
+			quiet := len(k.trees) == 0 && len(childrenOf(k.self)) == 0
+			k.mu.Unlock()
+			if quiet {
+				k.removeCgroups()
+				return 0
+			}
+			continue // not quiet: the next message or reap rearms the timer
 		}
+		idle.Reset(keeperIdle)
 	}
 }
+
+// keeperIdle is how long a keeper with nothing to keep lingers.
+const keeperIdle = 2 * time.Second
 
 // reaper is the keeper's one waiting thread: blocked in waitid(P_ALL) until
 // any child exits — a leader or an orphan reparented to us — whatever the
@@ -405,9 +438,11 @@ func (k *keeper) reaper() {
 		k.mu.Lock()
 		k.reap(int(siginfoPid(&info)))
 		k.mu.Unlock()
-		select {
-		case k.exits <- struct{}{}:
-		default:
+		for _, ch := range []chan struct{}{k.exits, k.reaped} {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

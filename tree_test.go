@@ -538,7 +538,7 @@ func TestNoLeakAfterCycles(t *testing.T) {
 		_ = p.Kill()
 		waitDone(t, p, 10*time.Second)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for (runtime.NumGoroutine() > base || countFDs() > baseFDs) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

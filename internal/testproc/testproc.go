@@ -44,7 +44,7 @@ var (
 )
 
 // AtEnd adds a leak check run after the tests: it returns what it found
-// left behind, one line each. Main waits up to 5 s for it to come back empty.
+// left behind, one line each. Main waits up to 10 s for it to come back empty.
 func AtEnd(check func() []string) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -215,7 +215,7 @@ func checkLeaks(dir string, goroutines, fds int) []string {
 		kill(pid) // leave the machine clean
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for userGoroutines() > goroutines && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,0 +1,94 @@
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func probeFacts() []string {
+	var facts []string
+	add := func(format string, args ...any) { facts = append(facts, fmt.Sprintf(format, args...)) }
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		add("kernel: Linux %s", strings.TrimSpace(string(b)))
+	}
+	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err == nil {
+		_ = unix.Close(fd)
+		add("pidfd: yes (exits watched in the netpoller)")
+	} else {
+		add("pidfd: no (%v): a wait4 thread per waiting child", err)
+	}
+	if mnt, err := cgroup2Mount(); err == nil {
+		own, _ := ownCgroup()
+		add("cgroup2: mounted at %s; this process is in %s", mnt, own)
+	} else {
+		add("cgroup2: %v", err)
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
+		add("pid_max: %s", strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil {
+		add("user namespaces: max %s", strings.TrimSpace(string(b)))
+	}
+	add("running as uid %d", os.Getuid())
+	return facts
+}
+
+func probeLevels() []LevelReport {
+	out := []LevelReport{{Level: ContainGroup, Available: true,
+		Detail: "a process group per child; Signal/Stop/Kill reach the group; nothing stops the tree if the parent dies"}}
+	k, err := getKeeper()
+	if err != nil {
+		return append(out,
+			LevelReport{Level: ContainKeeper, Detail: "cannot start the keeper: " + err.Error()},
+			LevelReport{Level: ContainCgroup, Detail: "needs the keeper"})
+	}
+	<-k.hello
+	out = append(out, LevelReport{Level: ContainKeeper, Available: true, Detail: fmt.Sprintf(
+		"keeper pid %d (this binary re-executed): child subreaper, own process group, PDEATHSIG from a locked thread; stops every tree when the parent ends", k.pid)})
+	if k.cgroup != "" {
+		out = append(out, LevelReport{Level: ContainCgroup, Available: true, Detail: fmt.Sprintf(
+			"a cgroup per tree under %s, entered at clone time; Kill is cgroup.kill", k.cgroup)})
+	} else {
+		out = append(out, LevelReport{Level: ContainCgroup, Detail: "no writable cgroup v2 subtree: " + k.cgroupErr})
+	}
+	return out
+}
+
+var (
+	autoMu  sync.Mutex
+	autoErr error // why Auto falls back to the process group for good, if it does
+)
+
+// autoLevel is the strongest level available: the cgroup level where the
+// keeper can make cgroups, else the keeper, else the process group (if this
+// binary cannot re-execute itself, say: then decided once per process; a
+// transient failure such as EMFILE is tried again at the next start).
+func autoLevel() Containment {
+	autoMu.Lock()
+	failed := autoErr
+	autoMu.Unlock()
+	if failed != nil {
+		return ContainGroup
+	}
+	k, err := getKeeper()
+	if err != nil {
+		if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) &&
+			!errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.ENOMEM) {
+			autoMu.Lock()
+			autoErr = err
+			autoMu.Unlock()
+		}
+		return ContainGroup
+	}
+	<-k.hello
+	if k.cgroup != "" {
+		return ContainCgroup
+	}
+	return ContainKeeper
+}
