@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetherproc/tether"
 	"github.com/tetherproc/tether/internal/testproc"
+	"github.com/tetherproc/tether/internal/treescript"
 )
 
 // The guarantee matrix: a parent (a program of the test binary) starts a tree
@@ -95,20 +96,11 @@ func helperMember(args []string) {
 	select {}
 }
 
-// shTree is the same tree from /bin/sh, lighter than test binaries (a
-// race-enabled one holds 20 MB): it prints 7 pids, the shell that ignores
-// TERM, INT and HUP counting with its child. The polite shell runs its trap
-// between foreground commands: dash can lose a trap that arrives while it is
-// in "wait" as a background child exits.
-const shTree = `echo pid $$
-sleep 600 & echo pid $!
-sh -c 'trap "" TERM INT HUP; sleep 600 & echo pid $!; echo pid $$; wait' &
-setsid sleep 600 & echo pid $!
-sh -c 'setsid sleep 600 & echo pid $!'
-sh -c 'trap "touch \"$0\"/cleaned-$$; exit 0" TERM; echo pid $$ polite; while :; do sleep 1; done' "$0" &
-wait`
+// shTree is a tree from /bin/sh, lighter than test binaries (a race-enabled
+// one holds 20 MB); see package treescript.
+const shTree = treescript.Script
 
-const shTreeSize = 7
+const shTreeSize = treescript.Size
 
 // helperParent starts trees (of test-binary programs, or "sh" ones) at the
 // given containment level, relays their lines, prints "parent ready" once

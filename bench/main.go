@@ -3,6 +3,7 @@
 // noisy: compare within a run, not across runs).
 //
 //	go run ./bench [-spawn 2000] [-cycles 100000] [-bytes 4294967296] [-rounds 3]
+//	go run ./bench -only matrix   # the guarantee matrix against tini, dumb-init, bwrap
 //
 // Node and gcc are optional: a missing one is reported and skipped.
 package main
@@ -36,6 +37,10 @@ var (
 )
 
 func main() {
+	if spec := os.Getenv(envMatrixParent); spec != "" {
+		matrixParent(spec)
+		return
+	}
 	if n, err := strconv.Atoi(os.Getenv(envTeardownParent)); err == nil {
 		teardownParent(n)
 		return
@@ -61,6 +66,8 @@ func main() {
 			benchThroughput()
 		case "teardown":
 			benchTeardown()
+		case "matrix":
+			benchMatrix()
 		default:
 			fatal(fmt.Errorf("unknown section %q", s))
 		}
@@ -191,12 +198,13 @@ func nodeScript(name string, n string) (float64, []string, error) {
 func benchSpawn() {
 	n := *spawnN
 	ctx := context.Background()
-	tcmd := &tether.Cmd{Path: "/bin/true"}
+	tcmd := &tether.Cmd{Path: "/bin/true", Containment: tether.ContainGroup}
 	kcmd := &tether.Cmd{Path: "/bin/true", Containment: tether.ContainKeeper}
+	acmd := &tether.Cmd{Path: "/bin/true"} // ContainAuto: the default
 	cBin := filepath.Join(workDir, "spawn")
 	cErr := exec.Command("gcc", "-O2", "-o", cBin, filepath.Join(srcDir, "c", "spawn.c")).Run()
 	compare(fmt.Sprintf("Spawn and wait for /bin/true, %d times", n), "spawns/s", float64(n), *rounds, []contender{
-		{"tether", func() (float64, string, error) {
+		{"tether, group level", func() (float64, string, error) {
 			return timed(func() error {
 				for i := 0; i < n; i++ {
 					if _, err := tcmd.Run(ctx); err != nil {
@@ -210,6 +218,16 @@ func benchSpawn() {
 			return timed(func() error {
 				for i := 0; i < n; i++ {
 					if _, err := kcmd.Run(ctx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}},
+		{"tether, default (auto: " + autoName() + ")", func() (float64, string, error) {
+			return timed(func() error {
+				for i := 0; i < n; i++ {
+					if _, err := acmd.Run(ctx); err != nil {
 						return err
 					}
 				}
@@ -249,7 +267,8 @@ func benchCycle() {
 	}
 	compare(fmt.Sprintf("The nodejs/node#4049 cycle (start yes, read once, kill, wait for close), %d times", n),
 		"cycles/s", float64(n), 1, []contender{
-			{"tether", func() (float64, string, error) { return tetherCycles(ctx, yes, n) }},
+			{"tether, group level", func() (float64, string, error) { return tetherCycles(ctx, yes, n, tether.ContainGroup) }},
+			{"tether, default (auto: " + autoName() + ")", func() (float64, string, error) { return tetherCycles(ctx, yes, n, tether.ContainAuto) }},
 			{"os/exec", func() (float64, string, error) {
 				return timed(func() error {
 					buf := make([]byte, 16)
@@ -284,8 +303,8 @@ func benchCycle() {
 
 // tetherCycles runs the cycle and checks that nothing leaks: every close
 // received, goroutines and fds at baseline, no zombie, RSS flat after warm-up.
-func tetherCycles(ctx context.Context, yes string, n int) (float64, string, error) {
-	cmd := &tether.Cmd{Path: yes, Stdout: tether.Pipe()}
+func tetherCycles(ctx context.Context, yes string, n int, level tether.Containment) (float64, string, error) {
+	cmd := &tether.Cmd{Path: yes, Stdout: tether.Pipe(), Containment: level}
 	buf := make([]byte, 16)
 	cycle := func() error {
 		p, err := cmd.Start(ctx)
@@ -398,7 +417,7 @@ func benchThroughput() {
 	compare(fmt.Sprintf("stdout throughput, %d MiB of head -c /dev/zero read in 256 KiB reads", n>>20), "bytes/s", float64(n), *rounds, []contender{
 		{"tether", func() (float64, string, error) {
 			return timed(func() error {
-				c := tether.Command("head", "-c", ns, "/dev/zero")
+				c := tether.Command("head", "-c", ns, "/dev/zero") // the default level
 				c.Stdout = tether.Pipe()
 				p, err := c.Start(ctx)
 				if err != nil {
@@ -448,3 +467,5 @@ func benchThroughput() {
 		}},
 	})
 }
+
+func autoName() string { return tether.Probe().Auto.String() }
