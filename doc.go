@@ -15,11 +15,10 @@
 //   - Nothing leaks. Every goroutine, descriptor and zombie a Process creates
 //     is gone after Done. Exits are watched through pidfds in Go's netpoller:
 //     waiting for thousands of children costs goroutines, not threads.
-//   - Stop means the tree. Each child runs in a process group of its own;
-//     Signal, Stop and Kill reach the child and the group. The child is
-//     reaped only at close, so while signals may still be sent its pid and
-//     group id cannot be recycled. Stop sends Cmd.StopSignal (SIGTERM), waits
-//     Cmd.StopTimeout, then sends SIGKILL; so does the end of Start's context.
+//   - Stop means the tree. Signal, Stop and Kill reach the child and its
+//     descendants (see Containment below for how far). Stop sends
+//     Cmd.StopSignal (SIGTERM), waits Cmd.StopTimeout, then sends SIGKILL;
+//     so does the end of Start's context.
 //   - Events. Spawn, exit, close, signal, escalation and errors reach
 //     Cmd.Observer; SlogObserver logs them with log/slog.
 //
@@ -36,11 +35,20 @@
 //	p.Kill()
 //	st, err := p.Wait() // returns: close always comes
 //
-// Descendants that leave the process group (setsid, double-forked daemons)
-// and the end of the parent itself are beyond what a process group can
-// contain; see docs/design.md for the containment levels.
+// # Containment
 //
-// Linux is where tether is built and tested. macOS and FreeBSD use the same
-// code with a wait4 goroutine per child in place of pidfds; they compile but
-// are not run in CI. On Windows, Start returns ErrUnsupported for now.
+// Cmd.Containment says how a tree is held. The default, ContainAuto, picks the
+// strongest level the machine offers. ContainKeeper starts children from a
+// keeper: this program's own binary, re-executed (recognised in this
+// package's init, before the host's main runs), a child subreaper that stops
+// every tree — stop signal, grace, SIGKILL — when the parent ends, however it
+// ends, SIGKILL included. ContainCgroup adds a cgroup v2 per tree, so a tree
+// is exactly its cgroup. ContainGroup is a process group only. Probe, and the
+// `tether doctor` command, say what a machine offers; docs/guarantees.md
+// shows what each level achieves, measured.
+//
+// Linux is where tether is built and tested. macOS and FreeBSD use the Unix
+// code at the process-group level, with a wait4 goroutine per child in place
+// of pidfds; they compile but are not run in CI. On Windows, Start returns
+// ErrUnsupported for now.
 package tether

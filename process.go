@@ -16,10 +16,10 @@ import (
 // pipe reached EOF, was closed by its reader, or was abandoned at the drain
 // timeout). Close always follows exit, within Cmd.DrainTimeout.
 //
-// The process is started in a process group of its own; Signal, Stop and Kill
-// act on that group and on the process itself, so its descendants receive them
-// too unless they left the group (setsid). A Process's methods may be called
-// from several goroutines.
+// Signal, Stop and Kill act on the process and its tree: at the group level
+// its process group (descendants that left it with setsid are not reached);
+// at the keeper level its live subtree and process group; at the cgroup level
+// its cgroup. A Process's methods may be called from several goroutines.
 type Process struct {
 	path         string
 	pid          int
