@@ -114,26 +114,26 @@ func (p *Process) Wait() (*Exit, error) {
 	return p.exit, p.err
 }
 
-// Signal sends sig to the process and its process group. After close it
+// Signal sends sig to the process and its tree (see Process). After close it
 // returns an error matching errors.Is(err, os.ErrProcessDone): the pid may
 // belong to another process by then.
 func (p *Process) Signal(sig os.Signal) error {
 	return p.signalTree(sig)
 }
 
-// Kill sends SIGKILL to the process and its process group and returns without
-// waiting; use Done or Wait for the end. Members of the group still alive
+// Kill sends SIGKILL to the process and its tree and returns without
+// waiting; use Done or Wait for the end. Members of the tree still alive
 // when the process closes are killed then.
 func (p *Process) Kill() error {
 	p.stopping.Store(true)
 	return p.signalTree(sigKill)
 }
 
-// Stop stops the tree gracefully: StopSignal to the process and its group,
+// Stop stops the tree gracefully: StopSignal to the process and its tree,
 // then SIGKILL if the process has not closed within StopTimeout, and returns
-// once it has closed. Group members that are still alive at close (they
-// neither exited nor held a pipe) are sent SIGKILL then. Calls after the
-// first wait for the same stop; after close Stop returns nil at once.
+// once it has closed. Members of the tree still alive at close (they neither
+// exited nor held a pipe) are sent SIGKILL then. Calls after the first wait
+// for the same stop; after close Stop returns nil at once.
 func (p *Process) Stop() error {
 	var err error
 	p.stopOnce.Do(func() {
