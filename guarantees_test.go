@@ -2,7 +2,6 @@ package tether_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"log"
 	"os"
@@ -118,20 +117,7 @@ func helperParent(args []string) {
 		}
 		c := &tether.Cmd{Path: path, Args: argv, Env: env, Stdout: tether.Pipe(), StopTimeout: grace}
 		c.Containment = levelNamed(level)
-		p, err := c.Start(context.Background())
-		if err != nil {
-			fmt.Println("start:", err)
-			os.Exit(2)
-		}
-		br := bufio.NewReader(p.Stdout())
-		for n := 0; n < size; n++ {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				fmt.Println("tree:", err)
-				os.Exit(2)
-			}
-			fmt.Print(line)
-		}
+		startRelay(c, size)
 	}
 	fmt.Println("parent ready")
 	switch ending {

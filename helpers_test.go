@@ -255,3 +255,23 @@ func helperEMFILE([]string) {
 	}
 	os.Exit(1)
 }
+
+// startRelay, in a helper program, starts c (whose Stdout is a Pipe) and
+// copies its first n lines to stdout; it exits 2 if that fails.
+func startRelay(c *tether.Cmd, n int) (*tether.Process, *bufio.Reader) {
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(2)
+	}
+	br := bufio.NewReader(p.Stdout())
+	for i := 0; i < n; i++ {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			fmt.Println("tree:", err)
+			os.Exit(2)
+		}
+		fmt.Print(line)
+	}
+	return p, br
+}

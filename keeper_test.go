@@ -40,26 +40,14 @@ func helperKeptOp(args []string) {
 		c = &tether.Cmd{Path: path, Args: argv, Env: env}
 	}
 	c.Containment, c.StopTimeout, c.Stdout = level, 500*time.Millisecond, tether.Pipe()
-	p, err := c.Start(context.Background())
-	if err != nil {
-		fmt.Println("start:", err)
-		os.Exit(2)
-	}
-	br := bufio.NewReader(p.Stdout())
-	for i := 0; i < size; i++ {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			fmt.Println("tree:", err)
-			os.Exit(2)
-		}
-		fmt.Print(line)
-	}
+	p, br := startRelay(c, size)
 	go func() { _, _ = br.WriteTo(discard{}) }() // ends at EOF or the drain bound
 	if p.Containment() != level {
 		fmt.Println("started at level", p.Containment())
 		os.Exit(2)
 	}
 	fmt.Println("ready")
+	var err error
 	switch op {
 	case "stop":
 		err = p.Stop()
