@@ -1,21 +1,33 @@
 // Command events shows tether's exit and close events on real children: a
 // process's two ends, the Node.js leak that never closed (nodejs/node#4049),
-// a grandchild that holds a pipe, and a graceful stop that has to escalate.
+// a grandchild that holds a pipe, a graceful stop that has to escalate — and
+// a parent SIGKILLed while its tree runs: nothing survives, and the polite
+// child still cleans up.
 //
 //	go run ./examples/events
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/treescript"
 )
 
 func main() {
+	if dir := os.Getenv(envParent); dir != "" {
+		parent(dir) // scene 5's parent: this binary, re-executed
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "events:", err)
 		os.Exit(1)
@@ -91,7 +103,7 @@ func run() error {
 	_, err = p.Wait()
 	fmt.Printf("  Wait: %v\n", err)
 
-	scene("4. Stop a tree whose members ignore SIGTERM: grace, then SIGKILL to the whole group.")
+	scene("4. Stop a tree whose members ignore SIGTERM: grace, then SIGKILL to the whole tree.")
 	c = tether.Command("sh", "-c", `trap "" TERM; sleep 30 & sleep 30 & wait`)
 	c.Observer, c.StopTimeout = observe, 500*time.Millisecond
 	p, err = c.Start(ctx)
@@ -105,5 +117,92 @@ func run() error {
 	st, _ = p.Wait()
 	fmt.Printf("  Stop returned after %v: %v, escalated=%v; the sleeps went with it\n",
 		time.Since(t0).Round(time.Millisecond), st, st.Escalated)
+
+	return sceneSIGKILL()
+}
+
+const envParent = "TETHER_DEMO_PARENT"
+
+// parent starts the tree at the default level, relays its pids and waits to
+// be killed.
+func parent(dir string) {
+	c := tether.Command("sh", "-c", treescript.Script, dir)
+	c.Stdout, c.StopTimeout = tether.Pipe(), time.Second
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(2)
+	}
+	br := bufio.NewReader(p.Stdout())
+	for i := 0; i < treescript.Size; i++ {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			os.Exit(2)
+		}
+		fmt.Print(line)
+	}
+	fmt.Println("level", p.Containment())
+	select {}
+}
+
+func sceneSIGKILL() error {
+	scene("5. The parent is SIGKILLed while its tree runs: a grandchild, a SIGTERM-ignorer, a setsid\n" +
+		"   child, a double-forked daemon and a polite child. The keeper stops them all, gracefully.")
+	dir, err := os.MkdirTemp("", "tether-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	pc := exec.Command(exe)
+	pc.Env = append(os.Environ(), envParent+"="+dir)
+	out, err := pc.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := pc.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(out)
+	var pids []int
+	polite := 0
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if f[0] == "level" {
+			fmt.Printf("  parent %d holds a tree of %d at the %s level\n", pc.Process.Pid, len(pids), f[1])
+			break
+		}
+		pid, _ := strconv.Atoi(f[1])
+		if len(f) == 3 {
+			polite = pid
+		}
+		pids = append(pids, pid)
+	}
+	t0 = time.Now()
+	_ = pc.Process.Kill()
+	_ = pc.Wait()
+	fmt.Printf("  %+8.3fs  parent SIGKILLed\n", time.Since(t0).Seconds())
+	// Not our children, so no wait(2): look at /proc every 5 ms.
+	for alive := len(pids); alive > 0; time.Sleep(5 * time.Millisecond) {
+		alive = 0
+		for _, pid := range pids {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(b), ") Z ") {
+				alive++
+			}
+		}
+		if alive == 0 {
+			fmt.Printf("  %+8.3fs  all %d descendants gone\n", time.Since(t0).Seconds(), len(pids))
+		} else if time.Since(t0) > 5*time.Second {
+			return fmt.Errorf("%d of %d descendants survived", alive, len(pids))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cleaned-"+strconv.Itoa(polite))); err == nil {
+		fmt.Println("  the polite child ran its SIGTERM handler before it went")
+	} else {
+		fmt.Println("  the polite child did not clean up")
+	}
 	return nil
 }
