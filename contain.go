@@ -25,9 +25,11 @@ const (
 	// subtree. When the parent ends — however it ends, SIGKILL included —
 	// the keeper sends each tree its StopSignal (and SIGTERM to the rest),
 	// waits up to the largest StopTimeout, SIGKILLs what is left, and exits.
-	// Linux only: elsewhere Start returns ErrUnsupported. The host program
-	// must let tether's init run before its own code uses the arguments:
-	// the keeper is recognised there by an environment variable.
+	// Linux only: elsewhere Start returns ErrUnsupported. The keeper is
+	// recognised in tether's init by an environment variable; the init
+	// functions of packages tether does not depend on may run in the keeper
+	// before that (Go orders independent packages by import path), so keep
+	// inits free of side effects — or use ContainGroup.
 	ContainKeeper
 
 	// ContainCgroup is ContainKeeper with each tree in a cgroup v2 of its

@@ -87,7 +87,8 @@ func startKeeper() (*keeperClient, error) {
 	defer null.Close()
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, keeperEnv+"=") {
+		// The first of two entries wins in Go's getenv: drop ours' rivals.
+		if !strings.HasPrefix(kv, keeperEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
 	}
