@@ -97,3 +97,27 @@ func ExampleSlogObserver() {
 	// level=INFO msg="tether: exit" path=/bin/sh status="exit status 3"
 	// level=INFO msg="tether: close" path=/bin/sh status="exit status 3"
 }
+
+// What containment does this machine offer? (The output depends on the
+// machine, so this example is compiled, not run.)
+func ExampleProbe() {
+	r := tether.Probe()
+	for _, l := range r.Levels {
+		fmt.Printf("%-7s available=%-5v %s\n", l.Level, l.Available, l.Detail)
+	}
+	fmt.Println("the default picks", r.Auto)
+}
+
+// Ask for a level explicitly: ContainCgroup fails to start where the machine
+// has no writable cgroup v2 subtree, rather than falling back silently.
+func ExampleContainment() {
+	cmd := tether.Command("sleep", "10")
+	cmd.Containment = tether.ContainCgroup
+	p, err := cmd.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Stop()
+	fmt.Println("tree held at the", p.Containment(), "level")
+}
