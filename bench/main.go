@@ -203,47 +203,27 @@ func benchSpawn() {
 	acmd := &tether.Cmd{Path: "/bin/true"} // ContainAuto: the default
 	cBin := filepath.Join(workDir, "spawn")
 	cErr := exec.Command("gcc", "-O2", "-o", cBin, filepath.Join(srcDir, "c", "spawn.c")).Run()
+	// spawnN runs one spawn-and-wait n times, timed.
+	spawnN := func(once func() error) func() (float64, string, error) {
+		return func() (float64, string, error) {
+			return timed(func() error {
+				for i := 0; i < n; i++ {
+					if err := once(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+	}
+	run := func(c *tether.Cmd) func() error {
+		return func() error { _, err := c.Run(ctx); return err }
+	}
 	compare(fmt.Sprintf("Spawn and wait for /bin/true, %d times", n), "spawns/s", float64(n), *rounds, []contender{
-		{"tether, group level", func() (float64, string, error) {
-			return timed(func() error {
-				for i := 0; i < n; i++ {
-					if _, err := tcmd.Run(ctx); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}},
-		{"tether, keeper level", func() (float64, string, error) {
-			return timed(func() error {
-				for i := 0; i < n; i++ {
-					if _, err := kcmd.Run(ctx); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}},
-		{"tether, default (auto: " + autoName() + ")", func() (float64, string, error) {
-			return timed(func() error {
-				for i := 0; i < n; i++ {
-					if _, err := acmd.Run(ctx); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}},
-		{"os/exec", func() (float64, string, error) {
-			return timed(func() error {
-				for i := 0; i < n; i++ {
-					if err := exec.Command("/bin/true").Run(); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}},
+		{"tether, group level", spawnN(run(tcmd))},
+		{"tether, keeper level", spawnN(run(kcmd))},
+		{"tether, default (auto: " + autoName() + ")", spawnN(run(acmd))},
+		{"os/exec", spawnN(func() error { return exec.Command("/bin/true").Run() })},
 		{"node child_process.spawn", func() (float64, string, error) {
 			s, _, err := nodeScript("spawn.js", strconv.Itoa(n))
 			return s, "", err
