@@ -305,11 +305,11 @@ func init() {
 }
 
 type keeper struct {
-	conn   *net.UnixConn
-	self   int
-	kick   chan struct{} // a spawn: wakes the reaper when it had no children
-	exits  chan struct{} // the reaper collected a child (for teardown)
-	reaped chan struct{} // the same news, for the idle timer
+	fd    int // the socket to the parent, blocking
+	self  int
+	kick  chan struct{} // a spawn: wakes the reaper when it had no children
+	exits chan struct{} // the reaper collected a child (for teardown)
+	idle  *time.Timer   // idleExit, pushed back by every request and reap
 
 	mu       sync.Mutex           // guards what follows; held to signal and to reap
 	trees    map[uint64]*keptTree // by id, until the parent releases them
@@ -340,79 +340,102 @@ func runKeeper(ppid int) int {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 2
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	signal.Ignore(syscall.SIGPIPE)
-
-	f := os.NewFile(3, "keeper")
-	c, err := net.FileConn(f)
-	_ = f.Close() // FileConn holds its own copy
-	if err != nil {
-		return 2
-	}
+	// Children get PDEATHSIG=SIGKILL, which the kernel ties to the thread
+	// that forked them (golang/go#27505): this goroutine reads the parent's
+	// requests and forks every child, and keeps its thread until the keeper
+	// exits. It reads with a plain blocking recvmsg, so a request wakes this
+	// very thread: no hand-off through the scheduler to a locked goroutine.
+	runtime.LockOSThread()
 	k := &keeper{
-		conn:    c.(*net.UnixConn),
+		fd:      3,
 		self:    os.Getpid(),
 		trees:   map[uint64]*keptTree{},
 		leaders: map[int]*keptTree{},
 		kick:    make(chan struct{}, 1),
 		exits:   make(chan struct{}, 1),
-		reaped:  make(chan struct{}, 1),
 		cgEmpty: map[string]bool{},
 	}
+	if err := syscall.SetNonblock(k.fd, false); err != nil {
+		return 2
+	}
+	// Inherited without close-on-exec; the children must not hold it, or a
+	// dead keeper's socket would never reach EOF in the parent.
+	syscall.CloseOnExec(k.fd)
 	if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
 		k.cgDir = dir
 	} else {
 		k.cgErr = err.Error()
 	}
+	// A keeper with no tree and no descendant for keeperIdle exits: a
+	// parent that spawned once does not keep it for life, and the next
+	// start makes a new one. Requests and reaps push the deadline back.
+	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
 	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr})
-	gone := make(chan struct{})
-	var goneOnce sync.Once
-	parentGone := func() { goneOnce.Do(func() { close(gone) }) }
-	msgs := make(chan keeperIn)
-	// Owner: the keeper. Ends at the socket's EOF: the parent is gone,
-	// however it ended (the kernel closes its descriptors).
-	go k.readParent(msgs, parentGone)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// Owner: the keeper. Ends at the first of these signals sent to the
+	// keeper itself, which ends it like its parent's death.
+	go func() { <-sigs; k.interrupt() }()
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
-	// second witness, in case a child of the parent inherited the socket.
-	go watchParent(ppid, parentGone)
-	// Children get PDEATHSIG=SIGKILL, which the kernel ties to the thread
-	// that forked them (golang/go#27505): this goroutine, which forks them
-	// all, keeps its thread until the keeper exits.
-	runtime.LockOSThread()
+	// second witness beside the socket's EOF, in case a child of the parent
+	// inherited the socket.
+	go watchParent(ppid, k.interrupt)
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.reaper()
 
-	// A keeper with no tree and no descendant for keeperIdle exits: a
-	// parent that spawned once does not keep it for life, and the next
-	// start makes a new one.
-	idle := time.NewTimer(keeperIdle)
-	defer idle.Stop()
+	buf := make([]byte, 1<<20)
+	oob := make([]byte, unix.CmsgSpace(16*4))
 	for {
-		select {
-		case in := <-msgs:
-			k.mu.Lock()
-			k.handle(in)
-			k.mu.Unlock()
-		case <-k.reaped: // maybe quiet now
-		case <-sigs: // SIGTERM, SIGINT, SIGHUP sent to the keeper itself
-			k.teardown()
-			return 0
-		case <-gone:
-			k.teardown()
-			return 0
-		case <-idle.C:
-			k.mu.Lock()
-			quiet := len(k.trees) == 0 && len(childrenOf(k.self)) == 0
-			k.mu.Unlock()
-			if quiet {
-				k.removeCgroups()
-				return 0
-			}
-			continue // not quiet: the next message or reap rearms the timer
+		n, oobn, _, _, err := unix.Recvmsg(k.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, syscall.EINTR) {
+			continue
 		}
-		idle.Reset(keeperIdle)
+		if err != nil || n == 0 {
+			// EOF: the parent is gone, however it ended (the kernel
+			// closed its descriptors), or interrupt shut our side.
+			k.idle.Stop()
+			k.teardown()
+			return 0
+		}
+		var in keeperIn
+		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, cm := range cmsgs {
+				if fds, err := unix.ParseUnixRights(&cm); err == nil {
+					in.fds = append(in.fds, fds...)
+				}
+			}
+		}
+		if json.Unmarshal(buf[:n], &in.m) != nil {
+			closeFDs(in.fds)
+			continue
+		}
+		k.mu.Lock()
+		k.handle(in)
+		k.idle.Reset(keeperIdle)
+		k.mu.Unlock()
 	}
+}
+
+// interrupt ends the request loop as the parent's death does: shutting our
+// reading side makes the blocked recvmsg return 0.
+func (k *keeper) interrupt() {
+	_ = unix.Shutdown(k.fd, unix.SHUT_RD) // best effort: EOF may have come already
+}
+
+// idleExit runs when keeperIdle passed without a request or a reap: with no
+// tree and no descendant the keeper exits (under the lock, so no request is
+// half handled; one that arrives now is never read, and the parent, seeing
+// EOF, retries it with a new keeper).
+func (k *keeper) idleExit() {
+	k.mu.Lock()
+	if len(k.trees) > 0 || len(childrenOf(k.self)) > 0 {
+		k.mu.Unlock()
+		return // a reap or the next request rearms the timer
+	}
+	k.removeCgroupsLocked()
+	os.Exit(0)
 }
 
 // keeperIdle is how long a keeper with nothing to keep lingers.
@@ -438,38 +461,12 @@ func (k *keeper) reaper() {
 		}
 		k.mu.Lock()
 		k.reap(int(siginfoPid(&info)))
+		k.idle.Reset(keeperIdle)
 		k.mu.Unlock()
-		for _, ch := range []chan struct{}{k.exits, k.reaped} {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+		select {
+		case k.exits <- struct{}{}:
+		default:
 		}
-	}
-}
-
-func (k *keeper) readParent(msgs chan<- keeperIn, gone func()) {
-	defer gone()
-	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(16*4))
-	for {
-		n, oobn, _, _, err := k.conn.ReadMsgUnix(buf, oob)
-		if err != nil || n == 0 {
-			return
-		}
-		var in keeperIn
-		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, cm := range cmsgs {
-				if fds, err := unix.ParseUnixRights(&cm); err == nil {
-					in.fds = append(in.fds, fds...)
-				}
-			}
-		}
-		if json.Unmarshal(buf[:n], &in.m) != nil {
-			closeFDs(in.fds)
-			continue
-		}
-		msgs <- in
 	}
 }
 
@@ -515,7 +512,12 @@ func watchParent(ppid int, gone func()) {
 
 func (k *keeper) reply(m keeperMsg) {
 	b, _ := json.Marshal(m)
-	_, _, _ = k.conn.WriteMsgUnix(b, nil, nil) // best effort: a gone parent reads nothing
+	for {
+		// Best effort: a gone parent reads nothing (EPIPE).
+		if err := unix.Sendmsg(k.fd, b, nil, nil, 0); !errors.Is(err, syscall.EINTR) {
+			return
+		}
+	}
 }
 
 func (k *keeper) handle(in keeperIn) {
@@ -798,11 +800,15 @@ func (k *keeper) teardown() {
 
 // removeCgroups removes every cgroup the keeper made, at its end.
 func (k *keeper) removeCgroups() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.removeCgroupsLocked()
+}
+
+func (k *keeper) removeCgroupsLocked() {
 	if k.cgDir == "" {
 		return
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	for _, t := range k.trees {
 		if t.cg != "" {
 			k.cgEmpty[t.cg] = true

@@ -338,3 +338,20 @@ func TestCgroupExitFigures(t *testing.T) {
 		t.Errorf("tree CPU %v, leader %v: want the grandchild's ~500ms in the tree's figure only", tree, leader)
 	}
 }
+
+// SIGTERM to the keeper itself ends it as the parent's death does: every
+// tree stopped gracefully, then the keeper exits; the parent sees the exits.
+func TestKeeperTerminated(t *testing.T) {
+	t.Parallel()
+	c, pids, next := keptOp(t, "wait", "keeper")
+	keeper := keeperOf(t, c.Process.Pid)
+	if err := syscall.Kill(keeper, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if l := next(); !strings.HasPrefix(l, "op done: <nil> signal: terminated") {
+		t.Errorf("Wait after the keeper was terminated: %s", l)
+	}
+	if left := testproc.WaitGone(5*time.Second, pids...); len(left) > 0 {
+		t.Errorf("%d of %d survived the keeper's SIGTERM", len(left), len(pids))
+	}
+}
