@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetherproc/tether"
 	"github.com/tetherproc/tether/internal/testproc"
+	"github.com/tetherproc/tether/internal/treescript"
 )
 
 // The test binary is also every child program the tests need.
@@ -265,13 +266,9 @@ func startRelay(c *tether.Cmd, n int) (*tether.Process, *bufio.Reader) {
 		os.Exit(2)
 	}
 	br := bufio.NewReader(p.Stdout())
-	for i := 0; i < n; i++ {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			fmt.Println("tree:", err)
-			os.Exit(2)
-		}
-		fmt.Print(line)
+	if err := treescript.Relay(br, n, os.Stdout); err != nil {
+		fmt.Println("tree:", err)
+		os.Exit(2)
 	}
 	return p, br
 }

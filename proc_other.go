@@ -36,8 +36,6 @@ func (h *osProc) wait() (waitResult, error)   { return waitResult{}, ErrUnsuppor
 func (h *osProc) signal(syscall.Signal) error { return ErrUnsupported }
 func (h *osProc) release()                    {}
 func (h *osProc) sweep()                      {}
-func groupAlive(int) bool                     { return false }
-func signalGroup(int, syscall.Signal) error   { return ErrUnsupported }
 
 func signalNumber(s os.Signal) int {
 	n, _ := s.(syscall.Signal)

@@ -65,12 +65,8 @@ func matrixParent(spec string) {
 		}
 		out = bufio.NewReader(r)
 	}
-	for i := 0; i < treescript.Size; i++ {
-		line, err := out.ReadString('\n')
-		if err != nil {
-			os.Exit(2)
-		}
-		fmt.Print(line)
+	if err := treescript.Relay(out, treescript.Size, os.Stdout); err != nil {
+		os.Exit(2)
 	}
 	fmt.Println("ready")
 	switch ending {

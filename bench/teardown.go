@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/treescript"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,13 +33,8 @@ func teardownParent(n int) {
 		fmt.Println("start:", err)
 		os.Exit(2)
 	}
-	br := bufio.NewReader(p.Stdout())
-	for i := 0; i < n; i++ {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			os.Exit(2)
-		}
-		fmt.Print(line)
+	if err := treescript.Relay(bufio.NewReader(p.Stdout()), n, os.Stdout); err != nil {
+		os.Exit(2)
 	}
 	fmt.Println("ready")
 	select {}

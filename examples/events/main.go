@@ -133,13 +133,8 @@ func parent(dir string) {
 		fmt.Println("start:", err)
 		os.Exit(2)
 	}
-	br := bufio.NewReader(p.Stdout())
-	for i := 0; i < treescript.Size; i++ {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			os.Exit(2)
-		}
-		fmt.Print(line)
+	if err := treescript.Relay(bufio.NewReader(p.Stdout()), treescript.Size, os.Stdout); err != nil {
+		os.Exit(2)
 	}
 	fmt.Println("level", p.Containment())
 	select {}
