@@ -17,6 +17,11 @@ const (
 	// signals the child and the group. Descendants that leave the group
 	// (setsid, double fork) are out of reach, and nothing here survives the
 	// parent's death to stop the tree.
+	//
+	// On Windows the tree is a Job Object instead: no descendant can leave
+	// it, and the kernel kills it when the parent ends, however it ends, or
+	// when the process closes. Stop sends CTRL_BREAK_EVENT, then terminates
+	// the job.
 	ContainGroup
 
 	// ContainKeeper starts the child from a keeper: a re-execution of the

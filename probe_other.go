@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package tether
 
@@ -7,13 +7,8 @@ import "runtime"
 func probeFacts() []string { return []string{"os: " + runtime.GOOS} }
 
 func probeLevels() []LevelReport {
-	group := LevelReport{Level: ContainGroup, Available: true,
-		Detail: "process group per child; a wait4 goroutine per child"}
-	if runtime.GOOS == "windows" {
-		group = LevelReport{Level: ContainGroup, Detail: "not implemented on Windows yet (Job Objects planned)"}
-	}
 	return []LevelReport{
-		group,
+		{Level: ContainGroup, Available: true, Detail: "process group per child; a wait4 goroutine per child"},
 		{Level: ContainKeeper, Detail: "Linux only for now"},
 		{Level: ContainCgroup, Detail: "Linux only"},
 	}

@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package tether
 
@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Windows (Job Objects) and other platforms are planned; until then Start
-// returns ErrUnsupported and nothing else here runs.
+// Platforms other than Unix and Windows (plan9, js, wasip1): Start returns
+// ErrUnsupported and nothing else here runs.
 
 type osProc struct{ pid int }
 
