@@ -22,7 +22,7 @@ cross:
 
 # The whole suite at the default level (ContainAuto: the strongest here), then
 # the core tests again at the process-group level.
-CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver)
+CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver|Channel|ArgsNotUTF8|DirDefault)
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 	TETHER_TEST_LEVEL=group $(GO) test $(TESTFLAGS) -short -run '$(CORE_TESTS)' .
@@ -33,9 +33,13 @@ soak:
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzLines -fuzztime 60s .
+	$(GO) test -run XXX -fuzz FuzzChannelFraming -fuzztime 60s .
+	$(GO) test -run XXX -fuzz FuzzParse$$ -fuzztime 60s ./procfile
+	$(GO) test -run XXX -fuzz FuzzParseEnv -fuzztime 60s ./procfile
 
 bench:
 	$(GO) run ./bench $(BENCHFLAGS)
 
 demo:
 	$(GO) run ./examples/events
+	$(GO) run ./examples/companion

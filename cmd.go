@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -58,6 +59,28 @@ type Cmd struct {
 	// closed and their readers get ErrDrainTimeout after any bytes already
 	// drained. If zero, it is DefaultDrainTimeout.
 	DrainTimeout time.Duration
+
+	// ExtraFiles are passed to the child as descriptors 3, 4, ... in order
+	// (as in os/exec); nil entries are not allowed. The caller keeps and
+	// closes its own copies. Linux and macOS; at most 12 at the keeper
+	// levels.
+	ExtraFiles []*os.File
+
+	// IPC, if true, gives the child a Node-compatible IPC channel (see
+	// Channel): a socketpair end at the descriptor after ExtraFiles (3 when
+	// there are none) named by NODE_CHANNEL_FD, with
+	// NODE_CHANNEL_SERIALIZATION_MODE=json. A Node child uses process.send
+	// and process.on('message'); a Go child calls ParentChannel. The
+	// parent's end is Process.Channel.
+	IPC bool
+
+	// StopMessage, if not nil and IPC is set, is what Stop (and the end of
+	// Start's context) first asks the child to stop with: it is sent on the
+	// channel, and if the process has not closed within StopTimeout the stop
+	// continues as usual with StopSignal, StopTimeout and SIGKILL. PM2 sends
+	// "shutdown"; execa {"type": "execa:ipc:cancel"}. If the message cannot
+	// be sent (the channel is closed), the stop goes straight to StopSignal.
+	StopMessage any
 
 	// Containment is how the tree is held; the zero value is ContainAuto.
 	Containment Containment
@@ -133,8 +156,17 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 			return nil, c.startErr("dir", err)
 		}
 	}
+	if c.StopMessage != nil && !c.IPC {
+		return nil, c.startErr("StopMessage", errors.New("StopMessage needs IPC"))
+	}
+	for i, f := range c.ExtraFiles {
+		if f == nil {
+			return nil, c.startErr("ExtraFiles", fmt.Errorf("ExtraFiles[%d] is nil", i))
+		}
+	}
 	p := &Process{
 		path:         c.Path,
+		stopMessage:  c.StopMessage,
 		stopSignal:   c.StopSignal,
 		stopTimeout:  c.StopTimeout,
 		drainTimeout: c.DrainTimeout,
@@ -168,11 +200,26 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 	if env == nil {
 		env = os.Environ()
 	}
+	files := append(s.child[:], c.ExtraFiles...)
+	if c.IPC {
+		ch, child, err := channelPair()
+		if err != nil {
+			s.closeAll()
+			return nil, c.startErr("ipc", err)
+		}
+		p.channel = ch
+		s.childEnds = append(s.childEnds, child)
+		files = append(files, child)
+		env = withChannelEnv(env, len(files)-1)
+	}
 	p.started = time.Now()
-	h, pid, err := c.startHandle(p, argv, env, s.child[:])
+	h, pid, err := c.startHandle(p, argv, env, files)
 	s.closeChildEnds()
 	if err != nil {
 		s.closeParentEnds()
+		if p.channel != nil {
+			_ = p.channel.Close() // best effort: nobody else has it
+		}
 		return nil, c.startErr("exec", err)
 	}
 	p.h, p.pid, p.level = h, pid, levelOf(h)
@@ -213,14 +260,37 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 		}
 		return h, h.pid, nil
 	case ContainKeeper, ContainCgroup:
+		dir := c.Dir
+		if dir == "" {
+			// The keeper runs in "/": the child gets our directory, as a
+			// fork of ours would.
+			wd, err := os.Getwd()
+			if err != nil {
+				return nil, 0, fmt.Errorf("current directory: %w", err)
+			}
+			dir = wd
+		}
 		return startKept(keeperSpawn{
-			Path: c.Path, Argv: argv, Env: env, Dir: c.Dir,
+			Path: c.Path, Argv: argv, Env: env, Dir: dir,
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,
 			Cgroup:      level == ContainCgroup,
 		}, files)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)
+}
+
+// withChannelEnv returns env with Node's channel variables naming fd and
+// 'json', replacing any the caller's environment had.
+func withChannelEnv(env []string, fd int) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, nodeChannelFD+"=") || strings.HasPrefix(kv, nodeChannelMode+"=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, nodeChannelFD+"="+strconv.Itoa(fd), nodeChannelMode+"=json")
 }
 
 func (c *Cmd) startErr(op string, err error) error {

@@ -35,6 +35,25 @@
 //	p.Kill()
 //	st, err := p.Wait() // returns: close always comes
 //
+// # IPC
+//
+// With Cmd.IPC set, the child gets a channel speaking Node's IPC protocol
+// ('json' serialization: a socketpair at NODE_CHANNEL_FD, one
+// JSON.stringify(value)+"\n" per message). Both ends are a *Channel: the
+// parent's is Process.Channel, a Go child's comes from ParentChannel, and
+// either end may be Node (process.send, child_process.fork):
+//
+//	cmd.IPC = true
+//	p, _ := cmd.Start(ctx)
+//	ch := p.Channel()
+//	ch.Send(map[string]any{"op": "fib", "n": 30})
+//	var reply struct{ Result int }
+//	err := ch.Recv(&reply) // io.EOF once the child's end is gone
+//
+// A child whose channel ends knows its parent is gone: Channel.Context
+// returns a context cancelled then. Cmd.StopMessage makes Stop ask by message
+// first ("shutdown", as PM2 does), then by signal.
+//
 // # Containment
 //
 // Cmd.Containment says how a tree is held. The default, ContainAuto, picks the
@@ -49,6 +68,6 @@
 //
 // Linux is where tether is built and tested. macOS and FreeBSD use the Unix
 // code at the process-group level, with a wait4 goroutine per child in place
-// of pidfds; they compile but are not run in CI. On Windows, Start returns
-// ErrUnsupported for now.
+// of pidfds; Windows puts each tree in a Job Object that dies with the parent
+// (no IPC there yet). Both compile in CI but are not run.
 package tether

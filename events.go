@@ -26,9 +26,11 @@ const (
 	// EventError: something failed; Err is set. A failed Start emits only
 	// this event.
 	EventError
+	// EventStopMessage: Stop sent Cmd.StopMessage on the IPC channel.
+	EventStopMessage
 )
 
-var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error"}
+var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error", "stop-message"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) {

@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 	testproc.Register("close-stdout", helperCloseStdout)
 	testproc.Register("emfile", helperEMFILE)
 	testproc.Register("stderr", helperStderr)
+	registerIPCHelpers()
 	testproc.Main(m)
 }
 

@@ -1,6 +1,10 @@
 package tether
 
-import "time"
+import (
+	"encoding/base64"
+	"time"
+	"unicode/utf8"
+)
 
 // The keeper protocol: one JSON object per SOCK_SEQPACKET message between a
 // parent and its keeper; a spawn carries the child's stdin, stdout and stderr
@@ -20,6 +24,52 @@ type keeperSpawn struct {
 	StopSignal  int
 	StopTimeout time.Duration
 	Cgroup      bool // put the tree in a cgroup of its own; fail if none can be had
+
+	// B64: Path, Argv, Env and Dir are base64, because one of them is not
+	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).
+	B64 bool `json:",omitempty"`
+}
+
+// encodeBytes makes s safe for JSON when any of its strings is not UTF-8.
+func (s *keeperSpawn) encodeBytes() {
+	valid := utf8.ValidString(s.Path) && utf8.ValidString(s.Dir)
+	for _, l := range [][]string{s.Argv, s.Env} {
+		for _, a := range l {
+			valid = valid && utf8.ValidString(a)
+		}
+	}
+	if valid {
+		return
+	}
+	enc := func(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
+	s.B64, s.Path, s.Dir = true, enc(s.Path), enc(s.Dir)
+	s.Argv, s.Env = mapStrings(s.Argv, enc), mapStrings(s.Env, enc)
+}
+
+// decodeBytes undoes encodeBytes.
+func (s *keeperSpawn) decodeBytes() error {
+	if !s.B64 {
+		return nil
+	}
+	var bad error
+	dec := func(v string) string {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			bad = err
+		}
+		return string(b)
+	}
+	s.B64, s.Path, s.Dir = false, dec(s.Path), dec(s.Dir)
+	s.Argv, s.Env = mapStrings(s.Argv, dec), mapStrings(s.Env, dec)
+	return bad
+}
+
+func mapStrings(l []string, f func(string) string) []string {
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // keeperMsg is every message, in both directions; Op says which fields count.

@@ -197,7 +197,14 @@ func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
 	return h, pid, err
 }
 
+// maxKeptFiles bounds the descriptors one spawn passes to the keeper: stdio,
+// ExtraFiles and the IPC channel.
+const maxKeptFiles = 16
+
 func startKeptOnce(spec keeperSpawn, files []*os.File) (handle, int, error) {
+	if len(files) > maxKeptFiles {
+		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(files), maxKeptFiles)
+	}
 	k, err := getKeeper()
 	if err != nil {
 		return nil, 0, err
@@ -215,6 +222,7 @@ func startKeptOnce(spec keeperSpawn, files []*os.File) (handle, int, error) {
 	k.procs[kp.id] = kp
 	k.mu.Unlock()
 
+	spec.encodeBytes()
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
@@ -386,7 +394,7 @@ func runKeeper(ppid int) int {
 	go k.reaper()
 
 	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(16*4))
+	oob := make([]byte, unix.CmsgSpace(maxKeptFiles*4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(k.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if errors.Is(err, syscall.EINTR) {
@@ -527,13 +535,13 @@ func (k *keeper) handle(in keeperIn) {
 	}
 	switch m.Op {
 	case "spawn":
-		if m.Spawn == nil || len(in.fds) != 3 {
+		if m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > maxKeptFiles || m.Spawn.decodeBytes() != nil {
 			closeFDs(in.fds)
 			k.reply(keeperMsg{Op: "spawned", ID: m.ID, Err: "malformed spawn request"})
 			return
 		}
 		// The Files own the descriptors from here: they close them, once.
-		files := make([]*os.File, 3)
+		files := make([]*os.File, len(in.fds))
 		for i, fd := range in.fds {
 			files[i] = os.NewFile(uintptr(fd), "stdio")
 		}

@@ -137,14 +137,19 @@ func keptOp(t *testing.T, op, level string) (*exec.Cmd, []int, func() string) {
 // keeperOf finds the keeper among parent's children.
 func keeperOf(t *testing.T, parent int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", parent, parent))
+	// Children are listed per thread: the keeper is the child of whichever
+	// thread ran the first Start.
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", parent))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range strings.Fields(string(b)) {
-		pid, _ := strconv.Atoi(f)
-		if strings.HasPrefix(cmdline(pid), "tether-keeper") {
-			return pid
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", parent, task.Name())) // a thread may have exited
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if strings.HasPrefix(cmdline(pid), "tether-keeper") {
+				return pid
+			}
 		}
 	}
 	t.Fatalf("no keeper among the children of %d", parent)
@@ -255,12 +260,31 @@ func TestKeeperKilled(t *testing.T) {
 				if left := testproc.WaitGone(5*time.Second, pids...); len(left) > 0 {
 					t.Errorf("%d of %d survived the keeper's SIGKILL at the cgroup level", len(left), len(pids))
 				}
-				return
+			} else {
+				survivors := testproc.Survivors(pids[1:]...)
+				t.Logf("keeper SIGKILLed: leader gone; %d of %d descendants survive (expected at this level)", len(survivors), len(pids)-1)
 			}
-			survivors := testproc.Survivors(pids[1:]...)
-			t.Logf("keeper SIGKILLed: leader gone; %d of %d descendants survive (expected at this level)", len(survivors), len(pids)-1)
+			// The parent destroys the dead keeper's cgroup (and so what is
+			// left in it); it must have done so before it is stopped.
+			deadline := time.Now().Add(10 * time.Second)
+			for keeperCgroupExists(keeper) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond) // the parent's clean-up is not ours to wait on
+			}
+			if keeperCgroupExists(keeper) {
+				t.Errorf("the parent left the SIGKILLed keeper's cgroup behind")
+			}
 		})
 	}
+}
+
+// keeperCgroupExists reports whether keeper pid's cgroup is still there.
+func keeperCgroupExists(pid int) bool {
+	for _, l := range cgroupLeftovers() {
+		if strings.HasSuffix(l, "/tether-keeper."+strconv.Itoa(pid)) {
+			return true
+		}
+	}
+	return false
 }
 
 func countCmdline(s string) int {

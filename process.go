@@ -31,9 +31,14 @@ type Process struct {
 	drainTimeout time.Duration
 	observer     func(Event)
 
-	stdin  *stdinPipe
-	stdout *pipeReader
-	stderr *pipeReader
+	stdin   *stdinPipe
+	stdout  *pipeReader
+	stderr  *pipeReader
+	channel *Channel
+
+	channelTaken atomic.Bool // Channel was called: the caller closes it
+
+	stopMessage any
 
 	exited chan struct{} // closed at exit; exit is set before
 	done   chan struct{} // closed at close; err is set before
@@ -143,6 +148,9 @@ func (p *Process) Stop() error {
 			return
 		default:
 		}
+		if p.stopByMessage() {
+			return
+		}
 		if err = p.signalTree(p.stopSignal); err != nil {
 			if errors.Is(err, os.ErrProcessDone) {
 				err = nil
@@ -168,6 +176,39 @@ func (p *Process) Stop() error {
 	}
 	<-p.done
 	return nil
+}
+
+// stopByMessage sends Cmd.StopMessage, if there is one, and waits up to
+// StopTimeout for close. It reports whether the process closed.
+func (p *Process) stopByMessage() bool {
+	if p.stopMessage == nil || p.channel == nil {
+		return false
+	}
+	sent := make(chan error, 1)
+	// Owner: Stop. Ends when Send returns: at once unless the child stopped
+	// reading with the socket full; then at close at the latest, when the
+	// channel is shut down.
+	go func() { sent <- p.channel.Send(p.stopMessage) }()
+	t := time.NewTimer(p.stopTimeout)
+	defer t.Stop()
+	select {
+	case err := <-sent:
+		if err != nil {
+			p.emit(Event{Kind: EventError, Err: fmt.Errorf("tether: stop message: %w", err)})
+			return false
+		}
+		p.emit(Event{Kind: EventStopMessage})
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false // still not sent: on to the signal
+	}
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (p *Process) signalTree(sig os.Signal) error {
@@ -263,6 +304,15 @@ func (p *Process) monitor(streams []stream) {
 	p.released = true
 	p.mu.Unlock()
 
+	if p.channel != nil {
+		// The process is over: whoever still holds the child's end (a
+		// descendant that inherited it) no longer counts. Messages already
+		// sent stay readable; then Recv returns io.EOF.
+		p.channel.shutdown()
+		if !p.channelTaken.Load() {
+			_ = p.channel.Close() // nobody else can: fails only if closed already
+		}
+	}
 	p.stopCtx()
 	p.err = errors.Join(errs...)
 	p.emit(Event{Kind: EventClose, Exit: exit, Err: p.err})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -167,5 +168,37 @@ func TestCloseUnreadAndHalfRead(t *testing.T) {
 				t.Fatalf("got %d bytes, not the %d written", len(got), tc.size)
 			}
 		})
+	}
+}
+
+// Arguments, environment and directory are bytes on Unix, not UTF-8: they
+// reach the child unchanged at every level (the keeper's JSON protocol once
+// replaced such bytes with U+FFFD).
+func TestArgsNotUTF8(t *testing.T) {
+	t.Parallel()
+	c := helperCmd("args", "\xff\xfe", "ok", "caf\xe9")
+	c.Env = append(c.Env, "TETHER_TEST_BYTES=\x80x")
+	out, err := c.Output(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `["\xff\xfe" "ok" "caf\xe9"] "\x80x"` + "\n"; string(out) != want {
+		t.Fatalf("got %s, want %s", out, want)
+	}
+}
+
+// With Dir unset the child runs in the parent's current directory at every
+// level (the keeper itself runs in "/").
+func TestDirDefault(t *testing.T) {
+	t.Parallel()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tether.Command("/bin/pwd")
+	c.Containment = helperCmd("echo").Containment
+	out, err := c.Output(context.Background())
+	if err != nil || string(out) != wd+"\n" {
+		t.Fatalf("got %q, %v; want %q", out, err, wd)
 	}
 }

@@ -31,7 +31,7 @@ var (
 	cycles  = flag.Int("cycles", 100000, "start-yes/read-once/kill/close cycles per contender")
 	nbytes  = flag.Int64("bytes", 4<<30, "bytes through stdout per contender per round")
 	rounds  = flag.Int("rounds", 3, "rounds for spawn and throughput (median kept)")
-	only    = flag.String("only", "spawn,cycle,throughput,teardown", "sections to run")
+	only    = flag.String("only", "spawn,cycle,throughput,teardown,ipc", "sections to run")
 	srcDir  string
 	workDir string
 )
@@ -39,6 +39,10 @@ var (
 func main() {
 	if spec := os.Getenv(envMatrixParent); spec != "" {
 		matrixParent(spec)
+		return
+	}
+	if spec := os.Getenv(envIPCChild); spec != "" {
+		ipcChild(spec)
 		return
 	}
 	if n, err := strconv.Atoi(os.Getenv(envTeardownParent)); err == nil {
@@ -66,6 +70,8 @@ func main() {
 			benchThroughput()
 		case "teardown":
 			benchTeardown()
+		case "ipc":
+			benchIPC()
 		case "matrix":
 			benchMatrix()
 		default:
@@ -121,6 +127,11 @@ func median(v []float64) float64 {
 // compare runs every contender rounds times, interleaved so that noise hits
 // them alike, and prints rate = work/seconds with the ratio to os/exec.
 func compare(title, unit string, work float64, rounds int, cs []contender) {
+	compareTo("os/exec", title, unit, work, rounds, cs)
+}
+
+// compareTo is compare with the ratios to the contender named base.
+func compareTo(baseName, title, unit string, work float64, rounds int, cs []contender) {
 	rows := make([]row, len(cs))
 	for r := 0; r < rounds; r++ {
 		for i, c := range cs {
@@ -139,11 +150,11 @@ func compare(title, unit string, work float64, rounds int, cs []contender) {
 	}
 	var base float64
 	for _, r := range rows {
-		if r.name == "os/exec" && r.err == nil {
+		if r.name == baseName && r.err == nil {
 			base = work / median(r.secs)
 		}
 	}
-	fmt.Printf("\n%s (median of %d)\n\n| contender | %s | × os/exec | note |\n|---|---:|---:|---|\n", title, rounds, unit)
+	fmt.Printf("\n%s (median of %d)\n\n| contender | %s | × %s | note |\n|---|---:|---:|---|\n", title, rounds, unit, baseName)
 	for _, r := range rows {
 		if r.err != nil {
 			fmt.Printf("| %s | – | – | skipped: %v |\n", r.name, r.err)

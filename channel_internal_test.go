@@ -1,0 +1,103 @@
+//go:build unix
+
+package tether
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzChannelFraming feeds arbitrary bytes, in arbitrary pieces, to a
+// Channel and checks what Recv yields against a model of the framing: one
+// item per complete line (a message, or a *MessageError for one too large or
+// not UTF-8), none for Node's internal messages, an io.ErrUnexpectedEOF for a
+// cut-off last line, then io.EOF. It must never hang, panic or leak.
+func FuzzChannelFraming(f *testing.F) {
+	f.Add([]byte("\"a\"\n{\"b\":1}\n"), uint8(3))
+	f.Add([]byte("{\"cmd\":\"NODE_HANDLE\"}\n\"x\"\n"), uint8(1))
+	f.Add([]byte("\xff\n\"ok\"\n{\"half"), uint8(7))
+	f.Add(bytes.Repeat([]byte("y"), 200), uint8(50))
+	f.Add([]byte("\n\n\n"), uint8(0))
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
+		const max = 64
+		ch, peer, err := channelPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.SetMaxMessageSize(max)
+		drained, wrote := make(chan struct{}), make(chan struct{})
+		peerFD := int(peer.Fd())
+		defer func() {
+			_ = ch.Close()
+			<-drained
+			<-wrote
+			_ = peer.Close()
+		}()
+		// Drain what the Channel writes back (NACKs), so it never blocks.
+		go func() { // ends when the Channel's end closes
+			_, _ = io.Copy(io.Discard, peer)
+			close(drained)
+		}()
+		go func() { // ends when in is written
+			defer close(wrote)
+			step := int(piece) + 1
+			for rest := in; len(rest) > 0; {
+				n := min(step, len(rest))
+				if _, err := peer.Write(rest[:n]); err != nil {
+					break
+				}
+				rest = rest[n:]
+			}
+			_ = syscall.Shutdown(peerFD, syscall.SHUT_WR) // the Channel reads EOF
+		}()
+
+		var want []string // "msg:<line>" or "err"
+		lines := bytes.Split(in, []byte("\n"))
+		for _, l := range lines[:len(lines)-1] {
+			switch {
+			case len(l) > max, !utf8.Valid(l):
+				want = append(want, "err")
+			case isInternal(l):
+			default:
+				want = append(want, "msg:"+string(l))
+			}
+		}
+		if last := lines[len(lines)-1]; len(last) > max {
+			want = append(want, "err", "err")
+		} else if len(last) > 0 {
+			want = append(want, "err")
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i := 0; ; i++ {
+			data, err := ch.next(ctx)
+			if errors.Is(err, io.EOF) {
+				if i != len(want) {
+					t.Fatalf("EOF after %d items, want %d: %q", i, len(want), want)
+				}
+				return
+			}
+			if i >= len(want) {
+				t.Fatalf("item %d (%q, %v) beyond the %d expected", i, data, err, len(want))
+			}
+			var me *MessageError
+			switch {
+			case errors.As(err, &me):
+				if want[i] != "err" {
+					t.Fatalf("item %d: %v, want %q", i, err, want[i])
+				}
+			case err != nil:
+				t.Fatalf("item %d: %v", i, err)
+			case want[i] != "msg:"+string(data):
+				t.Fatalf("item %d: %q, want %q", i, data, want[i])
+			}
+		}
+	})
+}

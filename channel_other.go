@@ -1,0 +1,11 @@
+//go:build !unix
+
+package tether
+
+import "os"
+
+func channelPair() (*Channel, *os.File, error) { return nil, nil, ErrUnsupported }
+
+func channelFromFD(int) (*Channel, error) { return nil, ErrUnsupported }
+
+func shutdownFD(uintptr) {}
