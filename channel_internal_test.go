@@ -101,3 +101,79 @@ func FuzzChannelFraming(f *testing.F) {
 		}
 	})
 }
+
+type benchMsg struct {
+	Seq int    `json:"seq"`
+	Msg string `json:"msg"`
+}
+
+// channelPairBoth is a connected pair of Channels in this process.
+func channelPairBoth(b *testing.B) (*Channel, *Channel) {
+	a, peer, err := channelPair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Close()
+	fd, err := syscall.Dup(int(peer.Fd())) // channelFromFD adopts (and closes) its descriptor
+	if err != nil {
+		b.Fatal(err)
+	}
+	bc, err := channelFromFD(fd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a, bc
+}
+
+// In-process figures (both ends share the CPUs); bench/ has the
+// cross-process comparison with Node.
+func BenchmarkChannelOneWay(b *testing.B) {
+	a, c := channelPairBoth(b)
+	done := make(chan error, 1)
+	go func() { // ends after b.N messages or an error
+		var m benchMsg
+		for i := 0; i < b.N; i++ {
+			if err := c.Recv(&m); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	m := benchMsg{Msg: "hello"}
+	for i := 0; i < b.N; i++ {
+		m.Seq = i
+		if err := a.Send(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	_ = a.Close()
+	_ = c.Close()
+}
+
+func BenchmarkChannelRoundTrip(b *testing.B) {
+	a, c := channelPairBoth(b)
+	go func() { // ends at a's Close: Recv returns EOF
+		for {
+			raw, err := c.RecvRaw()
+			if err != nil || c.SendRaw(raw) != nil {
+				return
+			}
+		}
+	}()
+	m := benchMsg{Msg: "hello"}
+	for i := 0; i < b.N; i++ {
+		m.Seq = i
+		if err := a.Send(m); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Recv(&m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = a.Close()
+	_ = c.Close()
+}
