@@ -227,6 +227,7 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 	if s.stdin != nil {
 		s.stdin.pid = p.pid
 	}
+	addLive(p)
 	p.emit(Event{Kind: EventSpawn})
 	for _, cp := range s.copiers {
 		// Owner: the Process. Ends when the stream reaches EOF, or fails, or

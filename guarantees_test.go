@@ -2,6 +2,7 @@ package tether_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tetherproc/tether"
 	"github.com/tetherproc/tether/internal/testproc"
@@ -29,6 +32,7 @@ func init() {
 	testproc.Register("tree", helperTree)
 	testproc.Register("member", helperMember)
 	testproc.Register("daemonize", helperDaemonize)
+	testproc.Register("reaper", helperReaper)
 }
 
 // treeSize is how many "pid N" lines a tree prints: itself and five members.
@@ -129,6 +133,14 @@ func helperParent(args []string) {
 		log.Fatal("parent: fatal")
 	case "panic":
 		panic("parent: panic")
+	case "shutdown":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := tether.Shutdown(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "shutdown:", err)
+			os.Exit(2)
+		}
+		return
 	}
 	select {} // the test sends the signal
 }
@@ -145,6 +157,7 @@ type matrixRun struct {
 	pids      []int
 	polite    []int
 	survivors []int
+	atExit    []int // alive when the parent had just exited
 	cleaned   int
 }
 
@@ -215,6 +228,7 @@ read:
 	go func() { waitErr <- c.Wait() }() // ends when the parent is reaped
 	select {
 	case <-waitErr:
+		run.atExit = testproc.Survivors(run.pids...)
 	case <-time.After(30 * time.Second):
 		t.Fatal("parent did not end")
 	}
@@ -349,4 +363,92 @@ func TestGuarantees200Trees(t *testing.T) {
 	if run.cleaned != 200 {
 		t.Errorf("polite children cleaned up %d of 200 times", run.cleaned)
 	}
+}
+
+// Shutdown stops every tree as the parent's death would, and returns only
+// when they are gone: nothing is left when the parent exits right after.
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	for _, level := range strongLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			run := runParent(t, "shutdown", level, 2, "tree", time.Second)
+			if len(run.atExit) > 0 || len(run.survivors) > 0 {
+				t.Errorf("alive after Shutdown returned: %v (of %v)", run.atExit, run.pids)
+			}
+			if run.cleaned != len(run.polite) || len(run.polite) != 2 {
+				t.Errorf("polite members cleaned up: %d of %d", run.cleaned, len(run.polite))
+			}
+		})
+	}
+}
+
+// ReapOrphans, in a subreaper, reaps an orphan that died and leaves tether's
+// own exited child to its Process.
+func TestReapOrphans(t *testing.T) {
+	t.Parallel()
+	out, err := helperCmd("reaper").CombinedOutput(context.Background())
+	if err != nil || string(out) != "reaped 1; own child: exit status 7\n" {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+func helperReaper([]string) {
+	fail := func(f string, a ...any) { fmt.Printf(f+"\n", a...); os.Exit(2) }
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fail("prctl: %v", err)
+	}
+	own := helperCmd("exit", "7")
+	own.Containment = tether.ContainGroup // a direct child of ours
+	p, err := own.Start(context.Background())
+	if err != nil {
+		fail("start: %v", err)
+	}
+	<-p.Exited() // a zombie until the Process releases it at close
+
+	// An orphan: daemonize starts a member in a session of its own and exits;
+	// the member is re-parented to us, the subreaper.
+	path, argv, env := testproc.Command("daemonize")
+	d := exec.Command(path, argv[1:]...)
+	d.Args[0], d.Env = argv[0], env
+	dout, err := d.StdoutPipe() // the orphan holds it: read its line, not to EOF
+	if err != nil {
+		fail("pipe: %v", err)
+	}
+	if err := d.Start(); err != nil {
+		fail("daemonize: %v", err)
+	}
+	line, err := bufio.NewReader(dout).ReadString('\n')
+	if err != nil {
+		fail("daemonize: %v", err)
+	}
+	if err := d.Wait(); err != nil {
+		fail("daemonize: %v", err)
+	}
+	orphan, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "pid "))
+	// As an init does: reap on SIGCHLD.
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	if err := syscall.Kill(orphan, syscall.SIGKILL); err != nil {
+		fail("kill orphan: %v", err)
+	}
+	n := 0
+	timeout := time.After(10 * time.Second)
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(orphan)); err != nil {
+			break // reaped
+		}
+		select {
+		case <-chld:
+		case <-timeout:
+			fail("orphan %d not reaped", orphan)
+		}
+		m, err := tether.ReapOrphans()
+		if err != nil {
+			fail("ReapOrphans: %v", err)
+		}
+		n += m
+	}
+	st, _ := p.Wait()
+	fmt.Printf("reaped %d; own child: %v\n", n, st)
 }

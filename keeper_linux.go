@@ -33,6 +33,7 @@ type keeperClient struct {
 	pid  int
 
 	hello     chan struct{} // closed when the keeper said what it offers, or died
+	done      chan struct{} // closed when the keeper is gone and cleaned up after
 	helloOnce sync.Once
 	cgroup    string // the keeper's cgroup directory, "" if none
 	cgroupErr string
@@ -96,14 +97,17 @@ func startKeeper() (*keeperClient, error) {
 	// the scheduler's spinning threads (measured: 0.62x -> 0.70x os/exec
 	// in the spawn benchmark on two CPUs).
 	env = append(env, keeperEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
-	pid, err := forkExec("/proc/self/exe", []string{"tether-keeper"}, env, "/",
-		[]*os.File{null, null, null, theirs}, &syscall.SysProcAttr{})
+	pid, err := forkOwned(func() (int, error) {
+		return forkExec("/proc/self/exe", []string{"tether-keeper"}, env, "/",
+			[]*os.File{null, null, null, theirs}, &syscall.SysProcAttr{})
+	})
 	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("start keeper: %w", err)
 	}
 	k := &keeperClient{
 		hello:   make(chan struct{}),
+		done:    make(chan struct{}),
 		conn:    c.(*net.UnixConn),
 		pid:     pid,
 		replies: map[uint64]chan keeperMsg{},
@@ -116,6 +120,7 @@ func startKeeper() (*keeperClient, error) {
 }
 
 func (k *keeperClient) readLoop() {
+	defer close(k.done)
 	buf := make([]byte, 64<<10)
 	for {
 		n, _, _, _, err := k.conn.ReadMsgUnix(buf, nil)
@@ -164,6 +169,7 @@ func (k *keeperClient) readLoop() {
 			break
 		}
 	}
+	disown(k.pid)
 	// A keeper that ends normally removes its cgroups; one that was killed
 	// cannot. What is left in them (descendants of its children) is killed
 	// here: the cgroup level survives the keeper's SIGKILL too.
@@ -249,6 +255,19 @@ func startKeptOnce(spec keeperSpawn, files []*os.File) (handle, int, error) {
 	}
 	kp.pid, kp.cgroup = m.PID, m.Cgroup
 	return kp, m.PID, nil
+}
+
+// shutdownKeeper asks the keeper, if one runs, to stop every tree and exit;
+// the channel closes when it is gone (nil if there is none).
+func shutdownKeeper() <-chan struct{} {
+	keeperMu.Lock()
+	k := keeperCl
+	keeperMu.Unlock()
+	if k == nil {
+		return nil
+	}
+	_ = k.send(keeperMsg{Op: "shutdown"}, nil) // fails only if it is gone already: done closes then
+	return k.done
 }
 
 func levelOf(h handle) Containment {
@@ -593,6 +612,10 @@ func (k *keeper) handle(in keeperIn) {
 				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
 			}
 		}
+	case "shutdown":
+		// The parent asks for what its death would bring: every tree
+		// stopped gracefully, then the keeper's exit.
+		k.interrupt()
 	case "sweep":
 		if t := k.trees[m.ID]; t != nil {
 			k.killTree(t)

@@ -29,7 +29,9 @@ func keepAlive(f *os.File) { runtime.KeepAlive(f) }
 
 func startOS(path string, argv, env []string, dir string, files []*os.File) (*osProc, error) {
 	pidfd := -1
-	pid, err := forkExec(path, argv, env, dir, files, &syscall.SysProcAttr{PidFD: &pidfd})
+	pid, err := forkOwned(func() (int, error) {
+		return forkExec(path, argv, env, dir, files, &syscall.SysProcAttr{PidFD: &pidfd})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +52,7 @@ func startOS(path string, argv, env []string, dir string, files []*os.File) (*os
 func (h *osProc) wait() (waitResult, error) {
 	if h.pidfd == nil {
 		h.reaped = true
+		defer disown(h.pid)
 		return waitBlocking(h.pid)
 	}
 	rc, err := h.pidfd.SyscallConn()
@@ -78,6 +81,7 @@ func (h *osProc) wait() (waitResult, error) {
 	if errors.Is(err, unix.EINVAL) {
 		// Kernel 5.2 or 5.3: pidfds from clone, but no waitid(P_PIDFD).
 		h.reaped = true
+		defer disown(h.pid)
 		return waitBlocking(h.pid)
 	}
 	if err != nil {
@@ -157,6 +161,7 @@ func (h *osProc) release() {
 			}
 		}
 		h.reaped = true
+		disown(h.pid)
 	}
 	_ = h.pidfd.Close() // best effort: the process is reaped
 }

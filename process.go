@@ -314,6 +314,7 @@ func (p *Process) monitor(streams []stream) {
 		}
 	}
 	p.stopCtx()
+	removeLive(p)
 	p.err = errors.Join(errs...)
 	p.emit(Event{Kind: EventClose, Exit: exit, Err: p.err})
 	close(p.done)

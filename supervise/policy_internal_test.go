@@ -1,8 +1,11 @@
 package supervise
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/tetherproc/tether"
 )
 
 const ms = time.Millisecond
@@ -178,5 +181,25 @@ func TestPolicyRestarts(t *testing.T) {
 		if got := tt.p.restarts(tt.failed); got != tt.want {
 			t.Errorf("%v.restarts(failed=%v) = %v", tt.p, tt.failed, got)
 		}
+	}
+}
+
+func TestRestarts(t *testing.T) {
+	r := NewRestarts(Spec{Restart: OnFailure, Backoff: Backoff{Initial: time.Millisecond, Jitter: -1}, Limit: Limit{Burst: 2, Interval: time.Hour}, SuccessCodes: []int{3}})
+	if _, again, err := r.Next(&tether.Exit{Code: 3}, 0); again || err != nil {
+		t.Fatalf("a success code restarted: %v, %v", again, err)
+	}
+	for i, want := range []time.Duration{time.Millisecond, 2 * time.Millisecond} {
+		d, again, err := r.Next(&tether.Exit{Code: 1}, 0)
+		if !again || err != nil || d != want {
+			t.Fatalf("restart %d: %v, %v, %v; want %v", i, d, again, err, want)
+		}
+	}
+	if _, again, err := r.Next(&tether.Exit{Code: 1}, 0); again || !errors.Is(err, ErrRestartLimit) {
+		t.Fatalf("beyond the limit: %v, %v", again, err)
+	}
+	var never *Restarts
+	if _, again, _ := never.Next(nil, 0); again {
+		t.Fatal("a nil Restarts restarted")
 	}
 }
