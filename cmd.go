@@ -82,6 +82,14 @@ type Cmd struct {
 	// be sent (the channel is closed), the stop goes straight to StopSignal.
 	StopMessage any
 
+	// Foreground, if true, makes the child's process group the foreground
+	// of the terminal that is its stdin, as a shell does for a job it runs
+	// in the foreground: Ctrl-C, Ctrl-Z and reads from the terminal then
+	// belong to the child's group rather than the parent's. The child does
+	// it before exec. Stdin must be a terminal of this process's session
+	// (Start fails otherwise); taking the foreground back is the caller's.
+	Foreground bool
+
 	// Containment is how the tree is held; the zero value is ContainAuto.
 	Containment Containment
 
@@ -255,7 +263,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 	}
 	switch level {
 	case ContainGroup:
-		h, err := startOS(c.Path, argv, env, c.Dir, files)
+		h, err := startOS(c.Path, argv, env, c.Dir, files, c.Foreground)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -276,6 +284,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,
 			Cgroup:      level == ContainCgroup,
+			Foreground:  c.Foreground,
 		}, files)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)

@@ -24,6 +24,7 @@ type keeperSpawn struct {
 	StopSignal  int
 	StopTimeout time.Duration
 	Cgroup      bool // put the tree in a cgroup of its own; fail if none can be had
+	Foreground  bool `json:",omitempty"` // make its group the foreground of the terminal at fd 0
 
 	// B64: Path, Argv, Env and Dir are base64, because one of them is not
 	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).

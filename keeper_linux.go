@@ -367,7 +367,9 @@ func runKeeper(ppid int) int {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 2
 	}
-	signal.Ignore(syscall.SIGPIPE)
+	// Writes to a parent that is gone fail with EPIPE: Go raises SIGPIPE only
+	// for descriptors 1 and 2, which are /dev/null here. (Ignoring SIGPIPE
+	// would be inherited by every child through exec.)
 	// Children get PDEATHSIG=SIGKILL, which the kernel ties to the thread
 	// that forked them (golang/go#27505): this goroutine reads the parent's
 	// requests and forks every child, and keeps its thread until the keeper
@@ -565,6 +567,9 @@ func (k *keeper) handle(in keeperIn) {
 			files[i] = os.NewFile(uintptr(fd), "stdio")
 		}
 		attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if m.Spawn.Foreground {
+			attr.Foreground, attr.Ctty = true, in.fds[0] // see proc_linux.go
+		}
 		cg, err := k.treeCgroup(m.ID, m.Spawn.Cgroup)
 		if cg != "" {
 			var fd int

@@ -27,10 +27,17 @@ type osProc struct {
 
 func keepAlive(f *os.File) { runtime.KeepAlive(f) }
 
-func startOS(path string, argv, env []string, dir string, files []*os.File) (*osProc, error) {
+func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
 	pidfd := -1
 	pid, err := forkOwned(func() (int, error) {
-		return forkExec(path, argv, env, dir, files, &syscall.SysProcAttr{PidFD: &pidfd})
+		sys := &syscall.SysProcAttr{PidFD: &pidfd}
+		if fg {
+			// The child makes its group the terminal's foreground before
+			// exec, with its signals still blocked (no SIGTTOU, and no
+			// read of the terminal before it is its own).
+			sys.Foreground, sys.Ctty = true, int(files[0].Fd())
+		}
+		return forkExec(path, argv, env, dir, files, sys)
 	})
 	if err != nil {
 		return nil, err

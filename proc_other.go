@@ -28,7 +28,7 @@ func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
 	return s, nil
 }
 
-func startOS(string, []string, []string, string, []*os.File) (*osProc, error) {
+func startOS(string, []string, []string, string, []*os.File, bool) (*osProc, error) {
 	return nil, ErrUnsupported
 }
 

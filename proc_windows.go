@@ -96,7 +96,7 @@ func signalNumber(s os.Signal) int {
 // files are the child's stdin, stdout and stderr; a nil or missing one
 // leaves the child without that handle. A relative path is taken relative to
 // dir, as on Unix.
-func startOS(path string, argv, env []string, dir string, files []*os.File) (*osProc, error) {
+func startOS(path string, argv, env []string, dir string, files []*os.File, _ bool) (*osProc, error) {
 	if len(files) > 3 {
 		// A Windows child has no descriptor table to find them in.
 		return nil, fmt.Errorf("ExtraFiles on Windows: %w", errors.ErrUnsupported)

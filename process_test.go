@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -200,5 +201,33 @@ func TestDirDefault(t *testing.T) {
 	out, err := c.Output(context.Background())
 	if err != nil || string(out) != wd+"\n" {
 		t.Fatalf("got %q, %v; want %q", out, err, wd)
+	}
+}
+
+// A child's signal dispositions are the parent's at every level: the keeper
+// once ignored SIGPIPE, and every child it started inherited that through
+// exec (a `yes | head` in it would get EPIPE instead of dying).
+func TestSignalDispositionsInherited(t *testing.T) {
+	t.Parallel()
+	sigIgn := func(status string) string {
+		for _, l := range strings.Split(status, "\n") {
+			if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return "?"
+	}
+	own, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	c := tether.Command("/bin/cat", "/proc/self/status")
+	c.Containment = helperCmd("echo").Containment
+	out, err := c.Output(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sigIgn(string(out)), sigIgn(string(own)); got != want {
+		t.Fatalf("child ignores %s, parent %s", got, want)
 	}
 }

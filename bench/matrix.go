@@ -201,10 +201,17 @@ func benchMatrix() {
 		{"tether, process-group level", []string{exe, "tether", "group"}, false, goEndings},
 		{"careful os/exec (Setpgid + Pdeathsig)", []string{exe, "os/exec", "-"}, false, goEndings},
 	}
+	tetherBin := filepath.Join(workDir, "tether")
+	build := exec.Command("go", "build", "-o", tetherBin, "./cmd/tether")
+	build.Dir, build.Stderr = filepath.Dir(srcDir), os.Stderr
+	if err := build.Run(); err != nil {
+		fatal(fmt.Errorf("build tether: %w", err))
+	}
 	for _, w := range []struct {
 		name string
 		argv []string
 	}{
+		{"tether run (wrapper)", []string{tetherBin, "run", "-grace", "1s", "--"}},
 		{"tini -s -g", []string{"tini", "-s", "-g", "--"}},
 		{"dumb-init", []string{"dumb-init"}},
 		// Without --unshare-pid: the tree must report host pids.

@@ -1,6 +1,7 @@
 // Command tether runs processes that cannot outlive it.
 //
-//	tether doctor     what containment this machine offers
+//	tether run -- CMD  an init and wrapper: signals, zombies, exit code, the whole tree stopped
+//	tether doctor      what containment this machine offers
 //
 // Each subcommand lives in its own file with a Run(ctx, args, stdout) error;
 // main only maps errors to exit codes.
@@ -20,10 +21,12 @@ import (
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, args []string, stdout io.Writer) error
+	ownSignals    bool // it handles SIGINT and SIGTERM itself
 }
 
 var commands = []command{
-	{"doctor", "print what containment this machine offers and what each level uses", runDoctor},
+	{"run", "run a program as an init: forward signals, reap zombies, pass its exit code through", runRun, true},
+	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},
 }
 
 func usage(w io.Writer) {
@@ -38,19 +41,32 @@ func usage(w io.Writer) {
 var errUsage = errors.New("usage")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, stop := context.Background(), func() {}
+	if c := find(os.Args[1:]); c == nil || !c.ownSignals {
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var code exitCode
 	switch {
 	case err == nil:
+	case errors.As(err, &code):
+		os.Exit(int(code)) // the child's status, passed through; it said why
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-		stop()
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "tether:", err)
-		stop()
 		os.Exit(1)
 	}
+}
+
+func find(args []string) *command {
+	for i := range commands {
+		if len(args) > 0 && commands[i].name == args[0] {
+			return &commands[i]
+		}
+	}
+	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tetherproc/tether"
+)
+
+// reaper reaps orphans re-parented to tether: it is PID 1 in a container, or
+// a child subreaper otherwise. tether's own children are left to tether.
+type reaper struct {
+	chld chan os.Signal
+	done chan struct{}
+}
+
+func becomeReaper() *reaper {
+	if os.Getpid() != 1 {
+		// Orphans of the tree come to us rather than to PID 1 (which, on
+		// some machines, never reaps them).
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) // best effort: old kernels; the keeper is one anyway
+	}
+	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(r.chld, syscall.SIGCHLD)
+	// Owner: wrap (stop). Ends when stop closes done.
+	go func() {
+		for {
+			select {
+			case <-r.chld:
+				_, _ = tether.ReapOrphans() // Linux: cannot fail
+			case <-r.done:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *reaper) stop() {
+	signal.Stop(r.chld)
+	close(r.done)
+	_, _ = tether.ReapOrphans() // the last ones
+}
+
+// forwardable lists the signals tether passes on: every catchable one but
+// SIGCHLD (ours), the synchronous ones (a fault of tether's own), SIGURG (the
+// Go runtime's preemption) and the terminal's SIGTTIN and SIGTTOU (as tini).
+func forwardable() []os.Signal {
+	skip := map[syscall.Signal]bool{
+		syscall.SIGCHLD: true, syscall.SIGURG: true, syscall.SIGKILL: true, syscall.SIGSTOP: true,
+		syscall.SIGFPE: true, syscall.SIGILL: true, syscall.SIGSEGV: true, syscall.SIGBUS: true,
+		syscall.SIGABRT: true, syscall.SIGTRAP: true, syscall.SIGSYS: true,
+		syscall.SIGTTIN: true, syscall.SIGTTOU: true,
+	}
+	var out []os.Signal
+	for s := syscall.Signal(1); s <= 31; s++ {
+		if !skip[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseSignal reads SIGTERM, TERM or 15.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if n := unix.SignalNum(name); n != 0 {
+		return n, nil
+	}
+	return 0, fmt.Errorf("%q is not a signal", s)
+}
+
+// ttyOwner knows whether tether runs in the foreground of a terminal: then
+// the child is started in the foreground (Cmd.Foreground), so that Ctrl-C,
+// ^Z and reads from the terminal behave as without tether, and tether takes
+// the foreground back when the child is done.
+type ttyOwner struct {
+	fd, ours int
+	ok       bool
+}
+
+// foregroundTTY is a ttyOwner when stdin is a terminal whose foreground is
+// tether's process group; otherwise one that does nothing.
+func foregroundTTY() *ttyOwner {
+	fd := int(os.Stdin.Fd())
+	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
+		return &ttyOwner{}
+	}
+	pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	if err != nil || pg != syscall.Getpgrp() {
+		return &ttyOwner{} // not in the foreground: leave the terminal alone
+	}
+	return &ttyOwner{fd: fd, ours: pg, ok: true}
+}
+
+// take makes tether's own group the foreground again.
+func (t *ttyOwner) take() {
+	if t.ok {
+		_ = setForeground(t.fd, t.ours) // best effort: the terminal may be gone
+	}
+}
+
+// setForeground is tcsetpgrp. From the background it would raise SIGTTOU
+// unless the signal is blocked: block it on this thread only (an ignored
+// SIGTTOU would be inherited by children through exec).
+func setForeground(fd, pgid int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	set.Val[0] = 1 << (uint(syscall.SIGTTOU) - 1)
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return err
+	}
+	defer func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }() // restores what we read: cannot fail
+	return unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgid)
+}
+
+// signalOne sends s to pid alone.
+func signalOne(pid int, s os.Signal) {
+	if n, ok := s.(syscall.Signal); ok {
+		_ = syscall.Kill(pid, n) // best effort: it may have exited
+	}
+}

@@ -1,0 +1,41 @@
+//go:build !linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// Elsewhere tether run forwards signals and passes exit codes through, but
+// does not reap orphans or hand over the terminal (not built yet).
+type reaper struct{}
+
+func becomeReaper() *reaper { return &reaper{} }
+func (*reaper) stop()       {}
+
+func forwardable() []os.Signal {
+	return []os.Signal{os.Interrupt, syscall.SIGTERM}
+}
+
+func parseSignal(s string) (syscall.Signal, error) {
+	switch s {
+	case "SIGTERM", "TERM":
+		return syscall.SIGTERM, nil
+	case "SIGINT", "INT":
+		return syscall.SIGINT, nil
+	}
+	return 0, fmt.Errorf("%q: only SIGTERM and SIGINT here", s)
+}
+
+type ttyOwner struct{ ok bool }
+
+func foregroundTTY() *ttyOwner { return &ttyOwner{} }
+func (*ttyOwner) take()        {}
+
+func signalOne(pid int, s os.Signal) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Signal(s) // best effort: it may have exited
+	}
+}

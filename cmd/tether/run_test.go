@@ -1,0 +1,326 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetherproc/tether/internal/testproc"
+	"github.com/tetherproc/tether/internal/treescript"
+)
+
+// The test binary is also the tether command: with TETHER_TEST_CLI set it
+// runs main, so the tests run `tether run` as users do, in a process of its
+// own (it becomes a subreaper and takes signals: not something to do to the
+// test process).
+func TestMain(m *testing.M) {
+	if os.Getenv("TETHER_TEST_CLI") != "" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func tetherCmd(args ...string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	c := exec.Command(exe, args...)
+	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1")
+	return c
+}
+
+// waitBounded waits for c, killing it after d.
+func waitBounded(t *testing.T, c *exec.Cmd, d time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }() // ends when c is reaped
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		_ = c.Process.Kill()
+		<-done
+		t.Fatalf("tether %v still running after %v", c.Args[1:], d)
+		return nil
+	}
+}
+
+func exitStatus(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// tini's scenario: every exit code 0-255 passes through.
+func TestRunExitCodes(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	codes := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() { // ends when codes is closed
+			defer wg.Done()
+			for code := range codes {
+				c := tetherCmd("run", "--", "sh", "-c", "exit "+strconv.Itoa(code))
+				if got := exitStatus(c.Run()); got != code {
+					t.Errorf("exit %d came back as %d", code, got)
+				}
+			}
+		}()
+	}
+	for code := range 256 {
+		codes <- code
+	}
+	close(codes)
+	wg.Wait()
+}
+
+// 128+N for a child killed by signal N; 127 and 126 for a program not found
+// or not executable, with a line naming the cause.
+func TestRunStatusCodes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		argv []string
+		code int
+		msg  string
+	}{
+		{"SIGKILL", []string{"sh", "-c", "kill -KILL $$"}, 137, ""},
+		{"SIGUSR1", []string{"sh", "-c", "kill -USR1 $$"}, 138, ""},
+		{"SIGTERM", []string{"sh", "-c", "kill -TERM $$"}, 143, ""},
+		{"not-found", []string{"tether-no-such-program"}, 127, "tether: tether-no-such-program: not found\n"},
+		{"not-executable", []string{"NOEXEC"}, 126, "tether: NOEXEC: cannot execute: permission denied\n"},
+	}
+	noexec := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		for i, a := range tc.argv {
+			if a == "NOEXEC" {
+				tc.argv[i] = noexec
+				tc.msg = strings.ReplaceAll(tc.msg, "NOEXEC", noexec)
+			}
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := tetherCmd(append([]string{"run", "--"}, tc.argv...)...)
+			var stderr strings.Builder
+			c.Stderr = &stderr
+			if got := exitStatus(c.Run()); got != tc.code || stderr.String() != tc.msg {
+				t.Errorf("status %d, stderr %q; want %d, %q", got, stderr.String(), tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+// startRun starts `tether run ARGS` with its stdout in a reader, and kills it
+// (and with it, through its keeper, its tree) at the end of the test.
+func startRun(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	c := tetherCmd(append([]string{"run"}, args...)...)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stderr = os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Process.Kill() // best effort: it has exited in most tests
+		_ = c.Wait()
+	})
+	return c, bufio.NewReader(out)
+}
+
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { s, err := r.ReadString('\n'); ch <- res{s, err} }() // ends at a line or EOF
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("read: %v (%q)", r.err, r.s)
+		}
+		return strings.TrimSuffix(r.s, "\n")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no line after 10s")
+	}
+	return ""
+}
+
+// tini's scenario: TERM, USR1 and USR2 reach the child.
+func TestRunForwardsSignals(t *testing.T) {
+	t.Parallel()
+	script := `trap 'echo got USR1' USR1; trap 'echo got USR2' USR2; trap 'echo got TERM; exit 7' TERM
+echo ready; while :; do sleep 0.05; done`
+	c, out := startRun(t, "--", "sh", "-c", script)
+	if l := readLine(t, out); l != "ready" {
+		t.Fatalf("got %q", l)
+	}
+	for _, s := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2} {
+		_ = c.Process.Signal(s)
+		if l, want := readLine(t, out), "got "+strings.TrimPrefix(unixName(s), "SIG"); l != want {
+			t.Fatalf("after %v: %q, want %q", s, l, want)
+		}
+	}
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, out); l != "got TERM" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 7 {
+		t.Fatalf("status %d, want the child's 7", got)
+	}
+}
+
+func unixName(s syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2"}[s]
+}
+
+// tini's scenario: a child that ignores SIGTERM is SIGKILLed after the grace.
+func TestRunEscalates(t *testing.T) {
+	t.Parallel()
+	c, out := startRun(t, "-grace", "300ms", "--", "sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+	if l := readLine(t, out); l != "ready" {
+		t.Fatalf("got %q", l)
+	}
+	start := time.Now()
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 137 {
+		t.Fatalf("status %d, want 137 (SIGKILL)", got)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("killed after %v, before the grace", d)
+	}
+}
+
+// tini's scenario: as PID 1 of a PID namespace, tether reaps orphans that
+// are re-parented to it (at the group level; with a keeper, the keeper reaps
+// them first).
+func TestRunReapsAsPID1(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "true").Run(); err != nil {
+		t.Skipf("no PID namespaces here: %v", err)
+	}
+	exe, _ := os.Executable()
+	// Ten orphans that exit at once; then count zombies in the namespace.
+	script := `for i in 1 2 3 4 5 6 7 8 9 10; do (sleep 0.01 &); done; sleep 0.5
+n=0; for s in /proc/[0-9]*/stat; do case "$(cut -d' ' -f3 "$s" 2>/dev/null)" in Z) n=$((n+1));; esac; done; echo "zombies $n"; echo "pid1 $(cat /proc/1/comm)"`
+	c := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "run", "-containment", "group", "--", "sh", "-c", script)
+	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "zombies 0\n") {
+		t.Fatalf("zombies left: %s", out)
+	}
+}
+
+// The wrapper matrix: tether run around a tree of every kind of descendant,
+// ended by each signal: nothing survives, and the polite child cleans up.
+func TestRunMatrix(t *testing.T) {
+	t.Parallel()
+	for _, ending := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGKILL} {
+		t.Run(ending.String(), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			c, out := startRun(t, "-grace", "1s", "--", "sh", "-c", treescript.Script, dir)
+			var pids []int
+			polite := 0
+			for range treescript.Size {
+				f := strings.Fields(readLine(t, out))
+				pid, err := strconv.Atoi(f[1])
+				if err != nil || f[0] != "pid" {
+					t.Fatalf("tree said %q", f)
+				}
+				if len(f) == 3 {
+					polite = pid
+				}
+				pids = append(pids, pid)
+			}
+			_ = c.Process.Signal(ending)
+			go func() { _, _ = io.Copy(io.Discard, out) }() // ends at EOF, when the tree is gone
+			_ = waitBounded(t, c, 15*time.Second)
+			if left := testproc.WaitGone(10*time.Second, pids...); len(left) > 0 {
+				for _, pid := range left {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+				t.Errorf("%d of %d survived: %v", len(left), len(pids), left)
+			}
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("cleaned-%d", polite))); err != nil {
+				t.Errorf("the polite child did not clean up: %v", err)
+			}
+		})
+	}
+}
+
+// An interactive session: Ctrl-C at a `tether run` prompt reaches the child
+// (the terminal's foreground is its group), and the shell gets its prompt
+// back with the child's status.
+func TestRunInteractiveCtrlC(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is not installed; .ci/run installs it")
+		}
+		t.Skip("no tmux")
+	}
+	exe, _ := os.Executable()
+	sock := fmt.Sprintf("tether-test-%d", os.Getpid())
+	tmux := func(args ...string) (string, error) {
+		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	shell := fmt.Sprintf(`TETHER_TEST_CLI=1 %q run -- sh -c 'echo prompt; read x; echo never'; echo "status $?"; sleep 60`, exe)
+	if out, err := tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "20", "sh", "-c", shell); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = tmux("kill-server") })
+	waitScreen := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			screen, _ := tmux("capture-pane", "-p", "-t", "t")
+			if strings.Contains(screen, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("screen never showed %q:\n%s", want, screen)
+			}
+			time.Sleep(20 * time.Millisecond) // a terminal has no event to wait on
+		}
+	}
+	waitScreen("prompt")
+	if out, err := tmux("send-keys", "-t", "t", "C-c"); err != nil {
+		t.Fatalf("send-keys: %v: %s", err, out)
+	}
+	waitScreen("status 130")
+}
