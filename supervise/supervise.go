@@ -121,6 +121,12 @@ type Supervisor struct {
 	// not call Run; it may call Signal, and read or signal Event.Process.
 	Observer func(Event)
 
+	// StopTogether, if true, makes Run stop every process at once (each
+	// still by its Cmd: StopSignal, StopTimeout, SIGKILL), as foreman does,
+	// rather than the last started first. A thousand processes then stop in
+	// about one StopTimeout at worst rather than in a thousand turns.
+	StopTogether bool
+
 	mu      sync.Mutex
 	running bool
 	byName  map[string]*runner
@@ -184,8 +190,15 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 	var launched []*runner
 	stopAll := func() {
 		close(quit)
+		if s.StopTogether {
+			for _, r := range launched {
+				close(r.stop)
+			}
+		}
 		for _, r := range slices.Backward(launched) {
-			close(r.stop)
+			if !s.StopTogether {
+				close(r.stop)
+			}
 			<-r.done // bounded: the runner stops its process (StopTimeout, then SIGKILL)
 		}
 	}

@@ -419,3 +419,35 @@ func TestExitErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// StopTogether stops every process at once: the first started is asked to
+// stop before the last started has stopped.
+func TestStopTogether(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := newRecorder()
+	s := &supervise.Supervisor{Observer: rec.observe, StopTogether: true}
+	result := make(chan error, 1)
+	// Owner: the test. Ends when Run returns, after cancel below.
+	go func() { result <- s.Run(ctx, serving("a"), serving("b"), serving("c")) }()
+	rec.waitFor(t, "c", ready)
+	cancel()
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s")
+	}
+	events := rec.all()
+	if index(events, "a", stopping) > index(events, "c", stopped) {
+		t.Fatalf("stopped one after the other:\n%s", format(events))
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if e := events[index(events, name, stopped)]; e.Exit == nil || e.Exit.Code != codeTerm {
+			t.Errorf("%s stopped with %v, want status %d (it got SIGTERM)", name, e.Exit, codeTerm)
+		}
+	}
+}
