@@ -31,7 +31,7 @@ var (
 	cycles  = flag.Int("cycles", 100000, "start-yes/read-once/kill/close cycles per contender")
 	nbytes  = flag.Int64("bytes", 4<<30, "bytes through stdout per contender per round")
 	rounds  = flag.Int("rounds", 3, "rounds for spawn and throughput (median kept)")
-	only    = flag.String("only", "spawn,cycle,throughput,teardown,ipc", "sections to run")
+	only    = flag.String("only", "spawn,cycle,throughput,teardown,ipc,up", "sections to run")
 	srcDir  string
 	workDir string
 )
@@ -72,6 +72,8 @@ func main() {
 			benchTeardown()
 		case "ipc":
 			benchIPC()
+		case "up":
+			benchUp()
 		case "matrix":
 			benchMatrix()
 		default:

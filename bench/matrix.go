@@ -201,12 +201,7 @@ func benchMatrix() {
 		{"tether, process-group level", []string{exe, "tether", "group"}, false, goEndings},
 		{"careful os/exec (Setpgid + Pdeathsig)", []string{exe, "os/exec", "-"}, false, goEndings},
 	}
-	tetherBin := filepath.Join(workDir, "tether")
-	build := exec.Command("go", "build", "-o", tetherBin, "./cmd/tether")
-	build.Dir, build.Stderr = filepath.Dir(srcDir), os.Stderr
-	if err := build.Run(); err != nil {
-		fatal(fmt.Errorf("build tether: %w", err))
-	}
+	tetherBin := buildTether()
 	for _, w := range []struct {
 		name string
 		argv []string

@@ -15,3 +15,5 @@ const envMatrixParent = "TETHER_BENCH_MATRIX_PARENT"
 func matrixParent(string) {}
 
 func benchMatrix() { fmt.Println("\nGuarantee matrix: measured on Linux only") }
+
+func benchUp() { fmt.Println("\ntether up at scale: measured on Linux only") }
