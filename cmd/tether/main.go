@@ -26,6 +26,7 @@ type command struct {
 
 var commands = []command{
 	{"run", "run a program as an init: forward signals, reap zombies, pass its exit code through", runRun, true},
+	{"up", "run a Procfile's processes, as foreman does: prefixed output, restarts, all stopped together", runUp, false},
 	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},
 }
 

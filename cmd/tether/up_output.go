@@ -1,0 +1,132 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// upPalette is foreman's: one color per Procfile entry, in order, cycling
+// (SGR parameters: cyan, yellow, green, magenta, red, blue, then bright).
+var upPalette = []string{"36", "33", "32", "35", "31", "34", "96", "93", "92", "95", "91", "94"}
+
+// upOwnColor is tether's own name's: bold, readable on any background.
+const upOwnColor = "1"
+
+// upOwnName is the name tether's own messages appear under.
+const upOwnName = "tether"
+
+// upPrefixer writes lines after a name, padded to width, colored and
+// timestamped, as foreman does ("12:00:01 web.1  | text"). Each line is one
+// Write made under one lock, so lines of different processes never
+// interleave.
+type upPrefixer struct {
+	width  int
+	color  bool
+	stamps bool
+
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+func (p *upPrefixer) line(name, sgr, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.buf[:0]
+	if p.color {
+		b = append(b, "\x1b["...)
+		b = append(b, sgr...)
+		b = append(b, 'm')
+	}
+	if p.stamps {
+		b = time.Now().AppendFormat(b, "15:04:05 ")
+	}
+	b = append(b, name...)
+	for i := len(name); i < p.width; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, " |"...)
+	if p.color {
+		b = append(b, "\x1b[0m"...)
+	}
+	b = append(b, ' ')
+	b = append(b, text...)
+	b = append(b, '\n')
+	_, _ = p.w.Write(b) // best effort: a broken stdout must not stop the processes
+	p.buf = b[:0]
+}
+
+// upUseColor decides on colors: mode "always" or "never" says it; "auto"
+// colors when w is a terminal, $NO_COLOR (https://no-color.org) turns
+// colors off and $FORCE_COLOR on. A terminal here is a character device,
+// which /dev/null is too: colors sent there are lost anyway.
+func upUseColor(mode string, w io.Writer, getenv func(string) string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	if getenv("NO_COLOR") != "" {
+		return false
+	}
+	if v := getenv("FORCE_COLOR"); v != "" && v != "0" && v != "false" {
+		return true
+	}
+	f, ok := w.(*os.File)
+	if !ok || getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// upSignals names the signals every OS's syscall package has, for reading
+// -stop-signal and writing "terminated by SIGTERM" as foreman does.
+var upSignals = []struct {
+	name string
+	sig  syscall.Signal
+}{
+	{"SIGHUP", syscall.SIGHUP}, {"SIGINT", syscall.SIGINT}, {"SIGQUIT", syscall.SIGQUIT},
+	{"SIGILL", syscall.SIGILL}, {"SIGTRAP", syscall.SIGTRAP}, {"SIGABRT", syscall.SIGABRT},
+	{"SIGBUS", syscall.SIGBUS}, {"SIGFPE", syscall.SIGFPE}, {"SIGKILL", syscall.SIGKILL},
+	{"SIGSEGV", syscall.SIGSEGV}, {"SIGPIPE", syscall.SIGPIPE}, {"SIGALRM", syscall.SIGALRM},
+	{"SIGTERM", syscall.SIGTERM},
+}
+
+// upParseSignal reads SIGTERM, TERM or 15.
+func upParseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	for _, e := range upSignals {
+		if e.name == s || e.name[3:] == s {
+			return e.sig, nil
+		}
+	}
+	return 0, errUpSignal(s)
+}
+
+type errUpSignal string
+
+func (e errUpSignal) Error() string {
+	return strconv.Quote(string(e)) + " is not a signal (want a name such as SIGTERM or SIGINT, or a number)"
+}
+
+// upSignalName is "SIGTERM", or "signal 10 (user defined signal 1)" for
+// the signals upSignals lacks.
+func upSignalName(s os.Signal) string {
+	if ss, ok := s.(syscall.Signal); ok {
+		for _, e := range upSignals {
+			if e.sig == ss {
+				return e.name
+			}
+		}
+		return "signal " + strconv.Itoa(int(ss)) + " (" + ss.String() + ")"
+	}
+	return s.String()
+}
