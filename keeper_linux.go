@@ -614,7 +614,11 @@ func (k *keeper) handle(in keeperIn) {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
 				k.killTree(t)
 			} else {
-				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
+				var snap []procInfo // a walk of the whole subtree: only without a cgroup
+				if t.cg == "" {
+					snap = k.snapshot()
+				}
+				signalAll(k.members(t, snap), syscall.Signal(m.Sig))
 			}
 		}
 	case "shutdown":

@@ -1,6 +1,7 @@
 // Command tether runs processes that cannot outlive it.
 //
 //	tether run -- CMD  an init and wrapper: signals, zombies, exit code, the whole tree stopped
+//	tether up          a Procfile's processes, as foreman runs them
 //	tether doctor      what containment this machine offers
 //
 // Each subcommand lives in its own file with a Run(ctx, args, stdout) error;
