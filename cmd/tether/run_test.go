@@ -39,7 +39,8 @@ func tetherCmd(args ...string) *exec.Cmd {
 		panic(err)
 	}
 	c := exec.Command(exe, args...)
-	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1")
+	// A race-enabled binary sleeps a second at exit by default.
+	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
 	return c
 }
 
@@ -234,7 +235,7 @@ func TestRunReapsAsPID1(t *testing.T) {
 	script := `for i in 1 2 3 4 5 6 7 8 9 10; do (sleep 0.01 &); done; sleep 0.5
 n=0; for s in /proc/[0-9]*/stat; do case "$(cut -d' ' -f3 "$s" 2>/dev/null)" in Z) n=$((n+1));; esac; done; echo "zombies $n"; echo "pid1 $(cat /proc/1/comm)"`
 	c := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "run", "-containment", "group", "--", "sh", "-c", script)
-	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1")
+	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
 	out, err := c.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -299,7 +300,7 @@ func TestRunInteractiveCtrlC(t *testing.T) {
 		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	shell := fmt.Sprintf(`TETHER_TEST_CLI=1 %q run -- sh -c 'echo prompt; read x; echo never'; echo "status $?"; sleep 60`, exe)
+	shell := fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -- sh -c 'echo prompt; read x; echo never'; echo "status $?"; sleep 60`, exe)
 	if out, err := tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "20", "sh", "-c", shell); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
