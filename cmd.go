@@ -268,7 +268,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			return nil, 0, err
 		}
 		return h, h.pid, nil
-	case ContainKeeper, ContainCgroup:
+	case ContainKeeper, ContainCgroup, ContainPIDNamespace:
 		dir := c.Dir
 		if dir == "" {
 			// The keeper runs in "/": the child gets our directory, as a
@@ -285,7 +285,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			StopTimeout: p.stopTimeout,
 			Cgroup:      level == ContainCgroup,
 			Foreground:  c.Foreground,
-		}, files)
+		}, files, level == ContainPIDNamespace)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)
 }

@@ -47,6 +47,22 @@ const (
 	// Start fails with a *StartError when the machine offers no writable
 	// cgroup v2 subtree (see tether doctor).
 	ContainCgroup
+
+	// ContainPIDNamespace is ContainKeeper with the keeper as PID 1 of a
+	// new PID namespace (and a private mount namespace with its own /proc,
+	// so the children's /proc matches their pids). When the keeper ends,
+	// however it ends — SIGKILL and the OOM killer included — the kernel
+	// kills every process in the namespace: no descendant survives it.
+	// Process.PID is the pid as the parent sees it; inside, the tree sees
+	// its namespace's pids. Trees have no cgroups at this level.
+	//
+	// Opt-in: ContainAuto never picks it. It needs root (CAP_SYS_ADMIN), or
+	// else unprivileged user namespaces, in which case the keeper and the
+	// children run in a user namespace that maps only this process's uid
+	// and gid to themselves. Where neither works, Start returns a
+	// *StartError saying why; Probe and tether doctor report it. Linux only:
+	// elsewhere Start returns ErrUnsupported.
+	ContainPIDNamespace
 )
 
 func (c Containment) String() string {
@@ -59,6 +75,8 @@ func (c Containment) String() string {
 		return "keeper"
 	case ContainCgroup:
 		return "cgroup"
+	case ContainPIDNamespace:
+		return "pidns"
 	}
 	return fmt.Sprintf("Containment(%d)", uint8(c))
 }

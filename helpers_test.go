@@ -2,6 +2,7 @@ package tether_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +35,9 @@ func TestMain(m *testing.M) {
 	testproc.Register("emfile", helperEMFILE)
 	testproc.Register("stderr", helperStderr)
 	registerIPCHelpers()
+	if !testproc.IsChild() {
+		cgroupsBefore() // the baseline of the cgroup leak check
+	}
 	testproc.Main(m)
 }
 
@@ -267,9 +272,41 @@ func startRelay(c *tether.Cmd, n int) (*tether.Process, *bufio.Reader) {
 		os.Exit(2)
 	}
 	br := bufio.NewReader(p.Stdout())
-	if err := treescript.Relay(br, n, os.Stdout); err != nil {
+	var w io.Writer = os.Stdout
+	var lines *bytes.Buffer
+	if p.Containment() == tether.ContainPIDNamespace {
+		lines = new(bytes.Buffer) // their pids are the namespace's: translated below
+		w = lines
+	}
+	if err := treescript.Relay(br, n, w); err != nil {
 		fmt.Println("tree:", err)
 		os.Exit(2)
 	}
+	if lines != nil {
+		if err := hostPIDLines(p.PID(), lines.String()); err != nil {
+			fmt.Println("tree:", err)
+			os.Exit(2)
+		}
+	}
 	return p, br
+}
+
+// hostPIDLines prints a tree's "pid N" lines with each pid as this process
+// sees it; leader is the tree's leader, a process of the tree's namespace.
+// Every process named is alive: it printed its pid, and waits.
+func hostPIDLines(leader int, lines string) error {
+	host := testproc.HostPIDs(testproc.PIDNamespace(leader))
+	for _, l := range strings.Split(strings.TrimSuffix(lines, "\n"), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "pid" {
+			return fmt.Errorf("line %q", l)
+		}
+		pid, _ := strconv.Atoi(f[1])
+		if host[pid] == 0 {
+			return fmt.Errorf("pid %d: not found in %s", pid, testproc.PIDNamespace(leader))
+		}
+		f[1] = strconv.Itoa(host[pid])
+		fmt.Println(strings.Join(f, " "))
+	}
+	return nil
 }

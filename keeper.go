@@ -15,6 +15,11 @@ import (
 // value is the parent's pid.
 const keeperEnv = "TETHER_KEEPER_PARENT"
 
+// keeperNSEnv, set beside keeperEnv, makes it the keeper of
+// ContainPIDNamespace, PID 1 of a new PID namespace; the value is the
+// descriptor of a pidfd of the parent, or -1.
+const keeperNSEnv = "TETHER_KEEPER_PIDNS"
+
 // keeperSpawn is what the parent asks the keeper to start.
 type keeperSpawn struct {
 	Path        string
@@ -83,7 +88,7 @@ type keeperMsg struct {
 
 	PID   int    `json:"pid,omitempty"`
 	Errno int    `json:"errno,omitempty"` // spawn failed with this errno...
-	Err   string `json:"err,omitempty"`   // ...or this message
+	Err   string `json:"err,omitempty"`   // ...or this message; hello: the keeper cannot work, and exits
 
 	Code   int   `json:"code,omitempty"`
 	Signal int   `json:"signal,omitempty"`

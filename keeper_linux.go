@@ -23,20 +23,24 @@ import (
 var (
 	keeperMu sync.Mutex
 	keeperCl *keeperClient // started on the first kept start; replaced if it dies
+	pidnsCl  *keeperClient // the same for ContainPIDNamespace
 )
 
 var errKeeperGone = errors.New("the keeper is gone")
 
 // keeperClient is the parent's end of its keeper.
 type keeperClient struct {
-	conn *net.UnixConn
-	pid  int
+	conn   *net.UnixConn
+	pid    int
+	pidns  bool // PID 1 of a namespace of its own (ContainPIDNamespace)
+	userns bool // ...inside a user namespace, for want of root
 
 	hello     chan struct{} // closed when the keeper said what it offers, or died
 	done      chan struct{} // closed when the keeper is gone and cleaned up after
 	helloOnce sync.Once
 	cgroup    string // the keeper's cgroup directory, "" if none
 	cgroupErr string
+	helloErr  string // the keeper could not set itself up, and exits
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -45,10 +49,18 @@ type keeperClient struct {
 	dead    bool
 }
 
-func getKeeper() (*keeperClient, error) {
+func getKeeper() (*keeperClient, error) { return getKeeperAt(false) }
+
+// getKeeperAt returns the keeper for the keeper and cgroup levels, or with
+// pidns the one for ContainPIDNamespace, starting it if none runs.
+func getKeeperAt(pidns bool) (*keeperClient, error) {
 	keeperMu.Lock()
 	defer keeperMu.Unlock()
-	if k := keeperCl; k != nil {
+	cl := &keeperCl
+	if pidns {
+		cl = &pidnsCl
+	}
+	if k := *cl; k != nil {
 		k.mu.Lock()
 		dead := k.dead
 		k.mu.Unlock()
@@ -56,18 +68,28 @@ func getKeeper() (*keeperClient, error) {
 			return k, nil
 		}
 	}
-	k, err := startKeeper()
+	k, err := startKeeper(pidns)
 	if err != nil {
 		return nil, err
 	}
-	keeperCl = k
+	if pidns {
+		// Mounting its /proc can fail where the clone did not: learn it
+		// here, once, rather than as a keeper gone at every spawn.
+		<-k.hello
+		if k.helloErr != "" {
+			return nil, errors.New(k.helloErr)
+		}
+	}
+	*cl = k
 	return k, nil
 }
 
 // startKeeper re-executes this binary as the keeper, connected by a
 // SOCK_SEQPACKET socketpair at its fd 3, in a process group of its own so that
 // a signal to the parent's group (a terminal's Ctrl-C) does not reach it first.
-func startKeeper() (*keeperClient, error) {
+//
+// With pidns it is PID 1 of a new PID namespace (see startInPIDNamespace).
+func startKeeper(pidns bool) (*keeperClient, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("keeper socket: %w", err)
@@ -89,7 +111,7 @@ func startKeeper() (*keeperClient, error) {
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {
 		// The first of two entries wins in Go's getenv: drop ours' rivals.
-		if !strings.HasPrefix(kv, keeperEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, keeperEnv+"=") && !strings.HasPrefix(kv, keeperNSEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
 	}
@@ -97,10 +119,19 @@ func startKeeper() (*keeperClient, error) {
 	// the scheduler's spinning threads (measured: 0.62x -> 0.70x os/exec
 	// in the spawn benchmark on two CPUs).
 	env = append(env, keeperEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
-	pid, err := forkOwned(func() (int, error) {
-		return forkExec("/proc/self/exe", []string{"tether-keeper"}, env, "/",
-			[]*os.File{null, null, null, theirs}, &syscall.SysProcAttr{})
-	})
+	files := []*os.File{null, null, null, theirs}
+	fork := func(attr *syscall.SysProcAttr) (int, error) {
+		return forkOwned(func() (int, error) {
+			return forkExec("/proc/self/exe", []string{"tether-keeper"}, env, "/", files, attr)
+		})
+	}
+	var pid int
+	var userns bool
+	if pidns {
+		pid, userns, err = startInPIDNamespace(&env, &files, fork)
+	} else {
+		pid, err = fork(&syscall.SysProcAttr{})
+	}
 	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("start keeper: %w", err)
@@ -110,6 +141,8 @@ func startKeeper() (*keeperClient, error) {
 		done:    make(chan struct{}),
 		conn:    c.(*net.UnixConn),
 		pid:     pid,
+		pidns:   pidns,
+		userns:  userns,
 		replies: map[uint64]chan keeperMsg{},
 		procs:   map[uint64]*keptProc{},
 	}
@@ -134,7 +167,7 @@ func (k *keeperClient) readLoop() {
 		k.mu.Lock()
 		switch m.Op {
 		case "hello":
-			k.cgroup, k.cgroupErr = m.Cgroup, m.CgroupErr
+			k.cgroup, k.cgroupErr, k.helloErr = m.Cgroup, m.CgroupErr, m.Err
 			k.helloOnce.Do(func() { close(k.hello) })
 		case "spawned":
 			if ch := k.replies[m.ID]; ch != nil {
@@ -155,7 +188,8 @@ func (k *keeperClient) readLoop() {
 	for id, ch := range k.replies {
 		ch <- keeperMsg{Op: "spawned", ID: id, Err: errKeeperGone.Error()}
 	}
-	// The keeper's children die with it (PDEATHSIG from its spawning thread).
+	// The keeper's children die with it (PDEATHSIG from its spawning
+	// thread; in a PID namespace, every process in it).
 	for _, kp := range k.procs {
 		kp.exit <- keeperMsg{Op: "exited", Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
 	}
@@ -193,12 +227,14 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 	return nil
 }
 
-func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
-	h, pid, err := startKeptOnce(spec, files)
+// startKept starts a child from the keeper; with pidns, from the one in a
+// PID namespace of its own.
+func startKept(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
+	h, pid, err := startKeptOnce(spec, files, pidns)
 	if errors.Is(err, errKeeperGone) {
 		// The keeper may have exited idle just as we sent: once more, with
 		// a new one.
-		h, pid, err = startKeptOnce(spec, files)
+		h, pid, err = startKeptOnce(spec, files, pidns)
 	}
 	return h, pid, err
 }
@@ -207,11 +243,11 @@ func startKept(spec keeperSpawn, files []*os.File) (handle, int, error) {
 // ExtraFiles and the IPC channel.
 const maxKeptFiles = 16
 
-func startKeptOnce(spec keeperSpawn, files []*os.File) (handle, int, error) {
+func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
 	if len(files) > maxKeptFiles {
 		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(files), maxKeptFiles)
 	}
-	k, err := getKeeper()
+	k, err := getKeeperAt(pidns)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -257,21 +293,27 @@ func startKeptOnce(spec keeperSpawn, files []*os.File) (handle, int, error) {
 	return kp, m.PID, nil
 }
 
-// shutdownKeeper asks the keeper, if one runs, to stop every tree and exit;
-// the channel closes when it is gone (nil if there is none).
-func shutdownKeeper() <-chan struct{} {
+// shutdownKeepers asks the keepers that run to stop every tree and exit;
+// each channel closes when its keeper is gone.
+func shutdownKeepers() []<-chan struct{} {
 	keeperMu.Lock()
-	k := keeperCl
+	ks := []*keeperClient{keeperCl, pidnsCl}
 	keeperMu.Unlock()
-	if k == nil {
-		return nil
+	var gone []<-chan struct{}
+	for _, k := range ks {
+		if k != nil {
+			_ = k.send(keeperMsg{Op: "shutdown"}, nil) // fails only if it is gone already: done closes then
+			gone = append(gone, k.done)
+		}
 	}
-	_ = k.send(keeperMsg{Op: "shutdown"}, nil) // fails only if it is gone already: done closes then
-	return k.done
+	return gone
 }
 
 func levelOf(h handle) Containment {
 	if kp, ok := h.(*keptProc); ok {
+		if kp.k.pidns {
+			return ContainPIDNamespace
+		}
 		if kp.cgroup != "" {
 			return ContainCgroup
 		}
@@ -327,7 +369,10 @@ func init() {
 	if v := os.Getenv(keeperEnv); v != "" {
 		ppid, _ := strconv.Atoi(v)
 		_ = os.Unsetenv(keeperEnv)
-		os.Exit(runKeeper(ppid))
+		ns, pidns := os.LookupEnv(keeperNSEnv)
+		_ = os.Unsetenv(keeperNSEnv)
+		parentFD, _ := strconv.Atoi(ns)
+		os.Exit(runKeeper(ppid, pidns, parentFD))
 	}
 }
 
@@ -345,11 +390,17 @@ type keeper struct {
 	cgDir    string               // where trees' cgroups go; "" if none can be had
 	cgErr    string               // why not
 	cgEmpty  map[string]bool      // released trees' cgroups, removed once empty
+
+	// In a PID namespace (ContainPIDNamespace) the keeper is PID 1 and the
+	// /proc it reads is its namespace's; hostProc is the parent's /proc,
+	// where the pids the parent knows are found. "" otherwise.
+	hostProc string
 }
 
 type keptTree struct {
 	id          uint64
-	pid         int
+	pid         int    // in the keeper's namespace
+	hostPID     int    // in the parent's: pid but at ContainPIDNamespace
 	cg          string // the tree's cgroup directory; "" without one
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
@@ -361,7 +412,10 @@ type keeperIn struct {
 	fds []int
 }
 
-func runKeeper(ppid int) int {
+// runKeeper is the keeper's life. ppid is the parent's pid; with pidns the
+// keeper is PID 1 of a PID namespace of its own, and parentFD a pidfd of the
+// parent (-1 if the parent could not make one).
+func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// Every descendant that loses its parent becomes ours: double-forked
 	// daemons and setsid children stay in this subtree, and we reap them.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -391,7 +445,19 @@ func runKeeper(ppid int) int {
 	// Inherited without close-on-exec; the children must not hold it, or a
 	// dead keeper's socket would never reach EOF in the parent.
 	syscall.CloseOnExec(k.fd)
-	if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
+	if pidns {
+		// Before anything reads /proc: ours, and the children's, must
+		// show this namespace's pids.
+		hostProc, err := enterPIDNamespace()
+		if err != nil {
+			k.reply(keeperMsg{Op: "hello", Err: err.Error()})
+			return 2
+		}
+		k.hostProc = hostProc
+		// Trees get no cgroups here: the keeper's cgroup is named by its
+		// pid, 1 in every namespace, and the level does without them.
+		k.cgErr = "no cgroups at the PID-namespace level"
+	} else if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
 		k.cgDir = dir
 	} else {
 		k.cgErr = err.Error()
@@ -410,7 +476,15 @@ func runKeeper(ppid int) int {
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
 	// second witness beside the socket's EOF, in case a child of the parent
 	// inherited the socket.
-	go watchParent(ppid, k.interrupt)
+	if pidns {
+		// The parent is outside our namespace: its pid means nothing here,
+		// so it handed us a pidfd of itself.
+		if parentFD > 0 {
+			go watchPidfd(parentFD, k.interrupt)
+		}
+	} else {
+		go watchParent(ppid, k.interrupt)
+	}
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.reaper()
 
@@ -518,6 +592,12 @@ func watchParent(ppid int, gone func()) {
 		}
 		return
 	}
+	watchPidfd(fd, gone)
+}
+
+// watchPidfd calls gone when the process pidfd fd refers to has exited, and
+// closes fd.
+func watchPidfd(fd int, gone func()) {
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		_ = syscall.Close(fd)
 		return
@@ -578,9 +658,18 @@ func (k *keeper) handle(in keeperIn) {
 				attr.UseCgroupFD, attr.CgroupFD = true, fd
 			}
 		}
-		var pid int
+		var pid, hostPID int
 		if err == nil {
 			pid, err = forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files, attr)
+		}
+		hostPID = pid
+		if err == nil && k.hostProc != "" {
+			// The parent knows its own namespace's pids. The child
+			// cannot have been reaped yet: reaping takes k.mu.
+			if hostPID = k.parentsPID(pid); hostPID == 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL) // the reaper collects it as an orphan
+				err = fmt.Errorf("pid %d has no pid in the parent's namespace", pid)
+			}
 		}
 		for _, f := range files {
 			_ = f.Close() // best effort: the child has its copies
@@ -597,7 +686,7 @@ func (k *keeper) handle(in keeperIn) {
 			}
 			return
 		}
-		t := &keptTree{id: m.ID, pid: pid, cg: cg, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+		t := &keptTree{id: m.ID, pid: pid, hostPID: hostPID, cg: cg, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
 		if t.stopSignal == 0 {
 			t.stopSignal = syscall.SIGTERM
 		}
@@ -608,7 +697,7 @@ func (k *keeper) handle(in keeperIn) {
 		case k.kick <- struct{}{}:
 		default:
 		}
-		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid, Cgroup: cg})
+		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: hostPID, Cgroup: cg})
 	case "signal":
 		if t := k.trees[m.ID]; t != nil {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
@@ -693,7 +782,7 @@ func (k *keeper) reap(pid int) {
 	}
 	delete(k.leaders, pid)
 	t.reaped = true
-	m := keeperMsg{Op: "exited", ID: t.id, PID: pid,
+	m := keeperMsg{Op: "exited", ID: t.id, PID: t.hostPID,
 		Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: int64(ru.Maxrss) * 1024}
 	if t.cg != "" {
 		u, s := cgroupCPU(t.cg)

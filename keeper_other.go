@@ -4,10 +4,10 @@ package tether
 
 import "os"
 
-func startKept(keeperSpawn, []*os.File) (handle, int, error) {
+func startKept(keeperSpawn, []*os.File, bool) (handle, int, error) {
 	return nil, 0, ErrUnsupported
 }
 
 func levelOf(handle) Containment { return ContainGroup }
 
-func shutdownKeeper() <-chan struct{} { return nil }
+func shutdownKeepers() []<-chan struct{} { return nil }

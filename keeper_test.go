@@ -242,7 +242,13 @@ func forkStorm(t *testing.T, level string) {
 // nothing survives. Either way the parent's Wait reports it.
 func TestKeeperKilled(t *testing.T) {
 	t.Parallel()
-	for _, level := range strongLevels(t) {
+	levels := strongLevels(t)
+	if ok, why := pidnsLevel(); ok {
+		levels = append(levels, "pidns")
+	} else {
+		t.Logf("no PID-namespace level here: %s", why)
+	}
+	for _, level := range levels {
 		t.Run(level, func(t *testing.T) {
 			t.Parallel()
 			c, pids, next := keptOp(t, "wait", level)
@@ -256,9 +262,11 @@ func TestKeeperKilled(t *testing.T) {
 			if left := testproc.WaitGone(5*time.Second, pids[0]); len(left) > 0 {
 				t.Errorf("the tree's leader %d survived its keeper", pids[0])
 			}
-			if level == "cgroup" {
+			if level == "cgroup" || level == "pidns" {
+				// The parent kills the dead keeper's cgroups; the kernel
+				// kills a PID namespace whose init died.
 				if left := testproc.WaitGone(5*time.Second, pids...); len(left) > 0 {
-					t.Errorf("%d of %d survived the keeper's SIGKILL at the cgroup level", len(left), len(pids))
+					t.Errorf("%d of %d survived the keeper's SIGKILL at the %s level", len(left), len(pids), level)
 				}
 			} else {
 				survivors := testproc.Survivors(pids[1:]...)

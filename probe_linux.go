@@ -46,7 +46,8 @@ func probeLevels() []LevelReport {
 	if err != nil {
 		return append(out,
 			LevelReport{Level: ContainKeeper, Detail: "cannot start the keeper: " + err.Error()},
-			LevelReport{Level: ContainCgroup, Detail: "needs the keeper"})
+			LevelReport{Level: ContainCgroup, Detail: "needs the keeper"},
+			probePIDNamespace())
 	}
 	<-k.hello
 	out = append(out, LevelReport{Level: ContainKeeper, Available: true, Detail: fmt.Sprintf(
@@ -57,7 +58,22 @@ func probeLevels() []LevelReport {
 	} else {
 		out = append(out, LevelReport{Level: ContainCgroup, Detail: "no writable cgroup v2 subtree: " + k.cgroupErr})
 	}
-	return out
+	return append(out, probePIDNamespace())
+}
+
+// probePIDNamespace starts the keeper of ContainPIDNamespace, if none runs:
+// the only sure test that the machine allows one.
+func probePIDNamespace() LevelReport {
+	k, err := getKeeperAt(true)
+	if err != nil {
+		return LevelReport{Level: ContainPIDNamespace, Detail: "opt-in; not available: " + err.Error()}
+	}
+	how := "as root"
+	if k.userns {
+		how = "in a user namespace (not root)"
+	}
+	return LevelReport{Level: ContainPIDNamespace, Available: true, Detail: fmt.Sprintf(
+		"opt-in: keeper pid %d is PID 1 of a new PID namespace, %s, with its own /proc; the kernel kills every descendant when it ends, SIGKILL included", k.pid, how)}
 }
 
 var (

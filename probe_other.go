@@ -11,6 +11,7 @@ func probeLevels() []LevelReport {
 		{Level: ContainGroup, Available: true, Detail: "process group per child; a wait4 goroutine per child"},
 		{Level: ContainKeeper, Detail: "Linux only for now"},
 		{Level: ContainCgroup, Detail: "Linux only"},
+		{Level: ContainPIDNamespace, Detail: "Linux only"},
 	}
 }
 

@@ -32,6 +32,7 @@ func probeLevels() []LevelReport {
 		group,
 		{Level: ContainKeeper, Detail: "Linux only; here the Job Object already ties the tree to the parent"},
 		{Level: ContainCgroup, Detail: "Linux only"},
+		{Level: ContainPIDNamespace, Detail: "Linux only"},
 	}
 }
 

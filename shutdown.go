@@ -55,13 +55,13 @@ func Shutdown(ctx context.Context) error {
 			<-p.Done()
 		}()
 	}
-	keeperGone := shutdownKeeper()
+	keepersGone := shutdownKeepers()
 	done := make(chan struct{})
 	// Owner: Shutdown. Ends when every process closed and the keeper is gone.
 	go func() {
 		wg.Wait()
-		if keeperGone != nil {
-			<-keeperGone
+		for _, gone := range keepersGone {
+			<-gone
 		}
 		close(done)
 	}()

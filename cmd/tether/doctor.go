@@ -64,7 +64,6 @@ Example:
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", l.Level, avail, l.Detail)
 	}
-	fmt.Fprintln(tw, "  pidns\tno\tPID-namespace level: not implemented yet")
 	if err := tw.Flush(); err != nil {
 		return err
 	}

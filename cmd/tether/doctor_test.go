@@ -14,7 +14,7 @@ func TestDoctor(t *testing.T) {
 	if err := run(context.Background(), []string{"doctor"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"group", "keeper", "cgroup", "auto (the default) picks: "} {
+	for _, want := range []string{"group", "keeper", "cgroup", "pidns", "auto (the default) picks: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
 		}
@@ -36,7 +36,7 @@ func TestDoctorJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
-	if r.Auto == "" || len(r.Levels) != 3 || !r.Levels[0].Available {
+	if r.Auto == "" || len(r.Levels) != 4 || !r.Levels[0].Available {
 		t.Errorf("report %+v", r)
 	}
 }

@@ -142,7 +142,10 @@ func runProgram(name string) {
 	if dir := os.Getenv(envRegistry); dir != "" {
 		pid := os.Getpid()
 		if st, ok := startTime(pid); ok {
-			_ = os.WriteFile(filepath.Join(dir, strconv.Itoa(pid)), []byte(st+"\n"+name), 0o644) // best effort: only the leak check reads it
+			// The pid is this PID namespace's: the leak check translates it
+			// when that is not its own (tether's ContainPIDNamespace).
+			rec := st + "\n" + name + "\n" + PIDNamespace(pid)
+			_ = os.WriteFile(filepath.Join(dir, strconv.Itoa(pid)), []byte(rec), 0o644) // best effort: only the leak check reads it
 		}
 	}
 	fn(os.Args[1:])
@@ -184,14 +187,28 @@ func checkLeaks(dir string, goroutines, fds int) []string {
 	entries, _ := os.ReadDir(dir)
 	var live []int
 	ran := map[string]bool{}
+	ours := PIDNamespace(os.Getpid())
+	hostPIDs := map[string]map[int]int{} // by namespace, looked up once
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		rec, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		want, name, _ := strings.Cut(string(rec), "\n")
+		f := strings.SplitN(string(rec), "\n", 3)
+		if len(f) < 2 {
+			continue
+		}
+		want, name := f[0], f[1]
 		ran[name] = true
+		if len(f) == 3 && f[2] != "" && f[2] != ours {
+			if hostPIDs[f[2]] == nil {
+				hostPIDs[f[2]] = HostPIDs(f[2])
+			}
+			if pid = hostPIDs[f[2]][pid]; pid == 0 {
+				continue // its namespace is gone, or it is
+			}
+		}
 		if st, ok := startTime(pid); ok && st == want && Alive(pid) {
 			live = append(live, pid)
 		}
@@ -296,6 +313,41 @@ func procState(pid int) (byte, bool) {
 		return 0, false
 	}
 	return f[0][0], true
+}
+
+// PIDNamespace names pid's PID namespace ("pid:[4026531836]"), "" if it
+// cannot be read.
+func PIDNamespace(pid int) string {
+	ns, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	return ns
+}
+
+// HostPIDs maps the pids of the processes in PID namespace ns, as they know
+// themselves, to their pids here: a child namespace's processes print the
+// former, tests check the latter.
+func HostPIDs(ns string) map[int]int {
+	out := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || PIDNamespace(pid) != ns {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					if inner, err := strconv.Atoi(f[len(f)-1]); err == nil {
+						out[inner] = pid
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // startTime is field 22 of /proc/PID/stat: with the pid it names one process
