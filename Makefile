@@ -41,5 +41,4 @@ bench:
 	$(GO) run ./bench $(BENCHFLAGS)
 
 demo:
-	$(GO) run ./examples/events
-	$(GO) run ./examples/companion
+	$(GO) run ./cmd/tether up -f examples/Procfile -auto-restart crash

@@ -253,7 +253,9 @@ func TestRunMatrix(t *testing.T) {
 		t.Run(ending.String(), func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			c, out := startRun(t, "-grace", "1s", "--", "sh", "-c", treescript.Script, dir)
+			// The polite shell runs its trap only between its 1 s sleeps:
+			// a grace of 3 s lets it, even on a loaded machine.
+			c, out := startRun(t, "-grace", "3s", "--", "sh", "-c", treescript.Script, dir)
 			var pids []int
 			polite := 0
 			for range treescript.Size {
@@ -288,6 +290,45 @@ func TestRunMatrix(t *testing.T) {
 // back with the child's status.
 func TestRunInteractiveCtrlC(t *testing.T) {
 	t.Parallel()
+	// The quotes keep the typed command line from matching the output.
+	screen := interactive(t, `run -- sh -c 'echo wait"ing for" input; read x; echo never'`)
+	screen.waitFor("waiting for input")
+	screen.keys("C-c")
+	screen.waitFor("status 130")
+}
+
+// The same for tether up: Ctrl-C stops every process gracefully, tether up
+// exits 0, and nothing is left.
+func TestUpInteractiveCtrlC(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := fmt.Sprintf("tether-up-tmux-%d", os.Getpid())
+	procfile := fmt.Sprintf("a: trap 'echo a says bye; exit 0' TERM; echo a ready; while :; do sleep 0.05; done; : %[1]s\n"+
+		"b: trap 'echo b says bye; exit 0' TERM; echo b ready; while :; do sleep 0.05; done; : %[1]s\n", marker)
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(procfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	screen := interactive(t, "up -color never -f "+filepath.Join(dir, "Procfile"))
+	screen.waitFor("b ready")
+	screen.keys("C-c")
+	screen.waitFor("status 0")
+	for _, want := range []string{"a says bye", "b says bye"} {
+		screen.waitFor(want)
+	}
+	if out, err := exec.Command("pgrep", "-f", marker).Output(); err == nil {
+		t.Fatalf("left behind: %s", out)
+	}
+}
+
+// tmuxScreen is a terminal in a private tmux server, running one tether
+// command and then printing "status N".
+type tmuxScreen struct {
+	t    *testing.T
+	tmux func(args ...string) (string, error)
+}
+
+func interactive(t *testing.T, tetherArgs string) *tmuxScreen {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("tmux is not installed; .ci/run installs it")
@@ -295,33 +336,44 @@ func TestRunInteractiveCtrlC(t *testing.T) {
 		t.Skip("no tmux")
 	}
 	exe, _ := os.Executable()
-	sock := fmt.Sprintf("tether-test-%d", os.Getpid())
-	tmux := func(args ...string) (string, error) {
+	sock := fmt.Sprintf("tether-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	s := &tmuxScreen{t: t, tmux: func(args ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out), err
-	}
-	shell := fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -- sh -c 'echo prompt; read x; echo never'; echo "status $?"; sleep 60`, exe)
-	if out, err := tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "20", "sh", "-c", shell); err != nil {
+	}}
+	// An interactive shell with job control, as a user has: the command is
+	// a foreground job in a process group of its own.
+	if out, err := s.tmux("new-session", "-d", "-s", "t", "-x", "150", "-y", "40", "bash", "--norc", "--noprofile", "-i"); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
-	t.Cleanup(func() { _, _ = tmux("kill-server") })
-	waitScreen := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			screen, _ := tmux("capture-pane", "-p", "-t", "t")
-			if strings.Contains(screen, want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("screen never showed %q:\n%s", want, screen)
-			}
-			time.Sleep(20 * time.Millisecond) // a terminal has no event to wait on
+	t.Cleanup(func() { _, _ = s.tmux("kill-server") })
+	s.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q %s; echo "status $?"`, exe, tetherArgs))
+	s.keys("Enter")
+	return s
+}
+
+func (s *tmuxScreen) waitFor(want string) {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		screen, _ := s.tmux("capture-pane", "-p", "-t", "t")
+		if strings.Contains(screen, want) {
+			return
 		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("screen never showed %q:\n%s", want, screen)
+		}
+		time.Sleep(20 * time.Millisecond) // a terminal has no event to wait on
 	}
-	waitScreen("prompt")
-	if out, err := tmux("send-keys", "-t", "t", "C-c"); err != nil {
-		t.Fatalf("send-keys: %v: %s", err, out)
+}
+
+func (s *tmuxScreen) keys(k string) {
+	s.t.Helper()
+	args := []string{"send-keys", "-t", "t", "-l", k} // literally
+	if k == "Enter" || k == "C-c" {
+		args = []string{"send-keys", "-t", "t", k} // a key
 	}
-	waitScreen("status 130")
+	if out, err := s.tmux(args...); err != nil {
+		s.t.Fatalf("send-keys: %v: %s", err, out)
+	}
 }
