@@ -121,3 +121,53 @@ func ExampleContainment() {
 	defer p.Stop()
 	fmt.Println("tree held at the", p.Containment(), "level")
 }
+
+// A child with an IPC channel, in Node's protocol: here a shell that echoes
+// one message back on descriptor 3 (a Node child would use process.send; a
+// Go child, tether.ParentChannel).
+func ExampleChannel() {
+	cmd := tether.Command("sh", "-c", `read -r msg <&3; printf '%s\n' "$msg" >&3`)
+	cmd.IPC = true
+	p, err := cmd.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ch := p.Channel()
+	defer ch.Close()
+	if err := ch.Send(map[string]string{"hello": "world"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var reply map[string]string
+	if err := ch.Recv(&reply); err != nil {
+		fmt.Println(err)
+		return
+	}
+	st, _ := p.Wait()
+	fmt.Println(reply["hello"], st)
+	// Output: world exit status 0
+}
+
+// In a child: a context that ends when the parent is gone, however it ended.
+func ExampleParentChannel() {
+	ch, err := tether.ParentChannel()
+	if errors.Is(err, tether.ErrNoChannel) {
+		fmt.Println("not started with a channel")
+		return
+	}
+	ctx, cancel := ch.Context(context.Background())
+	defer cancel()
+	<-ctx.Done() // ... work until the parent is gone
+	// Output: not started with a channel
+}
+
+// A program about to exit stops every tree it started, gracefully, and
+// waits for them to be gone (what tether run does when its child exits).
+func ExampleShutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := tether.Shutdown(ctx); err != nil {
+		fmt.Println("some processes were still stopping:", err)
+	}
+}
