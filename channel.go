@@ -215,7 +215,7 @@ func (c *Channel) SendRaw(msg json.RawMessage) error {
 // waitRoomLocked blocks while the queue is full and says whether sending is
 // still possible.
 func (c *Channel) waitRoomLocked() error {
-	for len(c.pending) >= maxPending && c.werr == nil && !c.wstop {
+	for len(c.pending) >= maxPending && c.werr == nil && !c.wstop && !c.peerGone {
 		c.wcond.Wait()
 	}
 	return c.sendErrLocked()
@@ -407,8 +407,9 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 // Close closes this end: the peer reads EOF (Node emits 'disconnect').
 // Messages queued by Send are written first: Close waits for that up to 5 s
 // while the peer lives but does not read (reading and discarding what the
-// peer sends meanwhile, so that neither side blocks the other). Messages not yet received are discarded, and Send and
-// Recv return ErrChannelClosed. Close is safe to call more than once.
+// peer sends meanwhile, so that neither side blocks the other). Messages not
+// yet received are discarded, and Send and Recv return ErrChannelClosed.
+// Close is safe to call more than once.
 func (c *Channel) Close() error {
 	var err error
 	c.once.Do(func() {

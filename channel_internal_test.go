@@ -177,3 +177,40 @@ func BenchmarkChannelRoundTrip(b *testing.B) {
 	_ = a.Close()
 	_ = c.Close()
 }
+
+// A Send blocked on a full queue returns when the peer goes away, rather
+// than waiting for room that will never come.
+func TestChannelSendUnblocksAtPeerEnd(t *testing.T) {
+	ch, peer, err := channelPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	big := string(bytes.Repeat([]byte("x"), 64<<10))
+	sent := make(chan error, 1)
+	go func() { // ends when a Send fails: the peer is gone
+		for {
+			if err := ch.Send(big); err != nil {
+				sent <- err
+				return
+			}
+		}
+	}()
+	// Let the queue and the socket fill, then go away. Recv sees the EOF
+	// (which is what makes the Channel notice) and the Send must return.
+	time.Sleep(100 * time.Millisecond) // not a synchronisation: the test holds either way
+	_ = peer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := ch.next(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("Recv after the peer closed: %v", err)
+	}
+	select {
+	case err := <-sent:
+		if !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("Send: %v, want EPIPE", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send still blocked 10 s after the peer's end")
+	}
+}
