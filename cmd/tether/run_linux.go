@@ -134,3 +134,9 @@ func signalOne(pid int, s os.Signal) {
 		_ = syscall.Kill(pid, n) // best effort: it may have exited
 	}
 }
+
+// isTerminal reports whether f is a terminal (it answers TCGETS).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -39,3 +39,10 @@ func signalOne(pid int, s os.Signal) {
 		_ = p.Signal(s) // best effort: it may have exited
 	}
 }
+
+// isTerminal reports whether f is a character device: the best guess here
+// without an ioctl of this platform's.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

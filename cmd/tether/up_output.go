@@ -62,8 +62,7 @@ func (p *upPrefixer) line(name, sgr, text string) {
 
 // upUseColor decides on colors: mode "always" or "never" says it; "auto"
 // colors when w is a terminal, $NO_COLOR (https://no-color.org) turns
-// colors off and $FORCE_COLOR on. A terminal here is a character device,
-// which /dev/null is too: colors sent there are lost anyway.
+// colors off and $FORCE_COLOR on.
 func upUseColor(mode string, w io.Writer, getenv func(string) string) bool {
 	switch mode {
 	case "always":
@@ -81,8 +80,7 @@ func upUseColor(mode string, w io.Writer, getenv func(string) string) bool {
 	if !ok || getenv("TERM") == "dumb" {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return isTerminal(f)
 }
 
 // upSignals names the signals every OS's syscall package has, for reading
