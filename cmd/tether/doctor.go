@@ -15,8 +15,8 @@ import (
 func runDoctor(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tether doctor", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: tether doctor [-json]
+	help := func(w io.Writer) {
+		fmt.Fprint(w, `usage: tether doctor [-json]
 
 Prints what containment this machine offers: for each level, whether it is
 available and how it works here, and which level ContainAuto (the default)
@@ -27,12 +27,11 @@ Example:
   tether doctor -json | jq .auto
 `)
 	}
-	if err := fs.Parse(args); err != nil {
+	if helped, err := parseFlags(fs, args, stdout, help); helped || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+		return badUsage(fs.Name(), "unexpected argument %q", fs.Arg(0))
 	}
 	r := tether.Probe()
 	if *asJSON {

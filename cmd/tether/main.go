@@ -90,3 +90,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage(stderr)
 	return errUsage
 }
+
+// parseFlags parses a subcommand's flags the same way for every command:
+// -h prints its help to stdout (exit status 0); a bad flag is one line on
+// stderr naming it, and a usage error (exit status 2).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help func(io.Writer)) (helped bool, err error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		help(stdout)
+		return true, nil
+	}
+	if err != nil {
+		return false, badUsage(fs.Name(), "%v", err)
+	}
+	return false, nil
+}
+
+// badUsage prints one line about a usage error and returns errUsage.
+func badUsage(command, format string, args ...any) error {
+	fmt.Fprintf(os.Stderr, "%s: %s (%s -h for help)\n", command, fmt.Sprintf(format, args...), command)
+	return errUsage
+}

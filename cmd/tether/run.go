@@ -47,7 +47,9 @@ whole tree.
 
 Flags (each also read from the environment variable named, the flag wins):
 `)
+	fs.SetOutput(w)
 	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 	fmt.Fprint(w, `
 Examples:
   tether run -- node server.js
@@ -65,25 +67,22 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.containment, "containment", envOr("TETHER_CONTAINMENT", "auto"), "auto, cgroup, keeper or group; see tether doctor ($TETHER_CONTAINMENT)")
 	fs.BoolVar(&f.verbose, "v", envBool("TETHER_VERBOSE"), "log each event of the child to stderr ($TETHER_VERBOSE)")
 	f.restart.register(fs)
-	fs.Usage = func() { runUsage(fs.Output(), fs) }
-	if err := fs.Parse(args); err != nil {
+	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(fs.Output(), "tether run: no program given")
-		fs.Usage()
-		return errUsage
+		return badUsage(fs.Name(), "no program given")
 	}
 	sig, err := parseSignal(f.stopSignal)
 	if err != nil {
-		return usageErr(fs, "tether run: -stop-signal: %v", err)
+		return badUsage(fs.Name(), "-stop-signal: %v", err)
 	}
 	level, err := parseContainment(f.containment)
 	if err != nil {
-		return usageErr(fs, "tether run: -containment: %v", err)
+		return badUsage(fs.Name(), "-containment: %v", err)
 	}
 	if err := f.restart.check(); err != nil {
-		return usageErr(fs, "tether run: %v", err)
+		return badUsage(fs.Name(), "%v", err)
 	}
 
 	prog := fs.Args()
@@ -270,11 +269,6 @@ func describe(e tether.Event) string {
 		s += ": " + e.Err.Error()
 	}
 	return s
-}
-
-func usageErr(fs *flag.FlagSet, format string, args ...any) error {
-	fmt.Fprintf(fs.Output(), format+"\n", args...)
-	return errUsage
 }
 
 func envOr(key, def string) string {

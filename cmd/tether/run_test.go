@@ -377,3 +377,37 @@ func (s *tmuxScreen) keys(k string) {
 		s.t.Fatalf("send-keys: %v: %s", err, out)
 	}
 }
+
+// Help goes to stdout with status 0; a usage error is one line on stderr
+// with status 2, for every command.
+func TestHelpAndUsageErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"run", "-h"}, 0, ""},
+		{[]string{"up", "-h"}, 0, ""},
+		{[]string{"doctor", "-h"}, 0, ""},
+		{[]string{"run"}, 2, "tether run: no program given (tether run -h for help)\n"},
+		{[]string{"run", "-bogus", "--", "true"}, 2, "tether run: flag provided but not defined: -bogus (tether run -h for help)\n"},
+		{[]string{"run", "-stop-signal", "SIGNOPE", "--", "true"}, 2, "tether run: -stop-signal: \"SIGNOPE\" is not a signal (tether run -h for help)\n"},
+		{[]string{"doctor", "extra"}, 2, "tether doctor: unexpected argument \"extra\" (tether doctor -h for help)\n"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			c := tetherCmd(tc.args...)
+			var stdout, stderr strings.Builder
+			c.Stdout, c.Stderr = &stdout, &stderr
+			code := exitStatus(c.Run())
+			if code != tc.code || stderr.String() != tc.stderr {
+				t.Fatalf("status %d, stderr %q; want %d, %q", code, stderr.String(), tc.code, tc.stderr)
+			}
+			if tc.code == 0 && !strings.Contains(stdout.String(), "Example") {
+				t.Fatalf("help without examples:\n%s", stdout.String())
+			}
+		})
+	}
+}
