@@ -121,6 +121,11 @@ type Supervisor struct {
 	// not call Run; it may call Signal, and read or signal Event.Process.
 	Observer func(Event)
 
+	// StartTogether, if true, makes Run start every process at once, as
+	// foreman does, rather than each once the one before is ready (Spec.Ready
+	// still decides when each counts as ready).
+	StartTogether bool
+
 	// StopTogether, if true, makes Run stop every process at once (each
 	// still by its Cmd: StopSignal, StopTimeout, SIGKILL), as foreman does,
 	// rather than the last started first. A thousand processes then stop in
@@ -159,18 +164,20 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		return context.Cause(ctx)
 	}
 	quit := make(chan struct{})
+	starts := make(chan struct{}, maxConcurrentStarts)
 	ended := make(chan *runner, len(specs)) // room for every runner's end: sends never block
 	runners := make([]*runner, len(specs))
 	byName := make(map[string]*runner, len(specs))
 	for i := range specs {
 		r := &runner{
-			s:     s,
-			spec:  specs[i],
-			quit:  quit,
-			stop:  make(chan struct{}),
-			ready: make(chan struct{}),
-			done:  make(chan struct{}),
-			ended: ended,
+			s:      s,
+			starts: starts,
+			spec:   specs[i],
+			quit:   quit,
+			stop:   make(chan struct{}),
+			ready:  make(chan struct{}),
+			done:   make(chan struct{}),
+			ended:  ended,
 		}
 		runners[i], byName[r.spec.Name] = r, r
 	}
@@ -212,7 +219,7 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 	live := 0           // launched and not yet ended
 	var pending *runner // launched and not yet ready: the next one waits for it
 	for {
-		if pending == nil && len(launched) < len(runners) {
+		for (pending == nil || s.StartTogether) && len(launched) < len(runners) {
 			r := runners[len(launched)]
 			// Owner: Run. Ends when its process has ended for good, or when
 			// stopAll stops it; Run waits for it there or receives its end
@@ -304,14 +311,18 @@ func (s *Supervisor) emit(e Event) {
 // runner supervises one Spec for one Run: every attempt, the restart
 // decisions, and the stop. Its goroutine (run) owns everything below but mu
 // and proc.
+// maxConcurrentStarts bounds the Starts in flight with StartTogether.
+const maxConcurrentStarts = 32
+
 type runner struct {
-	s     *Supervisor
-	spec  Spec
-	quit  <-chan struct{} // closed when Run begins to stop everything: no more starts
-	stop  chan struct{}   // closed when it is this process's turn to be stopped
-	ready chan struct{}   // closed at the first readiness
-	done  chan struct{}   // closed at the end; err is set before
-	ended chan<- *runner  // receives the runner once, after done
+	starts chan struct{} // a slot per Start in flight (maxConcurrentStarts)
+	s      *Supervisor
+	spec   Spec
+	quit   <-chan struct{} // closed when Run begins to stop everything: no more starts
+	stop   chan struct{}   // closed when it is this process's turn to be stopped
+	ready  chan struct{}   // closed at the first readiness
+	done   chan struct{}   // closed at the end; err is set before
+	ended  chan<- *runner  // receives the runner once, after done
 
 	readyOnce sync.Once
 	err       error // why Run should fail when this process ended for good, if it should; set before done
@@ -411,8 +422,13 @@ func (r *runner) attempt(ctx context.Context, attempt int) outcome {
 		}
 	}
 	// Not ctx itself: on cancellation Run stops the processes in reverse
-	// order, which tether's own stop-on-cancel would race.
+	// order, which tether's own stop-on-cancel would race. A bounded number
+	// of starts at a time: a start holds both ends of its pipes until the
+	// child has its copies, so thousands at once would run out of
+	// descriptors (EMFILE) where one after the other does not.
+	r.starts <- struct{}{}
 	p, err := cmd.Start(context.WithoutCancel(ctx))
+	<-r.starts
 	if pr != nil {
 		pr.started()
 	}

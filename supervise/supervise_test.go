@@ -451,3 +451,30 @@ func TestStopTogether(t *testing.T) {
 		}
 	}
 }
+
+// StartTogether starts every process at once: the second runs while the
+// first has not said it is ready (and never will).
+func TestStartTogether(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := newRecorder()
+	s := &supervise.Supervisor{Observer: rec.observe, StartTogether: true, StopTogether: true}
+	result := make(chan error, 1)
+	never := supervise.Spec{Name: "never", Cmd: helperCmd("serve", "never"), Ready: supervise.ReadyFD(), ReadyTimeout: time.Minute}
+	// Owner: the test. Ends when Run returns, after cancel below.
+	go func() { result <- s.Run(ctx, never, serving("b")) }()
+	rec.waitFor(t, "b", ready)
+	if i := index(rec.all(), "never", ready); i >= 0 {
+		t.Fatalf("never became ready:\n%s", format(rec.all()))
+	}
+	cancel()
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s")
+	}
+}

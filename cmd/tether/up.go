@@ -67,9 +67,11 @@ when they restart: always (the default with -auto-restart), on-failure or
 never; given alone, it applies to every process. Names in -auto-restart and
 -can-die are types, instances or "all".
 
-Ctrl-C, SIGTERM, or a process ending that may not, stops everything: each
-process gets -stop-signal, then SIGKILL after -grace; all at once, as foreman
-does, or with -stop-order reverse one at a time, the last started first.
+Processes start all at once, as with foreman (with -stop-order reverse, each
+once the one before runs). Ctrl-C, SIGTERM, or a process ending that may not,
+stops everything: each process gets -stop-signal, then SIGKILL after -grace;
+all at once, or with -stop-order reverse one at a time, the last started
+first.
 
 Exit status: that of the first failure, 0 if there was none. A failure is a
 process that ended by itself with a non-zero code (128+N if signal N killed
@@ -106,7 +108,7 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&f.canDie, "can-die", "let these processes end without stopping the others: `names`, comma-separated, or all")
 	fs.StringVar(&f.stopSignal, "stop-signal", envOr("TETHER_STOP_SIGNAL", "SIGTERM"), "the `signal` that asks a process to stop ($TETHER_STOP_SIGNAL)")
 	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 5*time.Second), "how long each process has to stop before SIGKILL ($TETHER_GRACE)")
-	fs.StringVar(&f.stopOrder, "stop-order", "together", "stop all processes `together`, or in reverse (the last started first, one at a time)")
+	fs.StringVar(&f.stopOrder, "stop-order", "together", "start and stop all processes `together`, or in order (each started once the one before runs, stopped in reverse, one at a time)")
 	f.restart.register(fs)
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints upUsage
 	fs.Usage = func() {}

@@ -44,7 +44,7 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	color := upUseColor(p.colorMode, stdout, os.Getenv)
 	s.out = &upPrefixer{w: stdout, width: width, color: color, stamps: p.timestamps}
 
-	sup := supervise.Supervisor{Observer: s.observe, StopTogether: p.together}
+	sup := supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
 	err := sup.Run(ctx, specs...)
 	s.all.Wait() // bounded: every process has closed, so every stream is at its end
 
