@@ -356,17 +356,23 @@ func strongLevels(t *testing.T) []string {
 	return levels
 }
 
-func TestGuarantees(t *testing.T) {
-	t.Parallel()
+// keptLevels are strongLevels and, where this machine offers it, the opt-in
+// PID-namespace level.
+func keptLevels(t *testing.T) []string {
 	levels := strongLevels(t)
-	// The opt-in PID-namespace level runs the lighter sh tree: the matrix
-	// must not cost make test much more.
 	if ok, why := pidnsLevel(); ok {
 		levels = append(levels, "pidns")
 	} else {
 		t.Logf("no PID-namespace level here: %s", why)
 	}
-	for _, level := range levels {
+	return levels
+}
+
+func TestGuarantees(t *testing.T) {
+	t.Parallel()
+	// The opt-in PID-namespace level runs the lighter sh tree: the matrix
+	// must not cost make test much more.
+	for _, level := range keptLevels(t) {
 		kind, size, grace := "go", treeSize, time.Second
 		if level == "pidns" {
 			// The polite shell runs its trap when its foreground sleep 1

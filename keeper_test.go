@@ -137,23 +137,11 @@ func keptOp(t *testing.T, op, level string) (*exec.Cmd, []int, func() string) {
 // keeperOf finds the keeper among parent's children.
 func keeperOf(t *testing.T, parent int) int {
 	t.Helper()
-	// Children are listed per thread: the keeper is the child of whichever
-	// thread ran the first Start.
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", parent))
-	if err != nil {
-		t.Fatal(err)
+	pid := testproc.KeeperOf(parent)
+	if pid == 0 {
+		t.Fatalf("no keeper among the children of %d", parent)
 	}
-	for _, task := range tasks {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", parent, task.Name())) // a thread may have exited
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			if strings.HasPrefix(cmdline(pid), "tether-keeper") {
-				return pid
-			}
-		}
-	}
-	t.Fatalf("no keeper among the children of %d", parent)
-	return 0
+	return pid
 }
 
 // At the keeper level a tree is what descends from its leader and what stays
@@ -237,18 +225,12 @@ func forkStorm(t *testing.T, level string) {
 
 // The keeper itself SIGKILLed. Keeper level: its direct children die
 // (PDEATHSIG from the keeper's spawning thread); their descendants are out of
-// reach (measured and logged; the PID namespace level will cover it). Cgroup
-// level: the parent, alive, kills what is left in the dead keeper's cgroups:
-// nothing survives. Either way the parent's Wait reports it.
+// reach (measured and logged). Cgroup level: the parent, alive, kills what is
+// left in the dead keeper's cgroups; PID-namespace level: the kernel kills
+// the namespace. Nothing survives either. The parent's Wait reports it.
 func TestKeeperKilled(t *testing.T) {
 	t.Parallel()
-	levels := strongLevels(t)
-	if ok, why := pidnsLevel(); ok {
-		levels = append(levels, "pidns")
-	} else {
-		t.Logf("no PID-namespace level here: %s", why)
-	}
-	for _, level := range levels {
+	for _, level := range keptLevels(t) {
 		t.Run(level, func(t *testing.T) {
 			t.Parallel()
 			c, pids, next := keptOp(t, "wait", level)

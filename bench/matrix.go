@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testproc"
 	"github.com/tetherproc/tether/internal/treescript"
 )
 
@@ -158,7 +159,7 @@ func matrixRun(argv []string, env []string, ending string, wrapped bool) (matrix
 	for {
 		alive = alive[:0]
 		for _, pid := range pids {
-			if processAlive(pid) {
+			if testproc.Alive(pid) {
 				alive = append(alive, pid)
 			}
 		}
@@ -172,16 +173,6 @@ func matrixRun(argv []string, env []string, ending string, wrapped bool) (matrix
 	}
 	_, err = os.Stat(filepath.Join(dir, "cleaned-"+strconv.Itoa(polite)))
 	return matrixResult{survivors: len(alive), total: len(pids), cleaned: err == nil}, nil
-}
-
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	st := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])[0]
-	return st != "Z" && st != "X"
 }
 
 func benchMatrix() {

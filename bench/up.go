@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tetherproc/tether/internal/testproc"
 )
 
 var upSizes = flag.String("up", "1000,5000", "idle children for the tether up benchmark")
@@ -127,7 +129,7 @@ func upRun(bin, procfile string, n int) (upResult, error) {
 	}
 	r.started = time.Since(t0)
 	time.Sleep(2 * time.Second) // let start-up settle before measuring idle
-	keeper := keeperOf(c.Process.Pid)
+	keeper := testproc.KeeperOf(c.Process.Pid)
 	cpu0, k0 := cpuTicks(c.Process.Pid), cpuTicks(keeper)
 	time.Sleep(5 * time.Second)
 	cpu1, k1 := cpuTicks(c.Process.Pid), cpuTicks(keeper)
@@ -163,7 +165,7 @@ func wrapperRSS(argv []string) (int, int, error) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	return rssOf(c.Process.Pid), rssOf(keeperOf(c.Process.Pid)), nil
+	return rssOf(c.Process.Pid), rssOf(testproc.KeeperOf(c.Process.Pid)), nil
 }
 
 func countIdle() int {
@@ -174,7 +176,7 @@ func countIdle() int {
 			continue
 		}
 		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.HasSuffix(string(b), "sleep\x00"+idleArg+"\x00") && processAlive(atoi(e.Name())) {
+		if strings.HasSuffix(string(b), "sleep\x00"+idleArg+"\x00") && testproc.Alive(atoi(e.Name())) {
 			n++
 		}
 	}
@@ -182,21 +184,6 @@ func countIdle() int {
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
-
-// keeperOf finds pid's keeper among its children (any thread's).
-func keeperOf(pid int) int {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-		for _, f := range strings.Fields(string(b)) {
-			cl, _ := os.ReadFile("/proc/" + f + "/cmdline")
-			if strings.HasPrefix(string(cl), "tether-keeper") {
-				return atoi(f)
-			}
-		}
-	}
-	return 0
-}
 
 func rssOf(pid int) int {
 	if pid == 0 {

@@ -364,3 +364,20 @@ func cmdline(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 }
+
+// KeeperOf returns the pid of parent's tether keeper (a child whose argv[0]
+// is "tether-keeper"), 0 if it has none. Children are listed per thread: the
+// keeper is the child of whichever thread ran the first Start.
+func KeeperOf(parent int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", parent))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", parent, task.Name())) // a thread may have exited
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if cl, _ := os.ReadFile("/proc/" + f + "/cmdline"); strings.HasPrefix(string(cl), "tether-keeper") {
+				return pid
+			}
+		}
+	}
+	return 0
+}
