@@ -30,7 +30,12 @@ const (
 	// subtree. When the parent ends — however it ends, SIGKILL included —
 	// the keeper sends each tree its StopSignal (and SIGTERM to the rest),
 	// waits up to the largest StopTimeout, SIGKILLs what is left, and exits.
-	// Linux only: elsewhere Start returns ErrUnsupported. The keeper is
+	// Linux and macOS; elsewhere Start returns ErrUnsupported. On macOS,
+	// which has no subreaper and no PDEATHSIG, a tree is the child's process
+	// group: descendants that setsid or double-fork escape it, and a
+	// SIGKILLed keeper leaves the trees running; the parent's end, however
+	// it comes, still stops every tree (kqueue watches the parent). The
+	// macOS keeper is built in tether's CI but not run there. The keeper is
 	// recognised in tether's init by an environment variable; the init
 	// functions of packages tether does not depend on may run in the keeper
 	// before that (Go orders independent packages by import path), so keep

@@ -68,6 +68,8 @@
 //
 // Linux is where tether is built and tested. macOS and FreeBSD use the Unix
 // code at the process-group level, with a wait4 goroutine per child in place
-// of pidfds; Windows puts each tree in a Job Object that dies with the parent
-// (no IPC there yet). Both compile in CI but are not run.
+// of pidfds; macOS also has ContainKeeper (opt-in: trees as process groups,
+// the parent watched by kqueue). Windows puts each tree in a Job Object that
+// dies with the parent (no IPC there yet). They compile in CI but are not
+// run.
 package tether

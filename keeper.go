@@ -6,9 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// The keeper protocol: one JSON object per SOCK_SEQPACKET message between a
-// parent and its keeper; a spawn carries the child's stdin, stdout and stderr
-// as SCM_RIGHTS. The keeper answers each spawn in order, and reports exits as
+// The keeper protocol: one JSON object per frame (keeper_frame.go) on a
+// stream socketpair between a parent and its keeper; a spawn carries the
+// child's stdin, stdout and stderr as SCM_RIGHTS. The keeper answers each spawn in order, and reports exits as
 // they happen.
 
 // keeperEnv marks a re-execution of the parent's binary as its keeper; the

@@ -1,0 +1,349 @@
+//go:build darwin
+
+package tether
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The macOS keeper. It is built in CI and NOT RUN there or here: the tests
+// run on Linux. macOS has no child subreaper and no PDEATHSIG, so it keeps
+// less than the Linux keeper: each tree is a process group (descendants that
+// setsid or double-fork leave it and are out of reach), and a SIGKILLed
+// keeper leaves its trees running. What it does keep: when the parent ends,
+// however it ends, SIGKILL included — seen by kqueue (EVFILT_PROC,
+// NOTE_EXIT) on the parent and by the socket's end — each tree gets its stop
+// signal, its StopTimeout, then SIGKILL.
+
+func selfExe() (string, error) { return os.Executable() }
+
+func startInPIDNamespace(*[]string, *[]*os.File, func(*syscall.SysProcAttr) (int, error)) (int, bool, error) {
+	return 0, false, ErrUnsupported
+}
+
+func cgroupDestroy(string) {}
+
+type keeper struct {
+	fd    int    // the socket to the parent, blocking
+	kq    int    // kqueue: NOTE_EXIT of the parent and of every leader
+	ppid  int    // the parent
+	out   []byte // reply's buffer, under mu
+	exits chan struct{}
+	idle  *time.Timer
+
+	mu       sync.Mutex           // guards what follows; held to signal and to reap
+	trees    map[uint64]*keptTree // by id, until released and the group is empty
+	leaders  map[int]*keptTree    // by pid, until reaped
+	maxGrace time.Duration
+}
+
+type keptTree struct {
+	id          uint64
+	pid         int // also its process group
+	stopSignal  syscall.Signal
+	stopTimeout time.Duration
+	released    bool
+}
+
+func runKeeper(ppid int, pidns bool, _ int) int {
+	if pidns {
+		return 2 // cannot happen: startInPIDNamespace refuses
+	}
+	kq, err := unix.Kqueue()
+	if err != nil {
+		return 2
+	}
+	syscall.CloseOnExec(kq)
+	k := &keeper{
+		fd:      3,
+		kq:      kq,
+		ppid:    ppid,
+		exits:   make(chan struct{}, 1),
+		trees:   map[uint64]*keptTree{},
+		leaders: map[int]*keptTree{},
+	}
+	if err := syscall.SetNonblock(k.fd, false); err != nil {
+		return 2
+	}
+	syscall.CloseOnExec(k.fd)
+	if err := k.watch(ppid); err != nil || os.Getppid() != ppid {
+		k.interrupt() // the parent is gone already
+	}
+	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
+	k.reply(keeperMsg{Op: "hello", CgroupErr: "cgroups are Linux only"})
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// Owner: the keeper. Ends at the first of these signals, which ends
+	// the keeper like its parent's death.
+	go func() { <-sigs; k.interrupt() }()
+	// Owner: the keeper. Ends when the keeper exits.
+	go k.events()
+
+	r := newFrameReader(func(p, oob []byte) (int, int, error) {
+		n, oobn, _, _, err := unix.Recvmsg(k.fd, p, oob, 0)
+		if oobn > 0 {
+			// No MSG_CMSG_CLOEXEC here: mark them before the next
+			// fork, which only this goroutine makes.
+			if fds, err := parseRights(oob[:oobn]); err == nil {
+				for _, fd := range fds {
+					syscall.CloseOnExec(fd)
+				}
+			}
+		}
+		return n, oobn, err
+	})
+	for {
+		m, fds, err := r.next()
+		if err != nil {
+			r.close()
+			k.idle.Stop()
+			k.teardown()
+			return 0
+		}
+		k.mu.Lock()
+		k.handle(keeperIn{m, fds})
+		k.idle.Reset(keeperIdle)
+		k.mu.Unlock()
+	}
+}
+
+// watch asks kqueue for pid's exit.
+func (k *keeper) watch(pid int) error {
+	var ev unix.Kevent_t
+	unix.SetKevent(&ev, pid, unix.EVFILT_PROC, unix.EV_ADD|unix.EV_ONESHOT)
+	ev.Fflags = unix.NOTE_EXIT
+	for {
+		_, err := unix.Kevent(k.kq, []unix.Kevent_t{ev}, nil, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// events waits in kevent: the parent's exit interrupts the keeper; a
+// leader's is reaped and reported.
+func (k *keeper) events() {
+	evs := make([]unix.Kevent_t, 64)
+	for {
+		n, err := unix.Kevent(k.kq, nil, evs, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return // cannot happen; teardown then polls
+		}
+		for _, ev := range evs[:n] {
+			pid := int(ev.Ident)
+			if pid == k.ppid {
+				k.interrupt()
+				continue
+			}
+			k.mu.Lock()
+			k.reap(pid)
+			k.idle.Reset(keeperIdle)
+			k.mu.Unlock()
+		}
+		select {
+		case k.exits <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (k *keeper) interrupt() {
+	_ = unix.Shutdown(k.fd, unix.SHUT_RD) // best effort: EOF may have come already
+}
+
+// prune forgets released trees whose group has emptied (after which its
+// number could name another group). Called with k.mu held.
+func (k *keeper) prune() {
+	for id, t := range k.trees {
+		if t.released && k.leaders[t.pid] != t && syscall.Kill(-t.pid, 0) != nil {
+			delete(k.trees, id)
+		}
+	}
+}
+
+func (k *keeper) idleExit() {
+	k.mu.Lock()
+	k.prune()
+	if len(k.trees) > 0 || len(k.leaders) > 0 {
+		k.mu.Unlock()
+		return
+	}
+	os.Exit(0)
+}
+
+func (k *keeper) reply(m keeperMsg) {
+	b, err := appendFrame(k.out[:0], m, 0)
+	if err != nil {
+		return
+	}
+	k.out = b
+	_ = sendFrame(k.fd, b, nil) // best effort: a gone parent reads nothing
+}
+
+func (k *keeper) handle(in keeperIn) {
+	m := in.m
+	if m.Op != "spawn" {
+		closeFDs(in.fds)
+	}
+	switch m.Op {
+	case "spawn":
+		files, ok := spawnFiles(in)
+		if !ok {
+			k.reply(keeperMsg{Op: "spawned", ID: m.ID, Err: "malformed spawn request"})
+			return
+		}
+		var pid int
+		var err error
+		if m.Spawn.Cgroup {
+			err = errors.New("no cgroup v2: cgroups are Linux only")
+		} else {
+			attr := &syscall.SysProcAttr{}
+			if m.Spawn.Foreground {
+				attr.Foreground, attr.Ctty = true, in.fds[0]
+			}
+			pid, err = forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files, attr)
+		}
+		for _, f := range files {
+			_ = f.Close() // best effort: the child has its copies
+		}
+		if err != nil {
+			k.reply(spawnFailed(m.ID, err))
+			return
+		}
+		t := &keptTree{id: m.ID, pid: pid, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+		if t.stopSignal == 0 {
+			t.stopSignal = syscall.SIGTERM
+		}
+		k.maxGrace = max(k.maxGrace, t.stopTimeout)
+		k.trees[t.id] = t
+		k.leaders[pid] = t
+		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid})
+		if err := k.watch(pid); err != nil {
+			// Already a zombie (kqueue refuses those): reap it now.
+			k.reap(pid)
+		}
+	case "signal":
+		if t := k.trees[m.ID]; t != nil {
+			k.signalTree(t, syscall.Signal(m.Sig))
+		}
+	case "sweep":
+		if t := k.trees[m.ID]; t != nil {
+			k.signalTree(t, syscall.SIGKILL)
+		}
+	case "release":
+		if t := k.trees[m.ID]; t != nil {
+			// What is left of the group is still the tree's: the
+			// parent's end stops it too.
+			t.released = true
+			k.prune()
+		}
+	case "shutdown":
+		k.interrupt()
+	}
+}
+
+// signalTree signals the leader while it is unreaped and its process group.
+// Called with k.mu held, so the leader is not reaped meanwhile.
+func (k *keeper) signalTree(t *keptTree, sig syscall.Signal) {
+	if k.leaders[t.pid] == t {
+		_ = syscall.Kill(t.pid, sig) // best effort: it may be exiting
+	}
+	_ = syscall.Kill(-t.pid, sig) // best effort: the group may be empty
+}
+
+// reap collects leader pid if it has exited and reports it. Called with
+// k.mu held.
+func (k *keeper) reap(pid int) {
+	t := k.leaders[pid]
+	if t == nil {
+		return
+	}
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	for {
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || got != pid {
+			return // not exited yet: its NOTE_EXIT is still to come
+		}
+		break
+	}
+	delete(k.leaders, pid)
+	k.reply(exitedMsg(t.id, pid, ws, &ru))
+}
+
+// groupsAlive says whether any tree still has a process: its leader
+// unreaped, or a member of its group.
+func (k *keeper) groupsAlive() bool {
+	for _, t := range k.trees {
+		if k.leaders[t.pid] == t || syscall.Kill(-t.pid, 0) == nil {
+			return true
+		}
+	}
+	return len(k.leaders) > 0
+}
+
+// teardown runs once the parent is gone: each tree gets its stop signal
+// (with SIGCONT), and after the largest grace what remains of the groups
+// gets SIGKILL. The keeper returns once its children are reaped.
+func (k *keeper) teardown() {
+	k.mu.Lock()
+	k.prune()
+	for _, t := range k.trees {
+		k.signalTree(t, t.stopSignal)
+		k.signalTree(t, syscall.SIGCONT)
+	}
+	grace := k.maxGrace
+	k.mu.Unlock()
+	if grace <= 0 {
+		grace = DefaultStopTimeout
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	poll := time.NewTicker(20 * time.Millisecond) // group members are not our children: no event says they left
+	defer poll.Stop()
+	for {
+		k.mu.Lock()
+		alive := k.groupsAlive()
+		k.mu.Unlock()
+		if !alive {
+			return
+		}
+		select {
+		case <-k.exits:
+		case <-poll.C:
+		case <-deadline.C:
+			k.mu.Lock()
+			for _, t := range k.trees {
+				k.signalTree(t, syscall.SIGKILL)
+			}
+			k.mu.Unlock()
+			// Bounded: SIGKILL cannot be caught; the leaders' exits come.
+			for {
+				k.mu.Lock()
+				n := len(k.leaders)
+				k.mu.Unlock()
+				if n == 0 {
+					return
+				}
+				select {
+				case <-k.exits:
+				case <-poll.C:
+				}
+			}
+		}
+	}
+}

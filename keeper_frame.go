@@ -1,0 +1,199 @@
+//go:build linux || darwin
+
+package tether
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The keeper's socket is a SOCK_STREAM socketpair (macOS has no
+// SOCK_SEQPACKET for AF_UNIX, and one transport for every Unix keeps the
+// macOS path the one tested here). Each message is a frame: a header of the
+// payload's length (4 bytes, big endian) and the number of descriptors sent
+// with it (1 byte), then the JSON payload. A frame is written with a single
+// sendmsg where it fits, its descriptors attached as SCM_RIGHTS. The kernel
+// delivers descriptors with the first byte of the data they were sent with
+// (Linux stops a read after them; BSD keeps them at the head of their
+// record), never later, so the reader keeps a queue of received descriptors
+// and gives each frame its count from the head of the queue once the frame
+// is complete.
+
+const (
+	frameHeader = 5
+	// maxFrame bounds a message: a spawn carries argv and env, which exec
+	// bounds far lower (ARG_MAX).
+	maxFrame = 64 << 20
+)
+
+// appendFrame appends m as a frame announcing nfds descriptors.
+func appendFrame(b []byte, m keeperMsg, nfds int) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(nfds))
+	b, err := appendJSON(b, m)
+	if err != nil {
+		return nil, err
+	}
+	n := len(b) - start - frameHeader
+	if n > maxFrame {
+		return nil, fmt.Errorf("keeper message of %d bytes (at most %d)", n, maxFrame)
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(n))
+	return b, nil
+}
+
+func appendJSON(b []byte, m keeperMsg) ([]byte, error) {
+	j, err := json.Marshal(m)
+	return append(b, j...), err
+}
+
+// frameReader splits what recv returns into frames and their descriptors.
+type frameReader struct {
+	// recv reads into p and oob like recvmsg(2); n == 0 with a nil error is
+	// the end of the stream.
+	recv func(p, oob []byte) (n, oobn int, err error)
+	buf  []byte // unparsed bytes: buf[off:]
+	off  int
+	oob  []byte
+	fds  []int // received, not yet given to a frame
+}
+
+func newFrameReader(recv func(p, oob []byte) (int, int, error)) *frameReader {
+	return &frameReader{
+		recv: recv,
+		buf:  make([]byte, 0, 64<<10),
+		oob:  make([]byte, unix.CmsgSpace(maxKeptFiles*4)),
+	}
+}
+
+var errFrame = errors.New("malformed keeper frame")
+
+// next returns the next message and the descriptors sent with it, which the
+// caller owns. At the end of the stream it returns io.EOF-like errEOF; a
+// malformed stream is errFrame (the peer is not a copy of this code).
+func (r *frameReader) next() (keeperMsg, []int, error) {
+	for {
+		if m, fds, ok, err := r.parse(); ok || err != nil {
+			return m, fds, err
+		}
+		if err := r.fill(); err != nil {
+			return keeperMsg{}, nil, err
+		}
+	}
+}
+
+func (r *frameReader) parse() (m keeperMsg, fds []int, ok bool, err error) {
+	avail := r.buf[r.off:]
+	if len(avail) < frameHeader {
+		return m, nil, false, nil
+	}
+	n, nfds := int(binary.BigEndian.Uint32(avail)), int(avail[4])
+	if n > maxFrame || nfds > maxKeptFiles {
+		return m, nil, false, errFrame
+	}
+	if len(avail)-frameHeader < n {
+		return m, nil, false, nil
+	}
+	if nfds > len(r.fds) {
+		// The descriptors come with the frame's first byte: a complete
+		// frame without them was sent without them.
+		return m, nil, false, errFrame
+	}
+	fds = append([]int(nil), r.fds[:nfds]...)
+	r.fds = r.fds[nfds:]
+	r.off += frameHeader + n
+	if err := json.Unmarshal(avail[frameHeader:frameHeader+n], &m); err != nil {
+		closeFDs(fds) // skipped, as the peer is a copy of this code: cannot happen
+		return m, nil, false, nil
+	}
+	return m, fds, true, nil
+}
+
+var errEOF = errors.New("end of the keeper's stream")
+
+// fill reads once more, after moving what is left to the buffer's start and
+// growing it for the frame being read.
+func (r *frameReader) fill() error {
+	rest := copy(r.buf[:cap(r.buf)], r.buf[r.off:])
+	r.buf, r.off = r.buf[:rest], 0
+	need := 64 << 10
+	if rest >= frameHeader {
+		need = max(need, frameHeader+int(binary.BigEndian.Uint32(r.buf)))
+	}
+	if cap(r.buf) < need {
+		r.buf = append(make([]byte, 0, need), r.buf...)
+	}
+	for {
+		n, oobn, err := r.recv(r.buf[rest:cap(r.buf)], r.oob)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if oobn > 0 {
+			fds, perr := parseRights(r.oob[:oobn])
+			r.fds = append(r.fds, fds...)
+			if perr != nil {
+				return perr
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errEOF
+		}
+		r.buf = r.buf[:rest+n]
+		return nil
+	}
+}
+
+// close closes descriptors received and never given to a frame.
+func (r *frameReader) close() {
+	closeFDs(r.fds)
+	r.fds = nil
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, cm := range cmsgs {
+		if f, err := unix.ParseUnixRights(&cm); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	return fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = syscall.Close(fd) // best effort: ours, no longer needed
+	}
+}
+
+// sendFrame writes frame b on the blocking socket fd, its descriptors
+// attached to the first byte; a partial write (a signal, a full buffer) is
+// finished without them.
+func sendFrame(fd int, b []byte, fds []int) error {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	for len(b) > 0 {
+		n, err := unix.SendmsgN(fd, b, oob, nil, 0)
+		if errors.Is(err, syscall.EINTR) && n <= 0 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b, oob = b[n:], nil
+	}
+	return nil
+}

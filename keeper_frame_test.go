@@ -1,0 +1,177 @@
+//go:build linux || darwin
+
+package tether
+
+import (
+	"math/rand/v2"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestFrameSplitReads feeds a stream of frames to the reader in pieces of
+// every size, the descriptors arriving with each frame's first byte as the
+// kernel delivers them, and checks every message and descriptor count.
+func TestFrameSplitReads(t *testing.T) {
+	type sent struct {
+		m    keeperMsg
+		nfds int
+	}
+	var msgs []sent
+	var stream []byte
+	firstByte := map[int]int{} // offset in stream -> descriptors sent with it
+	for i := range 200 {
+		m := keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("x", i*37%5000)}
+		nfds := i % 4
+		firstByte[len(stream)] = nfds
+		var err error
+		if stream, err = appendFrame(stream, m, nfds); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, sent{m, nfds})
+	}
+	for _, maxChunk := range []int{1, 2, 5, 7, 100, 4096, 1 << 20} {
+		rng := rand.New(rand.NewPCG(1, uint64(maxChunk)))
+		pos := 0
+		fake := 1000 // fake descriptor numbers: never closed by the reader on this path
+		r := newFrameReader(func(p, oob []byte) (int, int, error) {
+			if pos == len(stream) {
+				return 0, 0, nil
+			}
+			n := min(len(p), len(stream)-pos, 1+rng.IntN(maxChunk))
+			// A read that reaches a frame's first byte with descriptors
+			// stops right after it, as Linux does.
+			oobn := 0
+			for off := pos; off < pos+n; off++ {
+				if k := firstByte[off]; k > 0 {
+					fds := make([]int, k)
+					for j := range fds {
+						fds[j] = fake
+						fake++
+					}
+					oobn = copy(oob, unix.UnixRights(fds...))
+					n = off - pos + 1
+					break
+				}
+			}
+			copy(p, stream[pos:pos+n])
+			pos += n
+			return n, oobn, nil
+		})
+		next := 1000
+		for i, want := range msgs {
+			m, fds, err := r.next()
+			if err != nil {
+				t.Fatalf("chunks ≤%d: frame %d: %v", maxChunk, i, err)
+			}
+			if m.ID != want.m.ID || m.Err != want.m.Err || len(fds) != want.nfds {
+				t.Fatalf("chunks ≤%d: frame %d: got id %d, %d bytes, %d fds; want id %d, %d bytes, %d fds",
+					maxChunk, i, m.ID, len(m.Err), len(fds), want.m.ID, len(want.m.Err), want.nfds)
+			}
+			for _, fd := range fds {
+				if fd != next {
+					t.Fatalf("chunks ≤%d: frame %d: descriptor %d, want %d", maxChunk, i, fd, next)
+				}
+				next++
+			}
+		}
+		if _, _, err := r.next(); err != errEOF {
+			t.Fatalf("chunks ≤%d: after the last frame: %v, want errEOF", maxChunk, err)
+		}
+	}
+}
+
+// TestFrameMalformed: a header over the bounds, or a frame complete without
+// the descriptors it announces, ends the stream with errFrame.
+func TestFrameMalformed(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"too long":          {0xff, 0xff, 0xff, 0xff, 0},
+		"too many fds":      {0, 0, 0, 2, maxKeptFiles + 1, '{', '}'},
+		"fds never sent":    {0, 0, 0, 2, 3, '{', '}'},
+		"fds never sent, 1": {0, 0, 0, 0, 1},
+	} {
+		done := false
+		r := newFrameReader(func(p, oob []byte) (int, int, error) {
+			if done {
+				return 0, 0, nil
+			}
+			done = true
+			return copy(p, b), 0, nil
+		})
+		if _, _, err := r.next(); err != errFrame {
+			t.Errorf("%s: %v, want errFrame", name, err)
+		}
+	}
+}
+
+// TestFrameSocket sends frames with descriptors over a real stream
+// socketpair, from a writer that interleaves frames with and without them,
+// and checks each received descriptor is the file that was sent.
+func TestFrameSocket(t *testing.T) {
+	pair, err := socketpairCloexec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(pair[1])
+	var files []*os.File
+	for range 3 {
+		f, err := os.CreateTemp(t.TempDir(), "fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	const n = 500
+	go func() {
+		defer syscall.Close(pair[0])
+		for i := range n {
+			k := i % (len(files) + 1)
+			fds := make([]int, k)
+			for j := range fds {
+				fds[j] = int(files[j].Fd())
+			}
+			b, err := appendFrame(nil, keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("y", i*101%70000)}, k)
+			if err == nil {
+				err = sendFrame(pair[0], b, fds)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	r := newFrameReader(func(p, oob []byte) (int, int, error) {
+		n, oobn, _, _, err := unix.Recvmsg(pair[1], p, oob, 0)
+		return n, oobn, err
+	})
+	defer r.close()
+	for i := range n {
+		m, fds, err := r.next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if m.ID != uint64(i) || len(m.Err) != i*101%70000 || len(fds) != i%(len(files)+1) {
+			t.Fatalf("frame %d: id %d, %d bytes, %d fds", i, m.ID, len(m.Err), len(fds))
+		}
+		for j, fd := range fds {
+			var got, want unix.Stat_t
+			if err := unix.Fstat(fd, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Fstat(int(files[j].Fd()), &want); err != nil {
+				t.Fatal(err)
+			}
+			if got.Ino != want.Ino {
+				t.Fatalf("frame %d: descriptor %d is not file %d", i, j, j)
+			}
+		}
+		closeFDs(fds)
+	}
+	if _, _, err := r.next(); err != errEOF {
+		t.Fatalf("after the last frame: %v, want errEOF", err)
+	}
+}

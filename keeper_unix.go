@@ -1,0 +1,437 @@
+//go:build linux || darwin
+
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ---- parent side ----
+
+var (
+	keeperMu sync.Mutex
+	keeperCl *keeperClient // started on the first kept start; replaced if it dies
+	pidnsCl  *keeperClient // the same for ContainPIDNamespace
+)
+
+var errKeeperGone = errors.New("the keeper is gone")
+
+// keeperClient is the parent's end of its keeper.
+type keeperClient struct {
+	conn   *net.UnixConn
+	pid    int
+	pidns  bool // PID 1 of a namespace of its own (ContainPIDNamespace)
+	userns bool // ...inside a user namespace, for want of root
+
+	hello     chan struct{} // closed when the keeper said what it offers, or died
+	done      chan struct{} // closed when the keeper is gone and cleaned up after
+	helloOnce sync.Once
+	cgroup    string // the keeper's cgroup directory, "" if none
+	cgroupErr string
+	helloErr  string // the keeper could not set itself up, and exits
+
+	wmu sync.Mutex // one frame at a time on conn
+
+	mu      sync.Mutex
+	nextID  uint64
+	replies map[uint64]chan keeperMsg // spawns awaiting their answer
+	procs   map[uint64]*keptProc      // started, exit not yet reported
+	dead    bool
+}
+
+func getKeeper() (*keeperClient, error) { return getKeeperAt(false) }
+
+// getKeeperAt returns the keeper for the keeper and cgroup levels, or with
+// pidns the one for ContainPIDNamespace, starting it if none runs.
+func getKeeperAt(pidns bool) (*keeperClient, error) {
+	keeperMu.Lock()
+	defer keeperMu.Unlock()
+	cl := &keeperCl
+	if pidns {
+		cl = &pidnsCl
+	}
+	if k := *cl; k != nil {
+		k.mu.Lock()
+		dead := k.dead
+		k.mu.Unlock()
+		if !dead {
+			return k, nil
+		}
+	}
+	k, err := startKeeper(pidns)
+	if err != nil {
+		return nil, err
+	}
+	if pidns {
+		// Mounting its /proc can fail where the clone did not: learn it
+		// here, once, rather than as a keeper gone at every spawn.
+		<-k.hello
+		if k.helloErr != "" {
+			return nil, errors.New(k.helloErr)
+		}
+	}
+	*cl = k
+	return k, nil
+}
+
+// startKeeper re-executes this binary as the keeper, connected by a stream
+// socketpair at its fd 3 (see keeper_frame.go), in a process group of its own so that
+// a signal to the parent's group (a terminal's Ctrl-C) does not reach it first.
+//
+// With pidns it is PID 1 of a new PID namespace (see startInPIDNamespace).
+func startKeeper(pidns bool) (*keeperClient, error) {
+	exe, err := selfExe()
+	if err != nil {
+		return nil, fmt.Errorf("keeper: cannot re-execute this binary: %w", err)
+	}
+	fds, err := socketpairCloexec()
+	if err != nil {
+		return nil, fmt.Errorf("keeper socket: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "keeper")
+	theirs := os.NewFile(uintptr(fds[1]), "keeper")
+	defer theirs.Close()
+	c, err := net.FileConn(ours)
+	_ = ours.Close() // FileConn holds its own copy
+	if err != nil {
+		return nil, fmt.Errorf("keeper socket: %w", err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	defer null.Close()
+	env := make([]string, 0, len(os.Environ())+1)
+	for _, kv := range os.Environ() {
+		// The first of two entries wins in Go's getenv: drop ours' rivals.
+		if !strings.HasPrefix(kv, keeperEnv+"=") && !strings.HasPrefix(kv, keeperNSEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
+	// The keeper's work is syscalls from one loop; one P spares the machine
+	// the scheduler's spinning threads (measured: 0.62x -> 0.70x os/exec
+	// in the spawn benchmark on two CPUs).
+	env = append(env, keeperEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
+	files := []*os.File{null, null, null, theirs}
+	fork := func(attr *syscall.SysProcAttr) (int, error) {
+		return forkOwned(func() (int, error) {
+			return forkExec(exe, []string{"tether-keeper"}, env, "/", files, attr)
+		})
+	}
+	var pid int
+	var userns bool
+	if pidns {
+		pid, userns, err = startInPIDNamespace(&env, &files, fork)
+	} else {
+		pid, err = fork(&syscall.SysProcAttr{})
+	}
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("start keeper: %w", err)
+	}
+	k := &keeperClient{
+		hello:   make(chan struct{}),
+		done:    make(chan struct{}),
+		conn:    c.(*net.UnixConn),
+		pid:     pid,
+		pidns:   pidns,
+		userns:  userns,
+		replies: map[uint64]chan keeperMsg{},
+		procs:   map[uint64]*keptProc{},
+	}
+	// Owner: the package (keeperCl). Ends when the keeper's socket closes,
+	// that is when the keeper exits; it then reaps the keeper.
+	go k.readLoop()
+	return k, nil
+}
+
+func (k *keeperClient) readLoop() {
+	defer close(k.done)
+	r := newFrameReader(func(p, oob []byte) (int, int, error) {
+		n, oobn, _, _, err := k.conn.ReadMsgUnix(p, oob)
+		return n, oobn, err
+	})
+	for {
+		m, fds, err := r.next()
+		closeFDs(fds) // the keeper sends none
+		if err != nil {
+			break
+		}
+		k.mu.Lock()
+		switch m.Op {
+		case "hello":
+			k.cgroup, k.cgroupErr, k.helloErr = m.Cgroup, m.CgroupErr, m.Err
+			k.helloOnce.Do(func() { close(k.hello) })
+		case "spawned":
+			if ch := k.replies[m.ID]; ch != nil {
+				delete(k.replies, m.ID)
+				ch <- m
+			}
+		case "exited":
+			if kp := k.procs[m.ID]; kp != nil {
+				delete(k.procs, m.ID)
+				kp.exit <- m
+			}
+		}
+		k.mu.Unlock()
+	}
+	k.helloOnce.Do(func() { close(k.hello) })
+	k.mu.Lock()
+	k.dead = true
+	for id, ch := range k.replies {
+		ch <- keeperMsg{Op: "spawned", ID: id, Err: errKeeperGone.Error()}
+	}
+	// The keeper's children die with it (PDEATHSIG from its spawning
+	// thread; in a PID namespace, every process in it).
+	for _, kp := range k.procs {
+		kp.exit <- keeperMsg{Op: "exited", Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
+	}
+	clear(k.replies)
+	clear(k.procs)
+	k.mu.Unlock()
+	_ = k.conn.Close()
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(k.pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	disown(k.pid)
+	// A keeper that ends normally removes its cgroups; one that was killed
+	// cannot. What is left in them (descendants of its children) is killed
+	// here: the cgroup level survives the keeper's SIGKILL too.
+	if k.cgroup != "" {
+		cgroupDestroy(k.cgroup)
+	}
+	r.close()
+}
+
+func (k *keeperClient) send(m keeperMsg, fds []int) error {
+	b, err := appendFrame(nil, m, len(fds))
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	// One writer at a time: frames must not interleave on the stream.
+	k.wmu.Lock()
+	defer k.wmu.Unlock()
+	n, _, err := k.conn.WriteMsgUnix(b, oob, nil)
+	if err == nil && n < len(b) {
+		_, err = k.conn.Write(b[n:]) // the rest, without the descriptors
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", errKeeperGone, err)
+	}
+	return nil
+}
+
+// startKept starts a child from the keeper; with pidns, from the one in a
+// PID namespace of its own.
+func startKept(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
+	h, pid, err := startKeptOnce(spec, files, pidns)
+	if errors.Is(err, errKeeperGone) {
+		// The keeper may have exited idle just as we sent: once more, with
+		// a new one.
+		h, pid, err = startKeptOnce(spec, files, pidns)
+	}
+	return h, pid, err
+}
+
+// maxKeptFiles bounds the descriptors one spawn passes to the keeper: stdio,
+// ExtraFiles and the IPC channel.
+const maxKeptFiles = 16
+
+func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
+	if len(files) > maxKeptFiles {
+		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(files), maxKeptFiles)
+	}
+	k, err := getKeeperAt(pidns)
+	if err != nil {
+		return nil, 0, err
+	}
+	reply := make(chan keeperMsg, 1)
+	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1)}
+	k.mu.Lock()
+	if k.dead {
+		k.mu.Unlock()
+		return nil, 0, errKeeperGone
+	}
+	k.nextID++
+	kp.id = k.nextID
+	k.replies[kp.id] = reply
+	k.procs[kp.id] = kp
+	k.mu.Unlock()
+
+	spec.encodeBytes()
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	err = k.send(keeperMsg{Op: "spawn", ID: kp.id, Spawn: &spec}, fds)
+	runtime.KeepAlive(files)
+	var m keeperMsg
+	if err == nil {
+		m = <-reply // bounded: the keeper answers, or readLoop does when it dies
+	}
+	if err == nil && m.Errno != 0 {
+		err = syscall.Errno(m.Errno)
+	} else if err == nil && m.Err == errKeeperGone.Error() {
+		err = errKeeperGone
+	} else if err == nil && m.Err != "" {
+		err = errors.New(m.Err)
+	}
+	if err != nil {
+		k.mu.Lock()
+		delete(k.replies, kp.id)
+		delete(k.procs, kp.id)
+		k.mu.Unlock()
+		return nil, 0, err
+	}
+	kp.pid, kp.cgroup = m.PID, m.Cgroup
+	return kp, m.PID, nil
+}
+
+// shutdownKeepers asks the keepers that run to stop every tree and exit;
+// each channel closes when its keeper is gone.
+func shutdownKeepers() []<-chan struct{} {
+	keeperMu.Lock()
+	ks := []*keeperClient{keeperCl, pidnsCl}
+	keeperMu.Unlock()
+	var gone []<-chan struct{}
+	for _, k := range ks {
+		if k != nil {
+			_ = k.send(keeperMsg{Op: "shutdown"}, nil) // fails only if it is gone already: done closes then
+			gone = append(gone, k.done)
+		}
+	}
+	return gone
+}
+
+func levelOf(h handle) Containment {
+	if kp, ok := h.(*keptProc); ok {
+		if kp.k.pidns {
+			return ContainPIDNamespace
+		}
+		if kp.cgroup != "" {
+			return ContainCgroup
+		}
+		return ContainKeeper
+	}
+	return ContainGroup
+}
+
+// keptProc is a child the keeper started for us.
+type keptProc struct {
+	k      *keeperClient
+	id     uint64
+	pid    int
+	cgroup string // the tree's cgroup directory, "" at the keeper level
+	exit   chan keeperMsg
+}
+
+func (h *keptProc) wait() (waitResult, error) {
+	m := <-h.exit
+	w := waitResult{
+		code:   m.Code,
+		signal: syscall.Signal(m.Signal),
+		core:   m.Core,
+		utime:  time.Duration(m.Utime),
+		stime:  time.Duration(m.Stime),
+		maxRSS: m.MaxRSS,
+
+		treeUser: time.Duration(m.TreeUser),
+		treeSys:  time.Duration(m.TreeSys),
+		treePeak: m.TreePeak,
+	}
+	if m.Err != "" {
+		return w, fmt.Errorf("tether: pid %d: %s; it was killed with it", h.pid, m.Err)
+	}
+	return w, nil
+}
+
+func (h *keptProc) signal(sig syscall.Signal) error {
+	return h.k.send(keeperMsg{Op: "signal", ID: h.id, Sig: int(sig)}, nil)
+}
+
+func (h *keptProc) sweep() {
+	_ = h.k.send(keeperMsg{Op: "sweep", ID: h.id}, nil) // best effort: a dead keeper took the tree with it
+}
+
+func (h *keptProc) release() {
+	_ = h.k.send(keeperMsg{Op: "release", ID: h.id}, nil) // best effort: as above
+}
+
+// ---- keeper side, every Unix ----
+
+func init() {
+	if v := os.Getenv(keeperEnv); v != "" {
+		ppid, _ := strconv.Atoi(v)
+		_ = os.Unsetenv(keeperEnv)
+		ns, pidns := os.LookupEnv(keeperNSEnv)
+		_ = os.Unsetenv(keeperNSEnv)
+		parentFD, _ := strconv.Atoi(ns)
+		os.Exit(runKeeper(ppid, pidns, parentFD))
+	}
+}
+
+// keeperIdle is how long a keeper with nothing to keep lingers.
+const keeperIdle = 2 * time.Second
+
+// keeperIn is one request as the keeper read it.
+type keeperIn struct {
+	m   keeperMsg
+	fds []int
+}
+
+// spawnFiles checks a spawn request and wraps its descriptors (stdio first)
+// in Files, which own them from here; if the request is malformed it closes
+// them and says so.
+func spawnFiles(in keeperIn) ([]*os.File, bool) {
+	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > maxKeptFiles || in.m.Spawn.decodeBytes() != nil {
+		closeFDs(in.fds)
+		return nil, false
+	}
+	files := make([]*os.File, len(in.fds))
+	for i, fd := range in.fds {
+		files[i] = os.NewFile(uintptr(fd), "stdio")
+	}
+	return files, true
+}
+
+// spawnFailed is the answer to spawn id that failed with err.
+func spawnFailed(id uint64, err error) keeperMsg {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return keeperMsg{Op: "spawned", ID: id, Errno: int(errno)}
+	}
+	return keeperMsg{Op: "spawned", ID: id, Err: err.Error()}
+}
+
+// exitedMsg reports tree id's leader, pid as the parent knows it, reaped
+// with ws and ru.
+func exitedMsg(id uint64, pid int, ws syscall.WaitStatus, ru *syscall.Rusage) keeperMsg {
+	m := keeperMsg{Op: "exited", ID: id, PID: pid,
+		Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: maxRSSBytes(int64(ru.Maxrss))}
+	switch {
+	case ws.Exited():
+		m.Code = ws.ExitStatus()
+	case ws.Signaled():
+		m.Signal, m.Core = int(ws.Signal()), ws.CoreDump()
+	}
+	return m
+}
