@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -159,6 +160,99 @@ func cgroupMemoryPeak(dir string) int64 {
 	}
 	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	return n
+}
+
+// limitControllers are the controllers Limits use, enabled for trees'
+// cgroups where the keeper's cgroup may have them. (cpu.stat's times need
+// none.)
+var limitControllers = []string{"memory", "pids"}
+
+// cgroupEnableControllers enables each of want that dir's parent grants
+// (dir/cgroup.controllers) in dir/cgroup.subtree_control, so the cgroups
+// made under dir have its files (memory.max, memory.peak, pids.max). dir
+// has no process of its own, as cgroup v2 requires. It returns what trees
+// get, and for the others why not: "memory pids", or "pids; memory: not
+// granted by <parent>".
+func cgroupEnableControllers(dir string, want []string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	granted := strings.Fields(string(b))
+	var on, off []string
+	for _, c := range want {
+		switch {
+		case !slices.Contains(granted, c):
+			off = append(off, c+": "+whyNotGranted(filepath.Dir(dir), c))
+		default:
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
+				off = append(off, c+": "+err.Error())
+			} else {
+				on = append(on, c)
+			}
+		}
+	}
+	s := strings.Join(on, " ")
+	if len(off) > 0 {
+		s += "; " + strings.Join(off, "; ")
+	}
+	return s
+}
+
+// whyNotGranted explains why parent does not hand controller c down.
+func whyNotGranted(parent, c string) string {
+	if v1, _ := os.ReadFile("/proc/self/cgroup"); slices.ContainsFunc(strings.Split(string(v1), "\n"), func(l string) bool {
+		f := strings.SplitN(l, ":", 3)
+		return len(f) == 3 && f[0] != "0" && slices.Contains(strings.Split(f[1], ","), c)
+	}) {
+		return "held by a cgroup v1 hierarchy (a hybrid host), so cgroup v2 cannot have it"
+	}
+	b, _ := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+	if !slices.Contains(strings.Fields(string(b)), c) {
+		return "not delegated to " + parent + " by its parent"
+	}
+	return "not in " + parent + "/cgroup.subtree_control (cgroup v2 lets only an empty cgroup, or the root, hand controllers down: " +
+		"run tether in a delegated cgroup's leaf, with the controllers enabled above it)"
+}
+
+// cgroupSetLimits writes memory.max and pids.max for the non-zero limits;
+// controllers is what cgroupEnableControllers said.
+func cgroupSetLimits(dir string, memoryMax, pidsMax int64, controllers string) error {
+	for _, l := range []struct {
+		v          int64
+		file, ctrl string
+	}{{memoryMax, "memory.max", "memory"}, {pidsMax, "pids.max", "pids"}} {
+		if l.v == 0 {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, l.file), []byte(strconv.FormatInt(l.v, 10)), 0); err != nil {
+			on, off, _ := strings.Cut(controllers, ";")
+			if slices.Contains(strings.Fields(on), l.ctrl) {
+				return fmt.Errorf("%s: %w", l.file, err)
+			}
+			why := "not enabled"
+			for _, r := range strings.Split(off, ";") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(r), l.ctrl+": "); ok {
+					why = v
+				}
+			}
+			return fmt.Errorf("%s: the %s controller is not available to tether's cgroups here: %s (see tether doctor)", l.file, l.ctrl, why)
+		}
+	}
+	return nil
+}
+
+// cgroupOOMKills reads oom_kill from memory.events: processes of the tree
+// the OOM killer killed; 0 without the memory controller.
+func cgroupOOMKills(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "memory.events"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // cgroupDestroy kills everything in dir's cgroup subtree and removes it,

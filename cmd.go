@@ -93,6 +93,13 @@ type Cmd struct {
 	// Containment is how the tree is held; the zero value is ContainAuto.
 	Containment Containment
 
+	// Limits caps what the tree may use. They need the cgroup level
+	// (ContainCgroup, or ContainAuto where it resolves to it) and the
+	// controllers enabled for tether's cgroups, which `tether doctor`
+	// reports; otherwise Start fails with a *StartError saying which is
+	// missing. The zero value sets none.
+	Limits Limits
+
 	// Observer, if not nil, receives every lifecycle event of every Process
 	// started from this Cmd, one at a time and in order for each process.
 	// It must return quickly and must not wait for the process (Wait, Stop):
@@ -171,6 +178,9 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		if f == nil {
 			return nil, c.startErr("ExtraFiles", fmt.Errorf("ExtraFiles[%d] is nil", i))
 		}
+	}
+	if err := c.Limits.check(c.Containment); err != nil {
+		return nil, c.startErr("Limits", err)
 	}
 	p := &Process{
 		path:         c.Path,
@@ -285,6 +295,8 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			StopTimeout: p.stopTimeout,
 			Cgroup:      level == ContainCgroup,
 			Foreground:  c.Foreground,
+			MemoryMax:   c.Limits.MemoryMax,
+			PidsMax:     c.Limits.PidsMax,
 		}, files, level == ContainPIDNamespace)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)

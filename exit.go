@@ -34,6 +34,10 @@ type Exit struct {
 	// needs the cgroup memory controller); zero otherwise.
 	TreeUserTime, TreeSystemTime time.Duration
 	TreeMaxMemory                int64
+	// TreeOOMKills counts the processes of the tree the kernel's OOM killer
+	// killed, as Limits.MemoryMax makes it do (memory.events). Only at the
+	// ContainCgroup level with the memory controller; zero otherwise.
+	TreeOOMKills int
 }
 
 // Success reports whether the process exited with status 0.

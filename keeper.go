@@ -28,8 +28,10 @@ type keeperSpawn struct {
 	Dir         string
 	StopSignal  int
 	StopTimeout time.Duration
-	Cgroup      bool // put the tree in a cgroup of its own; fail if none can be had
-	Foreground  bool `json:",omitempty"` // make its group the foreground of the terminal at fd 0
+	Cgroup      bool  // put the tree in a cgroup of its own; fail if none can be had
+	Foreground  bool  `json:",omitempty"` // make its group the foreground of the terminal at fd 0
+	MemoryMax   int64 `json:",omitempty"` // Limits, written to the tree's cgroup before the clone
+	PidsMax     int64 `json:",omitempty"`
 
 	// B64: Path, Argv, Env and Dir are base64, because one of them is not
 	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).
@@ -97,9 +99,11 @@ type keeperMsg struct {
 	Stime  int64 `json:"stime,omitempty"` // ns
 	MaxRSS int64 `json:"maxrss,omitempty"`
 
-	Cgroup    string `json:"cgroup,omitempty"`     // hello: the keeper's cgroup directory; spawned: the tree's
-	CgroupErr string `json:"cgroup_err,omitempty"` // hello: why there is none
-	TreeUser  int64  `json:"tree_user,omitempty"`  // exited: the tree's CPU time from its cgroup, ns
-	TreeSys   int64  `json:"tree_sys,omitempty"`
-	TreePeak  int64  `json:"tree_peak,omitempty"` // exited: memory.peak, bytes
+	Cgroup      string `json:"cgroup,omitempty"`      // hello: the keeper's cgroup directory; spawned: the tree's
+	CgroupErr   string `json:"cgroup_err,omitempty"`  // hello: why there is none
+	Controllers string `json:"controllers,omitempty"` // hello: those enabled for trees, and why not the others
+	TreeUser    int64  `json:"tree_user,omitempty"`   // exited: the tree's CPU time from its cgroup, ns
+	TreeSys     int64  `json:"tree_sys,omitempty"`
+	TreePeak    int64  `json:"tree_peak,omitempty"` // exited: memory.peak, bytes
+	TreeOOM     int    `json:"tree_oom,omitempty"`  // exited: memory.events oom_kill
 }

@@ -37,6 +37,9 @@ type keeper struct {
 	cgDir    string               // where trees' cgroups go; "" if none can be had
 	cgErr    string               // why not
 	cgEmpty  map[string]bool      // released trees' cgroups, removed once empty
+	// controllers says which of limitControllers trees' cgroups have, and
+	// why not the others (cgroupEnableControllers).
+	controllers string
 
 	// In a PID namespace (ContainPIDNamespace) the keeper is PID 1 and the
 	// /proc it reads is its namespace's; hostProc is the parent's /proc,
@@ -101,6 +104,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		k.cgErr = "no cgroups at the PID-namespace level"
 	} else if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
 		k.cgDir = dir
+		k.controllers = cgroupEnableControllers(dir, limitControllers)
 	} else {
 		k.cgErr = err.Error()
 	}
@@ -108,7 +112,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// parent that spawned once does not keep it for life, and the next
 	// start makes a new one. Requests and reaps push the deadline back.
 	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
-	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr})
+	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers})
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -265,7 +269,7 @@ func (k *keeper) handle(in keeperIn) {
 		if m.Spawn.Foreground {
 			attr.Foreground, attr.Ctty = true, in.fds[0] // see proc_linux.go
 		}
-		cg, err := k.treeCgroup(m.ID, m.Spawn.Cgroup)
+		cg, err := k.treeCgroup(m.ID, m.Spawn)
 		if cg != "" {
 			var fd int
 			if fd, err = syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0); err == nil {
@@ -339,9 +343,13 @@ func (k *keeper) handle(in keeperIn) {
 	}
 }
 
-// treeCgroup creates the cgroup for tree id when one is wanted.
-func (k *keeper) treeCgroup(id uint64, want bool) (string, error) {
-	if !want {
+// treeCgroup creates the cgroup for tree id when one is wanted, with the
+// spawn's limits.
+func (k *keeper) treeCgroup(id uint64, s *keeperSpawn) (string, error) {
+	if !s.Cgroup {
+		if s.MemoryMax != 0 || s.PidsMax != 0 {
+			return "", errors.New("limits need the cgroup level")
+		}
 		return "", nil
 	}
 	if k.cgDir == "" {
@@ -349,6 +357,10 @@ func (k *keeper) treeCgroup(id uint64, want bool) (string, error) {
 	}
 	dir := filepath.Join(k.cgDir, "tree."+strconv.FormatUint(id, 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := cgroupSetLimits(dir, s.MemoryMax, s.PidsMax, k.controllers); err != nil {
+		_ = cgroupRemove(dir) // best effort: nothing entered it
 		return "", err
 	}
 	return dir, nil
@@ -396,6 +408,7 @@ func (k *keeper) reap(pid int) {
 	if t.cg != "" {
 		u, s := cgroupCPU(t.cg)
 		m.TreeUser, m.TreeSys, m.TreePeak = int64(u), int64(s), cgroupMemoryPeak(t.cg)
+		m.TreeOOM = cgroupOOMKills(t.cg)
 	}
 	k.reply(m)
 }

@@ -39,7 +39,10 @@ type keeperClient struct {
 	helloOnce sync.Once
 	cgroup    string // the keeper's cgroup directory, "" if none
 	cgroupErr string
-	helloErr  string // the keeper could not set itself up, and exits
+	// controllers: those trees' cgroups have for Limits, and why not the
+	// others ("memory pids", "pids; memory: ...").
+	controllers string
+	helloErr    string // the keeper could not set itself up, and exits
 
 	wmu sync.Mutex // one frame at a time on conn
 
@@ -172,7 +175,7 @@ func (k *keeperClient) readLoop() {
 		k.mu.Lock()
 		switch m.Op {
 		case "hello":
-			k.cgroup, k.cgroupErr, k.helloErr = m.Cgroup, m.CgroupErr, m.Err
+			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = m.Cgroup, m.CgroupErr, m.Err, m.Controllers
 			k.helloOnce.Do(func() { close(k.hello) })
 		case "spawned":
 			if ch := k.replies[m.ID]; ch != nil {
@@ -357,6 +360,7 @@ func (h *keptProc) wait() (waitResult, error) {
 		treeUser: time.Duration(m.TreeUser),
 		treeSys:  time.Duration(m.TreeSys),
 		treePeak: m.TreePeak,
+		treeOOM:  m.TreeOOM,
 	}
 	if m.Err != "" {
 		return w, fmt.Errorf("tether: pid %d: %s; it was killed with it", h.pid, m.Err)

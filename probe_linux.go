@@ -54,7 +54,7 @@ func probeLevels() []LevelReport {
 		"keeper pid %d (this binary re-executed): child subreaper, own process group, PDEATHSIG from a locked thread; stops every tree when the parent ends", k.pid)})
 	if k.cgroup != "" {
 		out = append(out, LevelReport{Level: ContainCgroup, Available: true, Detail: fmt.Sprintf(
-			"a cgroup per tree under %s, entered at clone time; Kill is cgroup.kill", k.cgroup)})
+			"a cgroup per tree under %s, entered at clone time; Kill is cgroup.kill; %s", k.cgroup, limitsReport(k.controllers))})
 	} else {
 		out = append(out, LevelReport{Level: ContainCgroup, Detail: "no writable cgroup v2 subtree: " + k.cgroupErr})
 	}
@@ -107,4 +107,27 @@ func autoLevel() Containment {
 		return ContainCgroup
 	}
 	return ContainKeeper
+}
+
+// limitsReport says which Limits the cgroup level can set here, from what
+// the keeper's hello said of the controllers.
+func limitsReport(controllers string) string {
+	on, off, _ := strings.Cut(controllers, ";")
+	var can []string
+	for _, c := range strings.Fields(on) {
+		switch c {
+		case "memory":
+			can = append(can, "MemoryMax (memory)")
+		case "pids":
+			can = append(can, "PidsMax (pids)")
+		}
+	}
+	s := "Limits: none"
+	if len(can) > 0 {
+		s = "Limits: " + strings.Join(can, ", ")
+	}
+	if off = strings.TrimSpace(off); off != "" {
+		s += "; not available: " + off
+	}
+	return s
 }

@@ -21,6 +21,7 @@ type waitResult struct {
 
 	treeUser, treeSys time.Duration // cgroup level only
 	treePeak          int64
+	treeOOM           int
 }
 
 func (w waitResult) fill(e *Exit) {
@@ -31,7 +32,7 @@ func (w waitResult) fill(e *Exit) {
 		e.CoreDumped = w.core
 	}
 	e.UserTime, e.SystemTime, e.MaxRSS = w.utime, w.stime, w.maxRSS
-	e.TreeUserTime, e.TreeSystemTime, e.TreeMaxMemory = w.treeUser, w.treeSys, w.treePeak
+	e.TreeUserTime, e.TreeSystemTime, e.TreeMaxMemory, e.TreeOOMKills = w.treeUser, w.treeSys, w.treePeak, w.treeOOM
 }
 
 func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {

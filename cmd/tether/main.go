@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -57,7 +58,8 @@ func main() {
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		os.Exit(2)
 	default:
-		fmt.Fprintln(os.Stderr, "tether:", err)
+		// The library's errors say "tether: " already.
+		fmt.Fprintln(os.Stderr, "tether:", strings.TrimPrefix(err.Error(), "tether: "))
 		os.Exit(1)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +25,8 @@ type runFlags struct {
 	stopSignal  string
 	grace       time.Duration
 	containment string
+	memoryMax   string
+	pidsMax     int64
 	verbose     bool
 	restart     restartFlags
 }
@@ -55,6 +59,7 @@ Examples:
   tether run -- node server.js
   tether run -grace 30s -stop-signal SIGINT -- python app.py
   tether run -restart on-failure -restart-limit 5/1m -- ./worker
+  tether run -memory-max 512M -pids-max 200 -- make -j8
   ENTRYPOINT ["tether", "run", "--"]        # in a Dockerfile
 `)
 }
@@ -65,6 +70,8 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.stopSignal, "stop-signal", envOr("TETHER_STOP_SIGNAL", "SIGTERM"), "the signal that asks the tree to stop ($TETHER_STOP_SIGNAL)")
 	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 10*time.Second), "how long the tree has to stop before SIGKILL ($TETHER_GRACE)")
 	fs.StringVar(&f.containment, "containment", envOr("TETHER_CONTAINMENT", "auto"), "auto, cgroup, keeper or group; see tether doctor ($TETHER_CONTAINMENT)")
+	fs.StringVar(&f.memoryMax, "memory-max", envOr("TETHER_MEMORY_MAX", ""), "cap the tree's memory, as bytes or with K, M, G, T (powers of 1024): past it the kernel's OOM killer acts within the tree; needs the cgroup level and its memory controller ($TETHER_MEMORY_MAX)")
+	fs.Int64Var(&f.pidsMax, "pids-max", envInt("TETHER_PIDS_MAX", 0), "cap how many processes and threads the tree may have at once; needs the cgroup level and its pids controller ($TETHER_PIDS_MAX)")
 	fs.BoolVar(&f.verbose, "v", envBool("TETHER_VERBOSE"), "log each event of the child to stderr ($TETHER_VERBOSE)")
 	f.restart.register(fs)
 	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
@@ -84,11 +91,21 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := f.restart.check(); err != nil {
 		return badUsage(fs.Name(), "%v", err)
 	}
+	var limits tether.Limits
+	if f.memoryMax != "" {
+		if limits.MemoryMax, err = parseSize(f.memoryMax); err != nil {
+			return badUsage(fs.Name(), "-memory-max: %v", err)
+		}
+	}
+	if f.pidsMax < 0 {
+		return badUsage(fs.Name(), "-pids-max: %d is negative", f.pidsMax)
+	}
+	limits.PidsMax = f.pidsMax
 
 	prog := fs.Args()
 	cmd := tether.Command(prog[0], prog[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tether.Inherit(), tether.Inherit(), tether.Inherit()
-	cmd.StopSignal, cmd.StopTimeout, cmd.Containment = sig, f.grace, level
+	cmd.StopSignal, cmd.StopTimeout, cmd.Containment, cmd.Limits = sig, f.grace, level, limits
 	if f.verbose {
 		cmd.Observer = func(e tether.Event) { fmt.Fprintln(os.Stderr, "tether:", describe(e)) }
 	}
@@ -253,7 +270,7 @@ func startFailure(cmd *tether.Cmd, err error) int {
 		fmt.Fprintf(os.Stderr, "tether: %s: cannot execute: %v\n", cmd.Args[0], errors.Unwrap(err))
 		return 126
 	}
-	fmt.Fprintln(os.Stderr, "tether:", err)
+	fmt.Fprintln(os.Stderr, "tether:", strings.TrimPrefix(err.Error(), "tether: "))
 	return 1
 }
 
@@ -284,6 +301,33 @@ func envDuration(key string, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+func envInt(key string, def int64) int64 {
+	if n, err := strconv.ParseInt(os.Getenv(key), 10, 64); err == nil {
+		return n
+	}
+	return def
+}
+
+// parseSize reads a byte count: digits, optionally a fraction, then
+// optionally K, M, G or T (powers of 1024, as docker reads them), with an
+// optional "i" and "B": "512M", "1.5GiB", "1048576".
+func parseSize(s string) (int64, error) {
+	m := sizeRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(s)))
+	if m == nil || (m[2] == "" && m[3] == "IB") {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if m[2] != "" {
+		v *= float64(int64(1) << (10 * (strings.Index("KMGT", m[2]) + 1)))
+	}
+	if err != nil || v < 1 || v >= 1<<62 {
+		return 0, fmt.Errorf("%q is not a size between 1 byte and 4 EiB", s)
+	}
+	return int64(v), nil
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?([KMGT]?)(I?B)?$`)
 
 func envBool(key string) bool {
 	switch strings.ToLower(os.Getenv(key)) {

@@ -411,3 +411,40 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1": 1, "1048576": 1 << 20, "512M": 512 << 20, "512m": 512 << 20, "512MB": 512 << 20,
+		"512MiB": 512 << 20, "1.5G": 3 << 29, "2T": 2 << 40, "100K": 100 << 10, "64 M": 64 << 20,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1", "0", "1e9", "0x10", "1.5.2G", "12Q", "1iB", "9999999T", "0.5"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+// Limits that cannot be set are refused with status 1 and one line saying
+// why; a bad size is a usage error.
+func TestRunLimitsRefused(t *testing.T) {
+	t.Parallel()
+	c := tetherCmd("run", "-containment", "keeper", "-memory-max", "64M", "--", "true")
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	if got := exitStatus(c.Run()); got != 1 || !strings.Contains(stderr.String(), "limits need the cgroup level") ||
+		strings.Count(stderr.String(), "\n") != 1 || strings.Contains(stderr.String(), "tether: tether:") {
+		t.Errorf("-memory-max at the keeper level: status %d, %q", got, stderr.String())
+	}
+	c = tetherCmd("run", "-pids-max", "-3", "--", "true")
+	if got := exitStatus(c.Run()); got != 2 {
+		t.Errorf("-pids-max -3: status %d, want 2", got)
+	}
+	c = tetherCmd("run", "-memory-max", "lots", "--", "true")
+	if got := exitStatus(c.Run()); got != 2 {
+		t.Errorf("-memory-max lots: status %d, want 2", got)
+	}
+}

@@ -1,0 +1,78 @@
+//go:build linux
+
+package tether
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The cgroup files Limits use, against a directory standing in for a
+// cgroup (this machine's cgroup v2 has neither controller, so the kernel's
+// side is tested by TestLimitsPids and TestLimitsMemory where it has them).
+func TestCgroupLimitFiles(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "tether-keeper.1")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cgroup.controllers", "cpu memory pids\n")
+	write("cgroup.subtree_control", "")
+	if got := cgroupEnableControllers(dir, limitControllers); got != "memory pids" {
+		t.Errorf("enable with both granted: %q", got)
+	}
+
+	write("cgroup.controllers", "pids\n")
+	got := cgroupEnableControllers(dir, limitControllers)
+	if !strings.HasPrefix(got, "pids; memory: ") {
+		t.Errorf("enable with pids granted: %q", got)
+	}
+
+	write("memory.max", "max\n")
+	write("pids.max", "max\n")
+	if err := cgroupSetLimits(dir, 64<<20, 100, "memory pids"); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"memory.max": "67108864", "pids.max": "100"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, file)); string(b) != want {
+			t.Errorf("%s = %q, want %q", file, b, want)
+		}
+	}
+	// Zero leaves a file alone.
+	write("pids.max", "max\n")
+	if err := cgroupSetLimits(dir, 0, 0, "memory pids"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); string(b) != "max\n" {
+		t.Errorf("pids.max with no limit = %q", b)
+	}
+	// A controller that is not there: the error says which and why.
+	tree := filepath.Join(dir, "tree.1")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// (A directory where the file would be: the write fails even for root.)
+	if err := os.Mkdir(filepath.Join(tree, "memory.max"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := cgroupSetLimits(tree, 64<<20, 0, "pids; memory: not delegated to /x by its parent")
+	if err == nil || !strings.Contains(err.Error(), "the memory controller is not available to tether's cgroups here: not delegated to /x by its parent") {
+		t.Errorf("memory.max missing: %v", err)
+	}
+
+	write("memory.events", "low 0\nhigh 0\nmax 12\noom 2\noom_kill 3\noom_group_kill 0\n")
+	if n := cgroupOOMKills(dir); n != 3 {
+		t.Errorf("oom_kill = %d, want 3", n)
+	}
+	if n := cgroupOOMKills(tree); n != 0 {
+		t.Errorf("oom_kill without memory.events = %d, want 0", n)
+	}
+}

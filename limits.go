@@ -1,0 +1,37 @@
+package tether
+
+import "fmt"
+
+// Limits caps a tree's resources through its cgroup (see Cmd.Limits). The
+// kernel enforces them from before the child's first instruction: the
+// tree's cgroup gets them before the child is cloned into it.
+type Limits struct {
+	// MemoryMax is the tree's memory.max in bytes: past it the kernel
+	// reclaims, then its OOM killer kills within the tree (Exit.TreeOOMKills
+	// counts the kills). Needs the memory controller. Zero: no limit.
+	MemoryMax int64
+
+	// PidsMax is the tree's pids.max: how many processes and threads it may
+	// have at once; fork and clone fail with EAGAIN past it. Needs the pids
+	// controller. Zero: no limit.
+	PidsMax int64
+}
+
+func (l Limits) isZero() bool { return l == Limits{} }
+
+// check refuses limits that cannot be met at level c before anything starts.
+func (l Limits) check(c Containment) error {
+	if l.isZero() {
+		return nil
+	}
+	if l.MemoryMax < 0 || l.PidsMax < 0 {
+		return fmt.Errorf("negative limit (MemoryMax %d, PidsMax %d)", l.MemoryMax, l.PidsMax)
+	}
+	if c == ContainAuto {
+		c = autoLevel()
+	}
+	if c != ContainCgroup {
+		return fmt.Errorf("limits need the cgroup level, and this Cmd's is %v (see tether doctor)", c)
+	}
+	return nil
+}
