@@ -284,6 +284,11 @@ func (p *Process) monitor(streams []stream) {
 		}
 	}
 	for _, s := range streams {
+		if s.pr.state.Load() == pipeFailed {
+			errs = append(errs, s.pr.endErr(pipeFailed))
+		}
+	}
+	for _, s := range streams {
 		if s.cp != nil {
 			if s.cp.err != nil && !errors.Is(s.cp.err, ErrDrainTimeout) {
 				errs = append(errs, s.cp.err)

@@ -82,6 +82,7 @@ const (
 	pipeEOF
 	pipeClosed    // closed by its reader
 	pipeAbandoned // drain timeout
+	pipeFailed    // a read failed (err says how)
 )
 
 // maxDrain bounds the bytes a pipe buffers on its reader's behalf after the
@@ -105,6 +106,7 @@ type pipeReader struct {
 	buf   []byte
 	off   int
 	space chan struct{} // reader consumed buf: wakes a drainer waiting for room
+	err   error         // the read error of pipeFailed; set before the transition
 }
 
 func newPipeReader(name string, f *os.File) *pipeReader {
@@ -163,6 +165,8 @@ func (r *pipeReader) endErr(st int32) error {
 		return io.EOF
 	case pipeAbandoned:
 		return fmt.Errorf("%w (reading %s)", ErrDrainTimeout, r.name)
+	case pipeFailed:
+		return fmt.Errorf("tether: read %s: %w", r.name, r.err)
 	}
 	return fmt.Errorf("tether: read %s: %w", r.name, os.ErrClosed)
 }
@@ -204,8 +208,10 @@ func (r *pipeReader) drain() {
 			r.finish(pipeEOF)
 		} else if err != nil && r.state.Load() == pipeOpen {
 			// An unexpected read error: the stream ends here, and the
-			// reader sees the error after what was buffered.
-			r.finish(pipeAbandoned)
+			// reader sees the error after what was buffered. (r.err is
+			// read only after the transition, which publishes it.)
+			r.err = err
+			r.finish(pipeFailed)
 		}
 		r.mu.Unlock()
 	}
