@@ -369,3 +369,19 @@ func TestKeeperTerminated(t *testing.T) {
 		t.Errorf("%d of %d survived the keeper's SIGTERM", len(left), len(pids))
 	}
 }
+
+// A spawn much larger than one socket buffer (an environment of ~1 MiB)
+// reaches the keeper whole: frames are written in parts and reassembled.
+func TestKeeperLargeSpawn(t *testing.T) {
+	t.Parallel()
+	env := []string{"PATH=/usr/bin:/bin"}
+	for i := range 8 {
+		env = append(env, fmt.Sprintf("BIG%d=%s", i, strings.Repeat(string(rune('a'+i)), 120<<10)))
+	}
+	c := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", `printf '%s %s' "${#BIG0}" "$(printf %s "$BIG7" | tr -d h | wc -c)"`},
+		Env: env, Containment: tether.ContainKeeper}
+	out, err := c.Output(context.Background())
+	if err != nil || string(out) != fmt.Sprintf("%d 0", 120<<10) {
+		t.Errorf("child saw %q (%v), want %q", out, err, fmt.Sprintf("%d 0", 120<<10))
+	}
+}
