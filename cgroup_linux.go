@@ -76,20 +76,53 @@ func ownCgroup() (string, error) {
 	return "", errors.New("no cgroup v2 entry in /proc/self/cgroup")
 }
 
-// cgroupParent creates the directory under which a keeper puts its trees'
-// cgroups: a child of its own cgroup. An error means this machine offers no
-// writable cgroup v2 subtree here.
-func cgroupParent(name string) (string, error) {
+// cgroupParentEnv names the cgroup under which keepers make their
+// directories, in place of their own cgroup: a delegated cgroup with no
+// process of its own, which (unlike the cgroup tether runs in) may hand
+// controllers down, so Limits work. A path under the cgroup2 mount, or
+// relative to it.
+const cgroupParentEnv = "TETHER_CGROUP_PARENT"
+
+// cgroupBase is where keepers make their directories: $TETHER_CGROUP_PARENT,
+// else this process's own cgroup.
+func cgroupBase() (string, error) {
 	mnt, err := cgroup2Mount()
 	if err != nil {
 		return "", err
+	}
+	if v := os.Getenv(cgroupParentEnv); v != "" {
+		dir := v
+		if !strings.HasPrefix(filepath.Clean(v)+"/", filepath.Clean(mnt)+"/") {
+			dir = filepath.Join(mnt, v)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
+			return "", fmt.Errorf("%s=%s: not a cgroup v2 directory: %w", cgroupParentEnv, v, err)
+		}
+		return dir, nil
 	}
 	own, err := ownCgroup()
 	if err != nil {
 		return "", err
 	}
-	collectStaleKeepers(filepath.Join(mnt, own))
-	dir := filepath.Join(mnt, own, name)
+	return filepath.Join(mnt, own), nil
+}
+
+// cgroupParent creates the directory under which a keeper puts its trees'
+// cgroups: a child of its own cgroup, or of $TETHER_CGROUP_PARENT. An
+// error means this machine offers no writable cgroup v2 subtree here.
+func cgroupParent(name string) (string, error) {
+	base, err := cgroupBase()
+	if err != nil {
+		return "", err
+	}
+	if os.Getenv(cgroupParentEnv) != "" {
+		// Hand down what the chosen parent is granted; it works where
+		// that cgroup has no process of its own, which is the point of
+		// choosing it. (Best effort: what fails is reported per tree.)
+		_ = cgroupEnableControllers(base, limitControllers)
+	}
+	collectStaleKeepers(base)
+	dir := filepath.Join(base, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -208,8 +241,9 @@ func whyNotGranted(parent, c string) string {
 	if !slices.Contains(strings.Fields(string(b)), c) {
 		return "not delegated to " + parent + " by its parent"
 	}
-	return "not in " + parent + "/cgroup.subtree_control (cgroup v2 lets only an empty cgroup, or the root, hand controllers down: " +
-		"run tether in a delegated cgroup's leaf, with the controllers enabled above it)"
+	return "not in " + parent + "/cgroup.subtree_control: cgroup v2 lets a cgroup hand controllers down only " +
+		"when it has no process of its own (or is the root); set " + cgroupParentEnv +
+		" to a delegated cgroup without processes (docs/design.md)"
 }
 
 // cgroupSetLimits writes memory.max and pids.max for the non-zero limits;
@@ -225,7 +259,7 @@ func cgroupSetLimits(dir string, memoryMax, pidsMax int64, controllers string) e
 		if err := os.WriteFile(filepath.Join(dir, l.file), []byte(strconv.FormatInt(l.v, 10)), 0); err != nil {
 			on, off, _ := strings.Cut(controllers, ";")
 			if slices.Contains(strings.Fields(on), l.ctrl) {
-				return fmt.Errorf("%s: %w", l.file, err)
+				return fmt.Errorf("%s: %v", l.file, err) // not %w: the keeper would send the errno alone
 			}
 			why := "not enabled"
 			for _, r := range strings.Split(off, ";") {

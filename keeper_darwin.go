@@ -50,6 +50,10 @@ type keptTree struct {
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
 	released    bool
+	// gone: the leader is reaped and its group was seen empty. A group's
+	// number is not reused while the group exists; once it is empty it may
+	// be, so the keeper never signals it again.
+	gone bool
 }
 
 func runKeeper(ppid int, pidns bool, _ int) int {
@@ -87,8 +91,8 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.events()
 
-	r := newFrameReader(func(p, oob []byte) (int, int, error) {
-		n, oobn, _, _, err := unix.Recvmsg(k.fd, p, oob, 0)
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		n, oobn, flags, _, err := unix.Recvmsg(k.fd, p, oob, 0)
 		if oobn > 0 {
 			// No MSG_CMSG_CLOEXEC here: mark them before the next
 			// fork, which only this goroutine makes.
@@ -98,7 +102,7 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 				}
 			}
 		}
-		return n, oobn, err
+		return n, oobn, flags, err
 	})
 	for {
 		m, fds, err := r.next()
@@ -129,16 +133,24 @@ func (k *keeper) watch(pid int) error {
 }
 
 // events waits in kevent: the parent's exit interrupts the keeper; a
-// leader's is reaped and reported.
+// leader's is reaped and reported. Every second it also looks for a leader
+// whose exit kqueue did not report (one that exited just as it was
+// registered: macOS is known to drop that NOTE_EXIT). A keeper lives only
+// while it has children, or 2 s idle, so this is no idle wake-up for life.
 func (k *keeper) events() {
 	evs := make([]unix.Kevent_t, 64)
+	second := unix.NsecToTimespec(int64(time.Second))
 	for {
-		n, err := unix.Kevent(k.kq, nil, evs, nil)
+		n, err := unix.Kevent(k.kq, nil, evs, &second)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
 			return // cannot happen; teardown then polls
+		}
+		k.mu.Lock()
+		if n == 0 {
+			k.reapExited()
 		}
 		for _, ev := range evs[:n] {
 			pid := int(ev.Ident)
@@ -146,11 +158,12 @@ func (k *keeper) events() {
 				k.interrupt()
 				continue
 			}
-			k.mu.Lock()
-			k.reap(pid)
+			// NOTE_EXIT can come before the child is reapable: wait
+			// for it (it is exiting, so this returns promptly).
+			k.reap(pid, true)
 			k.idle.Reset(keeperIdle)
-			k.mu.Unlock()
 		}
+		k.mu.Unlock()
 		select {
 		case k.exits <- struct{}{}:
 		default:
@@ -166,7 +179,7 @@ func (k *keeper) interrupt() {
 // number could name another group). Called with k.mu held.
 func (k *keeper) prune() {
 	for id, t := range k.trees {
-		if t.released && k.leaders[t.pid] != t && syscall.Kill(-t.pid, 0) != nil {
+		if t.released && !k.groupAlive(t) {
 			delete(k.trees, id)
 		}
 	}
@@ -198,13 +211,12 @@ func (k *keeper) handle(in keeperIn) {
 	}
 	switch m.Op {
 	case "spawn":
-		files, ok := spawnFiles(in)
-		if !ok {
-			k.reply(keeperMsg{Op: "spawned", ID: m.ID, Err: "malformed spawn request"})
+		files, err := spawnFiles(in)
+		if err != nil {
+			k.reply(spawnFailed(m.ID, err))
 			return
 		}
 		var pid int
-		var err error
 		if m.Spawn.Cgroup {
 			err = errors.New("no cgroup v2: cgroups are Linux only")
 		} else {
@@ -230,8 +242,12 @@ func (k *keeper) handle(in keeperIn) {
 		k.leaders[pid] = t
 		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid})
 		if err := k.watch(pid); err != nil {
-			// Already a zombie (kqueue refuses those): reap it now.
-			k.reap(pid)
+			// Gone already (kqueue refuses an exited process): it is
+			// ours and exiting, so this wait returns promptly.
+			k.reap(pid, true)
+		} else {
+			// A zombie can be registered without ever firing.
+			k.reap(pid, false)
 		}
 	case "signal":
 		if t := k.trees[m.ID]; t != nil {
@@ -253,26 +269,47 @@ func (k *keeper) handle(in keeperIn) {
 	}
 }
 
-// signalTree signals the leader while it is unreaped and its process group.
-// Called with k.mu held, so the leader is not reaped meanwhile.
+// signalTree signals the leader while it is unreaped and its process group
+// while it may exist. Called with k.mu held, so the leader is not reaped
+// meanwhile.
 func (k *keeper) signalTree(t *keptTree, sig syscall.Signal) {
 	if k.leaders[t.pid] == t {
 		_ = syscall.Kill(t.pid, sig) // best effort: it may be exiting
 	}
-	_ = syscall.Kill(-t.pid, sig) // best effort: the group may be empty
+	if k.groupAlive(t) {
+		_ = syscall.Kill(-t.pid, sig) // best effort: the group may have just emptied
+	}
 }
 
-// reap collects leader pid if it has exited and reports it. Called with
-// k.mu held.
-func (k *keeper) reap(pid int) {
+// groupAlive says whether t's process group may still have members, and
+// marks it gone for good once its leader is reaped and it is empty.
+func (k *keeper) groupAlive(t *keptTree) bool {
+	if t.gone {
+		return false
+	}
+	if k.leaders[t.pid] == t || syscall.Kill(-t.pid, 0) == nil {
+		return true
+	}
+	t.gone = true
+	return false
+}
+
+// reap collects leader pid if it has exited — with block, waiting for it,
+// which only a leader known to be exiting may do — and reports it. Called
+// with k.mu held.
+func (k *keeper) reap(pid int, block bool) {
 	t := k.leaders[pid]
 	if t == nil {
 		return
 	}
+	opts := syscall.WNOHANG
+	if block {
+		opts = 0
+	}
 	var ws syscall.WaitStatus
 	var ru syscall.Rusage
 	for {
-		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru)
+		got, err := syscall.Wait4(pid, &ws, opts, &ru)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -285,15 +322,21 @@ func (k *keeper) reap(pid int) {
 	k.reply(exitedMsg(t.id, pid, ws, &ru))
 }
 
+// reapExited reaps every leader that has exited. Called with k.mu held.
+func (k *keeper) reapExited() {
+	for pid := range k.leaders {
+		k.reap(pid, false)
+	}
+}
+
 // groupsAlive says whether any tree still has a process: its leader
 // unreaped, or a member of its group.
 func (k *keeper) groupsAlive() bool {
+	alive := len(k.leaders) > 0
 	for _, t := range k.trees {
-		if k.leaders[t.pid] == t || syscall.Kill(-t.pid, 0) == nil {
-			return true
-		}
+		alive = k.groupAlive(t) || alive
 	}
-	return len(k.leaders) > 0
+	return alive
 }
 
 // teardown runs once the parent is gone: each tree gets its stop signal
@@ -317,6 +360,7 @@ func (k *keeper) teardown() {
 	defer poll.Stop()
 	for {
 		k.mu.Lock()
+		k.reapExited() // in case an exit went unreported
 		alive := k.groupsAlive()
 		k.mu.Unlock()
 		if !alive {
@@ -334,6 +378,7 @@ func (k *keeper) teardown() {
 			// Bounded: SIGKILL cannot be caught; the leaders' exits come.
 			for {
 				k.mu.Lock()
+				k.reapExited()
 				n := len(k.leaders)
 				k.mu.Unlock()
 				if n == 0 {

@@ -54,16 +54,20 @@ func appendJSON(b []byte, m keeperMsg) ([]byte, error) {
 
 // frameReader splits what recv returns into frames and their descriptors.
 type frameReader struct {
-	// recv reads into p and oob like recvmsg(2); n == 0 with a nil error is
-	// the end of the stream.
-	recv func(p, oob []byte) (n, oobn int, err error)
+	// recv reads into p and oob like recvmsg(2), flags included; n == 0
+	// with a nil error is the end of the stream.
+	recv func(p, oob []byte) (n, oobn, flags int, err error)
 	buf  []byte // unparsed bytes: buf[off:]
 	off  int
 	oob  []byte
-	fds  []int // received, not yet given to a frame
+	fds  []int // received, not yet given to a frame; -1 for one the kernel dropped
+	// lost: a read's descriptors were cut short (MSG_CTRUNC: the receiver
+	// out of descriptors, say); the next frame that announces more than
+	// arrived gets -1 for each missing one, and its handler fails it alone.
+	lost bool
 }
 
-func newFrameReader(recv func(p, oob []byte) (int, int, error)) *frameReader {
+func newFrameReader(recv func(p, oob []byte) (int, int, int, error)) *frameReader {
 	return &frameReader{
 		recv: recv,
 		buf:  make([]byte, 0, 64<<10),
@@ -92,24 +96,33 @@ func (r *frameReader) parse() (m keeperMsg, fds []int, ok bool, err error) {
 	if len(avail) < frameHeader {
 		return m, nil, false, nil
 	}
-	n, nfds := int(binary.BigEndian.Uint32(avail)), int(avail[4])
-	if n > maxFrame || nfds > maxKeptFiles {
+	n32, nfds := binary.BigEndian.Uint32(avail), int(avail[4])
+	if n32 > maxFrame || nfds > maxKeptFiles {
 		return m, nil, false, errFrame
 	}
+	n := int(n32) // fits: at most maxFrame, even where int is 32 bits
 	if len(avail)-frameHeader < n {
 		return m, nil, false, nil
 	}
 	if nfds > len(r.fds) {
-		// The descriptors come with the frame's first byte: a complete
-		// frame without them was sent without them.
-		return m, nil, false, errFrame
+		if !r.lost {
+			// The descriptors come with the frame's first byte: a
+			// complete frame without them was sent without them.
+			return m, nil, false, errFrame
+		}
+		for nfds > len(r.fds) {
+			r.fds = append(r.fds, -1)
+		}
+		r.lost = false
 	}
 	fds = append([]int(nil), r.fds[:nfds]...)
 	r.fds = r.fds[nfds:]
 	r.off += frameHeader + n
 	if err := json.Unmarshal(avail[frameHeader:frameHeader+n], &m); err != nil {
-		closeFDs(fds) // skipped, as the peer is a copy of this code: cannot happen
-		return m, nil, false, nil
+		// The peer is a copy of this code: it cannot happen, and a
+		// dropped request would leave its sender waiting for good.
+		closeFDs(fds)
+		return m, nil, false, errFrame
 	}
 	return m, fds, true, nil
 }
@@ -119,19 +132,27 @@ var errEOF = errors.New("end of the keeper's stream")
 // fill reads once more, after moving what is left to the buffer's start and
 // growing it for the frame being read.
 func (r *frameReader) fill() error {
-	rest := copy(r.buf[:cap(r.buf)], r.buf[r.off:])
-	r.buf, r.off = r.buf[:rest], 0
-	need := 64 << 10
+	const small = 64 << 10
+	rest := len(r.buf) - r.off
+	need := small
 	if rest >= frameHeader {
-		need = max(need, frameHeader+int(binary.BigEndian.Uint32(r.buf)))
+		need = max(need, frameHeader+int(min(binary.BigEndian.Uint32(r.buf[r.off:]), maxFrame)))
 	}
-	if cap(r.buf) < need {
-		r.buf = append(make([]byte, 0, need), r.buf...)
+	if cap(r.buf) < need || (cap(r.buf) > 1<<20 && need == small) {
+		// Grow for the frame being read, or shrink back once a large
+		// spawn has gone through.
+		r.buf = append(make([]byte, 0, need), r.buf[r.off:]...)
+	} else {
+		r.buf = r.buf[:copy(r.buf[:cap(r.buf)], r.buf[r.off:])]
 	}
+	r.off = 0
 	for {
-		n, oobn, err := r.recv(r.buf[rest:cap(r.buf)], r.oob)
+		n, oobn, flags, err := r.recv(r.buf[rest:cap(r.buf)], r.oob)
 		if errors.Is(err, syscall.EINTR) {
 			continue
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			r.lost = true
 		}
 		if oobn > 0 {
 			fds, perr := parseRights(r.oob[:oobn])
@@ -173,7 +194,9 @@ func parseRights(oob []byte) ([]int, error) {
 
 func closeFDs(fds []int) {
 	for _, fd := range fds {
-		_ = syscall.Close(fd) // best effort: ours, no longer needed
+		if fd >= 0 {
+			_ = syscall.Close(fd) // best effort: ours, no longer needed
+		}
 	}
 }
 

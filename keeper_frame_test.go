@@ -5,6 +5,7 @@ package tether
 import (
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,9 +38,9 @@ func TestFrameSplitReads(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, uint64(maxChunk)))
 		pos := 0
 		fake := 1000 // fake descriptor numbers: never closed by the reader on this path
-		r := newFrameReader(func(p, oob []byte) (int, int, error) {
+		r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
 			if pos == len(stream) {
-				return 0, 0, nil
+				return 0, 0, 0, nil
 			}
 			n := min(len(p), len(stream)-pos, 1+rng.IntN(maxChunk))
 			// A read that reaches a frame's first byte with descriptors
@@ -59,7 +60,7 @@ func TestFrameSplitReads(t *testing.T) {
 			}
 			copy(p, stream[pos:pos+n])
 			pos += n
-			return n, oobn, nil
+			return n, oobn, 0, nil
 		})
 		next := 1000
 		for i, want := range msgs {
@@ -92,17 +93,53 @@ func TestFrameMalformed(t *testing.T) {
 		"too many fds":      {0, 0, 0, 2, maxKeptFiles + 1, '{', '}'},
 		"fds never sent":    {0, 0, 0, 2, 3, '{', '}'},
 		"fds never sent, 1": {0, 0, 0, 0, 1},
+		"not JSON":          {0, 0, 0, 2, 0, '{', '{'},
 	} {
 		done := false
-		r := newFrameReader(func(p, oob []byte) (int, int, error) {
+		r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
 			if done {
-				return 0, 0, nil
+				return 0, 0, 0, nil
 			}
 			done = true
-			return copy(p, b), 0, nil
+			return copy(p, b), 0, 0, nil
 		})
 		if _, _, err := r.next(); err != errFrame {
 			t.Errorf("%s: %v, want errFrame", name, err)
+		}
+	}
+}
+
+// TestFrameTruncatedRights: when the kernel could not pass every descriptor
+// (MSG_CTRUNC), the frame still comes, with -1 for each one missing, and the
+// frames after it are unaffected.
+func TestFrameTruncatedRights(t *testing.T) {
+	var stream []byte
+	for i := range 3 {
+		var err error
+		if stream, err = appendFrame(stream, keeperMsg{Op: "spawn", ID: uint64(i)}, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame := len(stream) / 3
+	read := 0
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		if read == 3 {
+			return 0, 0, 0, nil
+		}
+		i := read
+		read++
+		n := copy(p, stream[i*frame:(i+1)*frame])
+		if i == 1 {
+			// One of three made it.
+			return n, copy(oob, unix.UnixRights(2000)), unix.MSG_CTRUNC, nil
+		}
+		return n, copy(oob, unix.UnixRights(1000+10*i, 1001+10*i, 1002+10*i)), 0, nil
+	})
+	want := [][]int{{1000, 1001, 1002}, {2000, -1, -1}, {1020, 1021, 1022}}
+	for i, w := range want {
+		m, fds, err := r.next()
+		if err != nil || m.ID != uint64(i) || !slices.Equal(fds, w) {
+			t.Fatalf("frame %d: id %d, fds %v, %v; want fds %v", i, m.ID, fds, err, w)
 		}
 	}
 }
@@ -144,9 +181,9 @@ func TestFrameSocket(t *testing.T) {
 			}
 		}
 	}()
-	r := newFrameReader(func(p, oob []byte) (int, int, error) {
-		n, oobn, _, _, err := unix.Recvmsg(pair[1], p, oob, 0)
-		return n, oobn, err
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		n, oobn, flags, _, err := unix.Recvmsg(pair[1], p, oob, 0)
+		return n, oobn, flags, err
 	})
 	defer r.close()
 	for i := range n {

@@ -134,9 +134,9 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.reaper()
 
-	r := newFrameReader(func(p, oob []byte) (int, int, error) {
-		n, oobn, _, _, err := unix.Recvmsg(k.fd, p, oob, unix.MSG_CMSG_CLOEXEC)
-		return n, oobn, err
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		n, oobn, flags, _, err := unix.Recvmsg(k.fd, p, oob, unix.MSG_CMSG_CLOEXEC)
+		return n, oobn, flags, err
 	})
 	for {
 		m, fds, err := r.next()
@@ -260,9 +260,9 @@ func (k *keeper) handle(in keeperIn) {
 	}
 	switch m.Op {
 	case "spawn":
-		files, ok := spawnFiles(in)
-		if !ok {
-			k.reply(keeperMsg{Op: "spawned", ID: m.ID, Err: "malformed spawn request"})
+		files, err := spawnFiles(in)
+		if err != nil {
+			k.reply(spawnFailed(m.ID, err))
 			return
 		}
 		attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,9 +163,9 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 
 func (k *keeperClient) readLoop() {
 	defer close(k.done)
-	r := newFrameReader(func(p, oob []byte) (int, int, error) {
-		n, oobn, _, _, err := k.conn.ReadMsgUnix(p, oob)
-		return n, oobn, err
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		n, oobn, flags, _, err := k.conn.ReadMsgUnix(p, oob)
+		return n, oobn, flags, err
 	})
 	for {
 		m, fds, err := r.next()
@@ -235,9 +236,17 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 	defer k.wmu.Unlock()
 	n, _, err := k.conn.WriteMsgUnix(b, oob, nil)
 	if err == nil && n < len(b) {
-		_, err = k.conn.Write(b[n:]) // the rest, without the descriptors
+		var m int
+		m, err = k.conn.Write(b[n:]) // the rest, without the descriptors
+		n += m
 	}
 	if err != nil {
+		if n > 0 {
+			// Part of a frame is out: the stream cannot be resumed.
+			// Closing it ends the keeper (EOF), which stops its trees,
+			// and readLoop, which reports them gone.
+			_ = k.conn.Close()
+		}
 		return fmt.Errorf("%w: %v", errKeeperGone, err)
 	}
 	return nil
@@ -403,18 +412,23 @@ type keeperIn struct {
 }
 
 // spawnFiles checks a spawn request and wraps its descriptors (stdio first)
-// in Files, which own them from here; if the request is malformed it closes
-// them and says so.
-func spawnFiles(in keeperIn) ([]*os.File, bool) {
+// in Files, which own them from here; if the request is malformed, or some
+// of its descriptors never arrived (-1: the keeper was out of them), it
+// closes them and says why.
+func spawnFiles(in keeperIn) ([]*os.File, error) {
 	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > maxKeptFiles || in.m.Spawn.decodeBytes() != nil {
 		closeFDs(in.fds)
-		return nil, false
+		return nil, errors.New("malformed spawn request")
+	}
+	if slices.Contains(in.fds, -1) {
+		closeFDs(in.fds)
+		return nil, syscall.EMFILE // the kernel could not install them in the keeper
 	}
 	files := make([]*os.File, len(in.fds))
 	for i, fd := range in.fds {
 		files[i] = os.NewFile(uintptr(fd), "stdio")
 	}
-	return files, true
+	return files, nil
 }
 
 // spawnFailed is the answer to spawn id that failed with err.

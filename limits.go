@@ -5,6 +5,14 @@ import "fmt"
 // Limits caps a tree's resources through its cgroup (see Cmd.Limits). The
 // kernel enforces them from before the child's first instruction: the
 // tree's cgroup gets them before the child is cloned into it.
+//
+// cgroup v2 lets a cgroup hand controllers to its children only if it has
+// no process of its own (or is the root), and keepers make their cgroups
+// under the one the program runs in, which holds the program. So limits work
+// where the program runs in the root cgroup, or where TETHER_CGROUP_PARENT
+// names a delegated cgroup without processes (a systemd service with
+// Delegate=yes whose processes moved into a leaf, say) under which keepers
+// then make their cgroups. tether doctor says what this machine allows.
 type Limits struct {
 	// MemoryMax is the tree's memory.max in bytes: past it the kernel
 	// reclaims, then its OOM killer kills within the tree (Exit.TreeOOMKills
@@ -17,6 +25,10 @@ type Limits struct {
 	PidsMax int64
 }
 
+// pidsMaxLimit is Linux's PID_MAX_LIMIT on 64-bit machines, the most pids.max
+// takes.
+const pidsMaxLimit = 4 << 20
+
 func (l Limits) isZero() bool { return l == Limits{} }
 
 // check refuses limits that cannot be met at level c before anything starts.
@@ -26,6 +38,9 @@ func (l Limits) check(c Containment) error {
 	}
 	if l.MemoryMax < 0 || l.PidsMax < 0 {
 		return fmt.Errorf("negative limit (MemoryMax %d, PidsMax %d)", l.MemoryMax, l.PidsMax)
+	}
+	if l.PidsMax > pidsMaxLimit {
+		return fmt.Errorf("PidsMax %d is above the kernel's largest, %d", l.PidsMax, pidsMaxLimit)
 	}
 	if c == ContainAuto {
 		c = autoLevel()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 )
 
 func init() {
+	testproc.Register("cgroup-where", helperCgroupWhere)
 	testproc.Register("limits", helperLimits)
 	testproc.Register("forker", helperForker)
 	testproc.Register("alloc", helperAlloc)
@@ -37,6 +39,7 @@ func TestLimitsNeedCgroupLevel(t *testing.T) {
 		{tether.ContainKeeper, tether.Limits{MemoryMax: 1 << 30}, "need the cgroup level"},
 		{tether.ContainPIDNamespace, tether.Limits{PidsMax: 10}, "need the cgroup level"},
 		{tether.ContainCgroup, tether.Limits{PidsMax: -1}, "negative limit"},
+		{tether.ContainCgroup, tether.Limits{PidsMax: 1 << 30}, "above the kernel's largest"},
 	} {
 		cmd := &tether.Cmd{Path: "/bin/true", Containment: c.level, Limits: c.limits}
 		p, err := cmd.Start(context.Background())
@@ -131,8 +134,12 @@ func limitsHelper(t *testing.T, ctrl string, baseline []string, want string, arg
 	if msg, ok := strings.CutPrefix(s, "start: "); ok {
 		// What this machine offers decides; the error must say which
 		// controller is missing and why, and point to tether doctor.
-		if !strings.Contains(msg, "the "+ctrl+" controller is not available") || !strings.Contains(msg, "tether doctor") {
-			t.Fatalf("Start failed without saying why clearly: %s", msg)
+		known := false
+		for _, why := range []string{"held by a cgroup v1 hierarchy", "not delegated to", "cgroup.subtree_control: cgroup v2 lets a cgroup hand controllers down only"} {
+			known = known || strings.Contains(msg, why)
+		}
+		if !strings.Contains(msg, "the "+ctrl+" controller is not available") || !strings.Contains(msg, "tether doctor") || !known {
+			t.Fatalf("Start failed, and not for a known reason the machine lacks the controller: %s", msg)
 		}
 		t.Skipf("%s limits cannot be set here (the refusal was checked): %s", ctrl, strings.TrimSpace(msg))
 	}
@@ -163,5 +170,79 @@ func TestLimitsMemory(t *testing.T) {
 	out := limitsHelper(t, "memory", []string{"alloc", "16"}, "survived 16", strconv.Itoa(64<<20), "0", "alloc", "256")
 	if !strings.HasPrefix(out, "exit signal: killed oom ") || strings.HasPrefix(out, "exit signal: killed oom 0") || strings.Contains(out, "survived") {
 		t.Errorf("MemoryMax 64 MiB, 256 MiB touched: %q; want SIGKILL by the OOM killer, counted", out)
+	}
+}
+
+// helperCgroupWhere starts a tree at the cgroup level and prints the
+// cgroup its child runs in, from the child's /proc/PID/cgroup.
+func helperCgroupWhere([]string) {
+	c := &tether.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "30"}, Containment: tether.ContainCgroup}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		return
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.PID()))
+	_ = p.Kill()
+	_, _ = p.Wait()
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "0::"); ok {
+			fmt.Println(v)
+		}
+	}
+}
+
+// TETHER_CGROUP_PARENT puts keepers' cgroups under the cgroup it names, not
+// under the keeper's own, and nothing is left there afterwards.
+func TestCgroupParentEnv(t *testing.T) {
+	t.Parallel()
+	if ok, why := cgroupLevel(); !ok {
+		t.Skip("no cgroup level here:", why)
+	}
+	mnt, err := cgroup2MountForTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(mnt, "tether-test-parent."+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(base, 0o755); err != nil {
+		t.Skip("cannot make a cgroup at the mount's root:", err)
+	}
+	defer os.Remove(base)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, v := range []string{base, strings.TrimPrefix(base, mnt)} { // a path, and one relative to the mount
+		c := helperCmd("cgroup-where")
+		c.Env = append(c.Env, "TETHER_CGROUP_PARENT="+v)
+		out, err := c.Output(ctx)
+		got := strings.TrimSpace(string(out))
+		want := strings.TrimPrefix(base, mnt) + "/tether-keeper."
+		if err != nil || !strings.HasPrefix(got, want) {
+			t.Errorf("TETHER_CGROUP_PARENT=%s: the child ran in %q (%v), want under %s", v, got, err, want)
+		}
+		// The helper's keeper removes its directory when it ends, after
+		// the helper: wait for that, bounded.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			left, _ := os.ReadDir(base)
+			var dirs []string
+			for _, e := range left {
+				if e.IsDir() {
+					dirs = append(dirs, e.Name())
+				}
+			}
+			if len(dirs) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("left under %s: %v", base, dirs)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	c := helperCmd("cgroup-where")
+	c.Env = append(c.Env, "TETHER_CGROUP_PARENT=/no/such/cgroup")
+	out, _ := c.Output(ctx)
+	if !strings.Contains(string(out), "not a cgroup v2 directory") {
+		t.Errorf("a TETHER_CGROUP_PARENT that is no cgroup: %q", out)
 	}
 }

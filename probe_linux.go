@@ -26,6 +26,9 @@ func probeFacts() []string {
 	if mnt, err := cgroup2Mount(); err == nil {
 		own, _ := ownCgroup()
 		add("cgroup2: mounted at %s; this process is in %s", mnt, own)
+		if v := os.Getenv(cgroupParentEnv); v != "" {
+			add("cgroup2: keepers make their cgroups under %s=%s", cgroupParentEnv, v)
+		}
 	} else {
 		add("cgroup2: %v", err)
 	}

@@ -26,7 +26,7 @@ type runFlags struct {
 	grace       time.Duration
 	containment string
 	memoryMax   string
-	pidsMax     int64
+	pidsMax     string
 	verbose     bool
 	restart     restartFlags
 }
@@ -71,7 +71,7 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 10*time.Second), "how long the tree has to stop before SIGKILL ($TETHER_GRACE)")
 	fs.StringVar(&f.containment, "containment", envOr("TETHER_CONTAINMENT", "auto"), "auto, cgroup, keeper or group; see tether doctor ($TETHER_CONTAINMENT)")
 	fs.StringVar(&f.memoryMax, "memory-max", envOr("TETHER_MEMORY_MAX", ""), "cap the tree's memory, as bytes or with K, M, G, T (powers of 1024): past it the kernel's OOM killer acts within the tree; needs the cgroup level and its memory controller ($TETHER_MEMORY_MAX)")
-	fs.Int64Var(&f.pidsMax, "pids-max", envInt("TETHER_PIDS_MAX", 0), "cap how many processes and threads the tree may have at once; needs the cgroup level and its pids controller ($TETHER_PIDS_MAX)")
+	fs.StringVar(&f.pidsMax, "pids-max", envOr("TETHER_PIDS_MAX", ""), "cap how many processes and threads the tree may have at once; needs the cgroup level and its pids controller ($TETHER_PIDS_MAX)")
 	fs.BoolVar(&f.verbose, "v", envBool("TETHER_VERBOSE"), "log each event of the child to stderr ($TETHER_VERBOSE)")
 	f.restart.register(fs)
 	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
@@ -97,10 +97,13 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 			return badUsage(fs.Name(), "-memory-max: %v", err)
 		}
 	}
-	if f.pidsMax < 0 {
-		return badUsage(fs.Name(), "-pids-max: %d is negative", f.pidsMax)
+	if f.pidsMax != "" {
+		n, err := strconv.ParseInt(f.pidsMax, 10, 64)
+		if err != nil || n < 1 {
+			return badUsage(fs.Name(), "-pids-max: %q is not a count of processes", f.pidsMax)
+		}
+		limits.PidsMax = n
 	}
-	limits.PidsMax = f.pidsMax
 
 	prog := fs.Args()
 	cmd := tether.Command(prog[0], prog[1:]...)
@@ -298,13 +301,6 @@ func envOr(key, def string) string {
 func envDuration(key string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
 		return d
-	}
-	return def
-}
-
-func envInt(key string, def int64) int64 {
-	if n, err := strconv.ParseInt(os.Getenv(key), 10, 64); err == nil {
-		return n
 	}
 	return def
 }

@@ -447,4 +447,9 @@ func TestRunLimitsRefused(t *testing.T) {
 	if got := exitStatus(c.Run()); got != 2 {
 		t.Errorf("-memory-max lots: status %d, want 2", got)
 	}
+	c = tetherCmd("run", "--", "true")
+	c.Env = append(c.Env, "TETHER_PIDS_MAX=200x")
+	if got := exitStatus(c.Run()); got != 2 {
+		t.Errorf("TETHER_PIDS_MAX=200x: status %d, want 2", got)
+	}
 }
