@@ -163,15 +163,24 @@ func TestFrameSocket(t *testing.T) {
 		files = append(files, f)
 	}
 	const n = 500
+	raw := make([]int, len(files))
+	for j, f := range files {
+		raw[j] = int(f.Fd())
+	}
+	written := make(chan struct{})
+	defer func() {
+		// Before the files close; a writer still sending (the test
+		// failed early) gets EPIPE.
+		_ = syscall.Shutdown(pair[1], syscall.SHUT_RDWR)
+		<-written
+	}()
+	// Owner: this test; ends after the last frame, or at the first error.
 	go func() {
+		defer close(written)
 		defer syscall.Close(pair[0])
 		for i := range n {
-			k := i % (len(files) + 1)
-			fds := make([]int, k)
-			for j := range fds {
-				fds[j] = int(files[j].Fd())
-			}
-			b, err := appendFrame(nil, keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("y", i*101%70000)}, k)
+			fds := raw[:i%(len(files)+1)]
+			b, err := appendFrame(nil, keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("y", i*101%70000)}, len(fds))
 			if err == nil {
 				err = sendFrame(pair[0], b, fds)
 			}
