@@ -62,7 +62,8 @@
 // package's init, before the host's main runs), a child subreaper that stops
 // every tree — stop signal, grace, SIGKILL — when the parent ends, however it
 // ends, SIGKILL included. ContainCgroup adds a cgroup v2 per tree, so a tree
-// is exactly its cgroup. ContainGroup is a process group only. Probe, and the
+// is exactly its cgroup, and Cmd.Limits can cap its memory and its number of
+// processes. ContainGroup is a process group only. Probe, and the
 // `tether doctor` command, say what a machine offers; docs/guarantees.md
 // shows what each level achieves, measured.
 //

@@ -171,3 +171,21 @@ func ExampleShutdown() {
 		fmt.Println("some processes were still stopping:", err)
 	}
 }
+
+// Caps on a whole tree, from before its first instruction. They need the
+// cgroup level and the memory and pids controllers where tether makes its
+// cgroups (tether doctor says); elsewhere Start says why, and nothing runs.
+func ExampleLimits() {
+	cmd := tether.Command("make", "-j8")
+	cmd.Containment = tether.ContainCgroup
+	cmd.Limits = tether.Limits{MemoryMax: 2 << 30, PidsMax: 256}
+	p, err := cmd.Start(context.Background())
+	if err != nil {
+		fmt.Println(err) // e.g. "... pids.max: the pids controller is not available to tether's cgroups here: ..."
+		return
+	}
+	st, _ := p.Wait()
+	if st.TreeOOMKills > 0 {
+		fmt.Printf("the OOM killer killed %d processes of the build\n", st.TreeOOMKills)
+	}
+}
