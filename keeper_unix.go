@@ -90,8 +90,9 @@ func getKeeperAt(pidns bool) (*keeperClient, error) {
 }
 
 // startKeeper re-executes this binary as the keeper, connected by a stream
-// socketpair at its fd 3 (see keeper_frame.go), in a process group of its own so that
-// a signal to the parent's group (a terminal's Ctrl-C) does not reach it first.
+// socketpair at its fd 3 (see keeper_frame.go), in a process group of its
+// own so that a signal to the parent's group (a terminal's Ctrl-C) does not
+// reach it first.
 //
 // With pidns it is PID 1 of a new PID namespace (see startInPIDNamespace).
 func startKeeper(pidns bool) (*keeperClient, error) {
