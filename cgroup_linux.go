@@ -120,6 +120,9 @@ func cgroupParent(name string) (string, error) {
 		// that cgroup has no process of its own, which is the point of
 		// choosing it. (Best effort: what fails is reported per tree.)
 		_ = cgroupEnableControllers(base, limitControllers)
+		// The parent may be shared by programs in other PID namespaces,
+		// whose keepers' pids mean nothing here: the name says whose.
+		name += "." + pidNamespaceID()
 	}
 	collectStaleKeepers(base)
 	dir := filepath.Join(base, name)
@@ -241,6 +244,10 @@ func whyNotGranted(parent, c string) string {
 	if !slices.Contains(strings.Fields(string(b)), c) {
 		return "not delegated to " + parent + " by its parent"
 	}
+	if os.Getenv(cgroupParentEnv) != "" {
+		return "not in " + parent + "/cgroup.subtree_control: the cgroup " + cgroupParentEnv +
+			" names must have no process of its own for cgroup v2 to let it hand controllers down"
+	}
 	return "not in " + parent + "/cgroup.subtree_control: cgroup v2 lets a cgroup hand controllers down only " +
 		"when it has no process of its own (or is the root); set " + cgroupParentEnv +
 		" to a delegated cgroup without processes (docs/design.md)"
@@ -312,17 +319,36 @@ func cgroupDestroy(dir string) {
 	}
 }
 
+// pidNamespaceID names this process's PID namespace: the inode number of
+// /proc/self/ns/pid ("4026531836"), or "0" if it cannot be read.
+func pidNamespaceID() string {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	if v, ok := strings.CutPrefix(l, "pid:["); err == nil && ok {
+		return strings.TrimSuffix(v, "]")
+	}
+	return "0"
+}
+
 // collectStaleKeepers destroys the cgroups of keepers that died without
 // removing them (a SIGKILLed keeper whose parent died too): siblings named
 // tether-keeper.PID whose PID is no longer a keeper.
+//
+// A name may end in ".NS", the PID namespace of a keeper under
+// TETHER_CGROUP_PARENT: only those of this process's namespace are judged,
+// as another namespace's pids cannot be looked up here.
 func collectStaleKeepers(parent string) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return
 	}
+	ns := pidNamespaceID()
 	for _, e := range entries {
-		pidStr, ok := strings.CutPrefix(e.Name(), "tether-keeper.")
+		rest, ok := strings.CutPrefix(e.Name(), "tether-keeper.")
 		if !ok || !e.IsDir() {
+			continue
+		}
+		pidStr, theirNS, hasNS := strings.Cut(rest, ".")
+		if hasNS && theirNS != ns {
 			continue
 		}
 		pid, err := strconv.Atoi(pidStr)

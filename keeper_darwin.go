@@ -140,6 +140,7 @@ func (k *keeper) watch(pid int) error {
 func (k *keeper) events() {
 	evs := make([]unix.Kevent_t, 64)
 	second := unix.NsecToTimespec(int64(time.Second))
+	swept := time.Now()
 	for {
 		n, err := unix.Kevent(k.kq, nil, evs, &second)
 		if errors.Is(err, syscall.EINTR) {
@@ -149,8 +150,9 @@ func (k *keeper) events() {
 			return // cannot happen; teardown then polls
 		}
 		k.mu.Lock()
-		if n == 0 {
+		if time.Since(swept) >= time.Second {
 			k.reapExited()
+			swept = time.Now()
 		}
 		for _, ev := range evs[:n] {
 			pid := int(ev.Ident)
@@ -158,8 +160,7 @@ func (k *keeper) events() {
 				k.interrupt()
 				continue
 			}
-			// NOTE_EXIT can come before the child is reapable: wait
-			// for it (it is exiting, so this returns promptly).
+			// NOTE_EXIT can come before the child is reapable.
 			k.reap(pid, true)
 			k.idle.Reset(keeperIdle)
 		}
@@ -238,15 +239,22 @@ func (k *keeper) handle(in keeperIn) {
 			t.stopSignal = syscall.SIGTERM
 		}
 		k.maxGrace = max(k.maxGrace, t.stopTimeout)
+		for _, old := range k.trees {
+			// The pid was free, so no group of that number exists: a
+			// tree that had it is gone, whether or not we looked.
+			if old.pid == pid {
+				old.gone = true
+			}
+		}
 		k.trees[t.id] = t
 		k.leaders[pid] = t
 		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid})
-		if err := k.watch(pid); err != nil {
-			// Gone already (kqueue refuses an exited process): it is
-			// ours and exiting, so this wait returns promptly.
+		if err := k.watch(pid); errors.Is(err, syscall.ESRCH) {
+			// Gone already (kqueue refuses an exited process).
 			k.reap(pid, true)
 		} else {
-			// A zombie can be registered without ever firing.
+			// A zombie can be registered without ever firing (and
+			// any other failure to register leaves it to the sweep).
 			k.reap(pid, false)
 		}
 	case "signal":
@@ -294,29 +302,34 @@ func (k *keeper) groupAlive(t *keptTree) bool {
 	return false
 }
 
-// reap collects leader pid if it has exited — with block, waiting for it,
-// which only a leader known to be exiting may do — and reports it. Called
-// with k.mu held.
-func (k *keeper) reap(pid int, block bool) {
+// reap collects leader pid if it has exited and reports it. With exiting
+// (its NOTE_EXIT came, or kqueue no longer knows it) it gives a process that
+// is still on its way out up to 100 ms to become reapable, never blocking:
+// the event may be stale, for an earlier process of that pid. What is left
+// is found by the sweep. Called with k.mu held.
+func (k *keeper) reap(pid int, exiting bool) {
 	t := k.leaders[pid]
 	if t == nil {
 		return
 	}
-	opts := syscall.WNOHANG
-	if block {
-		opts = 0
+	tries := 1
+	if exiting {
+		tries = 50
 	}
 	var ws syscall.WaitStatus
 	var ru syscall.Rusage
 	for {
-		got, err := syscall.Wait4(pid, &ws, opts, &ru)
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
-		if err != nil || got != pid {
-			return // not exited yet: its NOTE_EXIT is still to come
+		if err == nil && got == pid {
+			break
 		}
-		break
+		if tries--; err != nil || tries == 0 {
+			return // not exited yet: its NOTE_EXIT, or the sweep, will come
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	delete(k.leaders, pid)
 	k.reply(exitedMsg(t.id, pid, ws, &ru))

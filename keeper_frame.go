@@ -146,9 +146,17 @@ func (r *frameReader) fill() error {
 		r.buf = r.buf[:copy(r.buf[:cap(r.buf)], r.buf[r.off:])]
 	}
 	r.off = 0
+	dropped := false
 	for {
 		n, oobn, flags, err := r.recv(r.buf[rest:cap(r.buf)], r.oob)
 		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if errors.Is(err, syscall.EMSGSIZE) && !dropped {
+			// macOS, with no room for the descriptors: it drops them
+			// and fails the read, leaving the data queued. As
+			// MSG_CTRUNC: the frame gets -1s, and fails alone.
+			r.lost, dropped = true, true
 			continue
 		}
 		if flags&unix.MSG_CTRUNC != 0 {

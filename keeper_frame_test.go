@@ -144,6 +144,61 @@ func TestFrameTruncatedRights(t *testing.T) {
 	}
 }
 
+// TestFrameDroppedRights: macOS fails the read with EMSGSIZE when the
+// receiver has no room for the descriptors, and drops them; the data comes
+// with the next read, and the frame gets -1s.
+func TestFrameDroppedRights(t *testing.T) {
+	stream, err := appendFrame(nil, keeperMsg{Op: "spawn", ID: 7}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		reads++
+		switch reads {
+		case 1:
+			return 0, 0, 0, syscall.EMSGSIZE
+		case 2:
+			return copy(p, stream), 0, 0, nil
+		}
+		return 0, 0, 0, nil
+	})
+	m, fds, err := r.next()
+	if err != nil || m.ID != 7 || !slices.Equal(fds, []int{-1, -1, -1}) {
+		t.Fatalf("id %d, fds %v, %v; want 7 and three -1s", m.ID, fds, err)
+	}
+}
+
+// TestFrameBufferShrinks: after large frames the reader's buffer goes back
+// to its small size, and small and large frames in any split parse alike.
+func TestFrameBufferShrinks(t *testing.T) {
+	var stream []byte
+	sizes := []int{10, 3 << 20, 20, 2 << 20, 30, 40}
+	for i, n := range sizes {
+		var err error
+		if stream, err = appendFrame(stream, keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("z", n)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, chunk := range []int{16 << 10, 4 << 20} {
+		pos := 0
+		r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+			n := copy(p, stream[pos:min(len(stream), pos+chunk)])
+			pos += n
+			return n, 0, 0, nil
+		})
+		for i, n := range sizes {
+			m, _, err := r.next()
+			if err != nil || m.ID != uint64(i) || len(m.Err) != n {
+				t.Fatalf("chunks of %d: frame %d: id %d, %d bytes, %v", chunk, i, m.ID, len(m.Err), err)
+			}
+		}
+		if c := cap(r.buf); c > 1<<20 {
+			t.Errorf("chunks of %d: the buffer is %d bytes after the large frames", chunk, c)
+		}
+	}
+}
+
 // TestFrameSocket sends frames with descriptors over a real stream
 // socketpair, from a writer that interleaves frames with and without them,
 // and checks each received descriptor is the file that was sent.

@@ -1,6 +1,9 @@
 package tether
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Limits caps a tree's resources through its cgroup (see Cmd.Limits). The
 // kernel enforces them from before the child's first instruction: the
@@ -25,9 +28,9 @@ type Limits struct {
 	PidsMax int64
 }
 
-// pidsMaxLimit is Linux's PID_MAX_LIMIT on 64-bit machines, the most pids.max
-// takes.
-const pidsMaxLimit = 4 << 20
+// pidsMaxLimit is Linux's PID_MAX_LIMIT, the most pids.max takes: 4194304 on
+// 64-bit machines, 32768 on 32-bit ones.
+const pidsMaxLimit = 32768 + (strconv.IntSize/64)*(4<<20-32768)
 
 func (l Limits) isZero() bool { return l == Limits{} }
 
