@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,13 +20,11 @@ import (
 // runFlags are tether run's settings; each flag has an environment variable
 // (as tini's TINI_* do), and the flag wins.
 type runFlags struct {
-	stopSignal  string
-	grace       time.Duration
-	containment string
-	memoryMax   string
-	pidsMax     string
-	verbose     bool
-	restart     restartFlags
+	stopSignal string
+	grace      time.Duration
+	tree       treeFlags
+	verbose    bool
+	restart    restartFlags
 }
 
 func runUsage(w io.Writer, fs *flag.FlagSet) {
@@ -69,9 +65,7 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tether run", flag.ContinueOnError)
 	fs.StringVar(&f.stopSignal, "stop-signal", envOr("TETHER_STOP_SIGNAL", "SIGTERM"), "the signal that asks the tree to stop ($TETHER_STOP_SIGNAL)")
 	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 10*time.Second), "how long the tree has to stop before SIGKILL ($TETHER_GRACE)")
-	fs.StringVar(&f.containment, "containment", envOr("TETHER_CONTAINMENT", "auto"), "auto, cgroup, keeper or group; see tether doctor ($TETHER_CONTAINMENT)")
-	fs.StringVar(&f.memoryMax, "memory-max", envOr("TETHER_MEMORY_MAX", ""), "cap the tree's memory, as bytes or with K, M, G, T (powers of 1024): past it the kernel's OOM killer acts within the tree; needs the cgroup level and its memory controller ($TETHER_MEMORY_MAX)")
-	fs.StringVar(&f.pidsMax, "pids-max", envOr("TETHER_PIDS_MAX", ""), "cap how many processes and threads the tree may have at once; needs the cgroup level and its pids controller ($TETHER_PIDS_MAX)")
+	f.tree.register(fs, "the tree")
 	fs.BoolVar(&f.verbose, "v", envBool("TETHER_VERBOSE"), "log each event of the child to stderr ($TETHER_VERBOSE)")
 	f.restart.register(fs)
 	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
@@ -84,25 +78,12 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return badUsage(fs.Name(), "-stop-signal: %v", err)
 	}
-	level, err := parseContainment(f.containment)
+	level, limits, err := f.tree.parse()
 	if err != nil {
-		return badUsage(fs.Name(), "-containment: %v", err)
+		return badUsage(fs.Name(), "%v", err)
 	}
 	if err := f.restart.check(); err != nil {
 		return badUsage(fs.Name(), "%v", err)
-	}
-	var limits tether.Limits
-	if f.memoryMax != "" {
-		if limits.MemoryMax, err = parseSize(f.memoryMax); err != nil {
-			return badUsage(fs.Name(), "-memory-max: %v", err)
-		}
-	}
-	if f.pidsMax != "" {
-		n, err := strconv.ParseInt(f.pidsMax, 10, 64)
-		if err != nil || n < 1 {
-			return badUsage(fs.Name(), "-pids-max: %q is not a count of processes", f.pidsMax)
-		}
-		limits.PidsMax = n
 	}
 
 	prog := fs.Args()
@@ -305,39 +286,10 @@ func envDuration(key string, def time.Duration) time.Duration {
 	return def
 }
 
-// parseSize reads a byte count: digits, optionally a fraction, then
-// optionally K, M, G or T (powers of 1024, as docker reads them), with an
-// optional "i" and "B": "512M", "1.5GiB", "1048576".
-func parseSize(s string) (int64, error) {
-	m := sizeRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(s)))
-	if m == nil || (m[2] == "" && m[3] == "IB") {
-		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if m[2] != "" {
-		v *= float64(int64(1) << (10 * (strings.Index("KMGT", m[2]) + 1)))
-	}
-	if err != nil || v < 1 || v >= 1<<62 {
-		return 0, fmt.Errorf("%q is not a size between 1 byte and 4 EiB", s)
-	}
-	return int64(v), nil
-}
-
-var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?([KMGT]?)(I?B)?$`)
-
 func envBool(key string) bool {
 	switch strings.ToLower(os.Getenv(key)) {
 	case "1", "true", "yes", "on":
 		return true
 	}
 	return false
-}
-
-func parseContainment(s string) (tether.Containment, error) {
-	for _, l := range []tether.Containment{tether.ContainAuto, tether.ContainCgroup, tether.ContainKeeper, tether.ContainGroup} {
-		if l.String() == s {
-			return l, nil
-		}
-	}
-	return 0, fmt.Errorf("%q is not auto, cgroup, keeper or group", s)
 }

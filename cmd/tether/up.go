@@ -37,6 +37,7 @@ type upFlags struct {
 	grace       time.Duration
 	stopOrder   string
 	restart     restartFlags
+	tree        treeFlags
 }
 
 func upUsage(w io.Writer, fs *flag.FlagSet) {
@@ -108,6 +109,7 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&f.canDie, "can-die", "let these processes end without stopping the others: `names`, comma-separated, or all")
 	fs.StringVar(&f.stopSignal, "stop-signal", envOr("TETHER_STOP_SIGNAL", "SIGTERM"), "the `signal` that asks a process to stop ($TETHER_STOP_SIGNAL)")
 	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 5*time.Second), "how long each process has to stop before SIGKILL ($TETHER_GRACE)")
+	f.tree.register(fs, "each process's tree")
 	fs.StringVar(&f.stopOrder, "stop-order", "together", "start and stop all processes `together`, or in order (each started once the one before runs, stopped in reverse, one at a time)")
 	f.restart.register(fs)
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints upUsage
@@ -180,6 +182,10 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		return nil, upUsageErr("-grace %v: must be more than 0", f.grace)
 	}
 	if err := f.restart.check(); err != nil {
+		return nil, upUsageErr("%v", err)
+	}
+	level, limits, err := f.tree.parse()
+	if err != nil {
 		return nil, upUsageErr("%v", err)
 	}
 	if set["p"] && (f.port < 1 || f.port > 65535) {
@@ -270,6 +276,7 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		cmd.Env = upSetEnv(upSetEnv(slices.Clone(env), "PORT", strconv.Itoa(in.Port)), "PS", in.Name)
 		cmd.Stdout, cmd.Stderr = tether.Pipe(), tether.Pipe()
 		cmd.StopSignal, cmd.StopTimeout = sig, f.grace
+		cmd.Containment, cmd.Limits = level, limits
 		spec := supervise.Spec{Name: in.Name, Cmd: cmd, CanDie: canDie(in)}
 		if restarts(in) {
 			spec.Restart, spec.Backoff, spec.Limit = policy, rs.Backoff, rs.Limit

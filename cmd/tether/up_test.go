@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tetherproc/tether"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -758,5 +760,34 @@ func TestUpSimple(t *testing.T) {
 		if got := upSimple(line); got != want {
 			t.Errorf("upSimple(%q) = %v, want %v", line, got, want)
 		}
+	}
+}
+
+// -containment and the limits reach every process: its cgroup shows the
+// level, and limits at a level without cgroups are refused for each.
+func TestUpTreeFlags(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/cgroup")
+	}
+	dir := upDir(t, map[string]string{"Procfile": "web: grep ^0:: /proc/self/cgroup\n"})
+	up := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"up", "-color", "never", "-f", filepath.Join(dir, "Procfile")}, args...), &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	out, err := up("-containment", "group")
+	if err != nil || !strings.Contains(out, "0::") || strings.Contains(out, "tether-keeper.") {
+		t.Errorf("-containment group: %v\n%s", err, out)
+	}
+	if tether.Probe().Auto == tether.ContainCgroup {
+		out, err = up()
+		if err != nil || !strings.Contains(out, "tether-keeper.") {
+			t.Errorf("the default, the cgroup level here: %v\n%s", err, out)
+		}
+	}
+	out, err = up("-containment", "keeper", "-pids-max", "5")
+	if err == nil || !strings.Contains(out, "limits need the cgroup level") {
+		t.Errorf("-pids-max at the keeper level: %v\n%s", err, out)
 	}
 }
