@@ -26,19 +26,20 @@ func TestCgroupLimitFiles(t *testing.T) {
 	}
 	write("cgroup.controllers", "cpu memory pids\n")
 	write("cgroup.subtree_control", "")
-	if got := cgroupEnableControllers(dir, limitControllers); got != "memory pids" {
+	if got := cgroupEnableControllers(dir, limitControllers); len(got) != 2 || got["memory"] != "" || got["pids"] != "" {
 		t.Errorf("enable with both granted: %q", got)
 	}
 
 	write("cgroup.controllers", "pids\n")
 	got := cgroupEnableControllers(dir, limitControllers)
-	if !strings.HasPrefix(got, "pids; memory: ") {
+	if got["pids"] != "" || got["memory"] == "" {
 		t.Errorf("enable with pids granted: %q", got)
 	}
 
+	bothOn := map[string]string{"memory": "", "pids": ""}
 	write("memory.max", "max\n")
 	write("pids.max", "max\n")
-	if err := cgroupSetLimits(dir, 64<<20, 100, "memory pids"); err != nil {
+	if err := cgroupSetLimits(dir, 64<<20, 100, bothOn); err != nil {
 		t.Fatal(err)
 	}
 	for file, want := range map[string]string{"memory.max": "67108864", "pids.max": "100"} {
@@ -48,7 +49,7 @@ func TestCgroupLimitFiles(t *testing.T) {
 	}
 	// Zero leaves a file alone.
 	write("pids.max", "max\n")
-	if err := cgroupSetLimits(dir, 0, 0, "memory pids"); err != nil {
+	if err := cgroupSetLimits(dir, 0, 0, bothOn); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); string(b) != "max\n" {
@@ -63,7 +64,7 @@ func TestCgroupLimitFiles(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(tree, "memory.max"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := cgroupSetLimits(tree, 64<<20, 0, "pids; memory: not delegated to /x by its parent")
+	err := cgroupSetLimits(tree, 64<<20, 0, map[string]string{"pids": "", "memory": "not delegated to /x by its parent"})
 	if err == nil || !strings.Contains(err.Error(), "the memory controller is not available to tether's cgroups here: not delegated to /x by its parent") {
 		t.Errorf("memory.max missing: %v", err)
 	}

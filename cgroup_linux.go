@@ -206,30 +206,22 @@ var limitControllers = []string{"memory", "pids"}
 // cgroupEnableControllers enables each of want that dir's parent grants
 // (dir/cgroup.controllers) in dir/cgroup.subtree_control, so the cgroups
 // made under dir have its files (memory.max, memory.peak, pids.max). dir
-// has no process of its own, as cgroup v2 requires. It returns what trees
-// get, and for the others why not: "memory pids", or "pids; memory: not
-// granted by <parent>".
-func cgroupEnableControllers(dir string, want []string) string {
+// has no process of its own, as cgroup v2 requires. It returns each of want
+// mapped to "" if trees get it, else to why not.
+func cgroupEnableControllers(dir string, want []string) map[string]string {
 	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	granted := strings.Fields(string(b))
-	var on, off []string
+	out := make(map[string]string, len(want))
 	for _, c := range want {
-		switch {
-		case !slices.Contains(granted, c):
-			off = append(off, c+": "+whyNotGranted(filepath.Dir(dir), c))
-		default:
-			if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
-				off = append(off, c+": "+err.Error())
-			} else {
-				on = append(on, c)
-			}
+		if !slices.Contains(granted, c) {
+			out[c] = whyNotGranted(filepath.Dir(dir), c)
+		} else if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
+			out[c] = err.Error()
+		} else {
+			out[c] = ""
 		}
 	}
-	s := strings.Join(on, " ")
-	if len(off) > 0 {
-		s += "; " + strings.Join(off, "; ")
-	}
-	return s
+	return out
 }
 
 // whyNotGranted explains why parent does not hand controller c down.
@@ -255,7 +247,7 @@ func whyNotGranted(parent, c string) string {
 
 // cgroupSetLimits writes memory.max and pids.max for the non-zero limits;
 // controllers is what cgroupEnableControllers said.
-func cgroupSetLimits(dir string, memoryMax, pidsMax int64, controllers string) error {
+func cgroupSetLimits(dir string, memoryMax, pidsMax int64, controllers map[string]string) error {
 	for _, l := range []struct {
 		v          int64
 		file, ctrl string
@@ -264,15 +256,12 @@ func cgroupSetLimits(dir string, memoryMax, pidsMax int64, controllers string) e
 			continue
 		}
 		if err := os.WriteFile(filepath.Join(dir, l.file), []byte(strconv.FormatInt(l.v, 10)), 0); err != nil {
-			on, off, _ := strings.Cut(controllers, ";")
-			if slices.Contains(strings.Fields(on), l.ctrl) {
+			why, known := controllers[l.ctrl]
+			if known && why == "" {
 				return fmt.Errorf("%s: %v", l.file, err) // not %w: the keeper would send the errno alone
 			}
-			why := "not enabled"
-			for _, r := range strings.Split(off, ";") {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(r), l.ctrl+": "); ok {
-					why = v
-				}
+			if !known {
+				why = "not enabled"
 			}
 			return fmt.Errorf("%s: the %s controller is not available to tether's cgroups here: %s (see tether doctor)", l.file, l.ctrl, why)
 		}

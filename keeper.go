@@ -99,11 +99,11 @@ type keeperMsg struct {
 	Stime  int64 `json:"stime,omitempty"` // ns
 	MaxRSS int64 `json:"maxrss,omitempty"`
 
-	Cgroup      string `json:"cgroup,omitempty"`      // hello: the keeper's cgroup directory; spawned: the tree's
-	CgroupErr   string `json:"cgroup_err,omitempty"`  // hello: why there is none
-	Controllers string `json:"controllers,omitempty"` // hello: those enabled for trees, and why not the others
-	TreeUser    int64  `json:"tree_user,omitempty"`   // exited: the tree's CPU time from its cgroup, ns
-	TreeSys     int64  `json:"tree_sys,omitempty"`
-	TreePeak    int64  `json:"tree_peak,omitempty"` // exited: memory.peak, bytes
-	TreeOOM     int    `json:"tree_oom,omitempty"`  // exited: memory.events oom_kill
+	Cgroup      string            `json:"cgroup,omitempty"`      // hello: the keeper's cgroup directory; spawned: the tree's
+	CgroupErr   string            `json:"cgroup_err,omitempty"`  // hello: why there is none
+	Controllers map[string]string `json:"controllers,omitempty"` // hello: Limits' controllers, "" if trees have them, else why not
+	TreeUser    int64             `json:"tree_user,omitempty"`   // exited: the tree's CPU time from its cgroup, ns
+	TreeSys     int64             `json:"tree_sys,omitempty"`
+	TreePeak    int64             `json:"tree_peak,omitempty"` // exited: memory.peak, bytes
+	TreeOOM     int               `json:"tree_oom,omitempty"`  // exited: memory.events oom_kill
 }

@@ -37,9 +37,9 @@ type keeper struct {
 	cgDir    string               // where trees' cgroups go; "" if none can be had
 	cgErr    string               // why not
 	cgEmpty  map[string]bool      // released trees' cgroups, removed once empty
-	// controllers says which of limitControllers trees' cgroups have, and
-	// why not the others (cgroupEnableControllers).
-	controllers string
+	// controllers maps each of limitControllers to "" if trees' cgroups
+	// have it, else to why not (cgroupEnableControllers).
+	controllers map[string]string
 
 	// In a PID namespace (ContainPIDNamespace) the keeper is PID 1 and the
 	// /proc it reads is its namespace's; hostProc is the parent's /proc,

@@ -40,9 +40,9 @@ type keeperClient struct {
 	helloOnce sync.Once
 	cgroup    string // the keeper's cgroup directory, "" if none
 	cgroupErr string
-	// controllers: those trees' cgroups have for Limits, and why not the
-	// others ("memory pids", "pids; memory: ...").
-	controllers string
+	// controllers: Limits' controllers, "" if trees' cgroups have them,
+	// else why not (the keeper's hello).
+	controllers map[string]string
 	helloErr    string // the keeper could not set itself up, and exits
 
 	wmu sync.Mutex // one frame at a time on conn

@@ -114,23 +114,23 @@ func autoLevel() Containment {
 
 // limitsReport says which Limits the cgroup level can set here, from what
 // the keeper's hello said of the controllers.
-func limitsReport(controllers string) string {
-	on, off, _ := strings.Cut(controllers, ";")
-	var can []string
-	for _, c := range strings.Fields(on) {
-		switch c {
-		case "memory":
-			can = append(can, "MemoryMax (memory)")
-		case "pids":
-			can = append(can, "PidsMax (pids)")
+func limitsReport(controllers map[string]string) string {
+	var can, cannot []string
+	for _, c := range limitControllers {
+		why, known := controllers[c]
+		switch {
+		case known && why == "":
+			can = append(can, map[string]string{"memory": "MemoryMax", "pids": "PidsMax"}[c]+" ("+c+")")
+		case known:
+			cannot = append(cannot, c+": "+why)
 		}
 	}
 	s := "Limits: none"
 	if len(can) > 0 {
 		s = "Limits: " + strings.Join(can, ", ")
 	}
-	if off = strings.TrimSpace(off); off != "" {
-		s += "; not available: " + off
+	if len(cannot) > 0 {
+		s += "; not available: " + strings.Join(cannot, "; ")
 	}
 	return s
 }
