@@ -5,7 +5,6 @@ package tether
 import (
 	"errors"
 	"os"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -31,10 +30,9 @@ func startInPIDNamespace(*[]string, *[]*os.File, func(*syscall.SysProcAttr) (int
 func cgroupDestroy(string) {}
 
 type keeper struct {
-	fd    int    // the socket to the parent, blocking
-	kq    int    // kqueue: NOTE_EXIT of the parent and of every leader
-	ppid  int    // the parent
-	out   []byte // reply's buffer, under mu
+	keeperLink
+	kq    int // kqueue: NOTE_EXIT of the parent and of every leader
+	ppid  int // the parent
 	exits chan struct{}
 	idle  *time.Timer
 
@@ -65,59 +63,34 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 		return 2
 	}
 	syscall.CloseOnExec(kq)
-	k := &keeper{
-		fd:      3,
-		kq:      kq,
-		ppid:    ppid,
-		exits:   make(chan struct{}, 1),
-		trees:   map[uint64]*keptTree{},
-		leaders: map[int]*keptTree{},
-	}
-	if err := syscall.SetNonblock(k.fd, false); err != nil {
+	link, err := openKeeperLink()
+	if err != nil {
 		return 2
 	}
-	syscall.CloseOnExec(k.fd)
+	k := &keeper{
+		keeperLink: link,
+		kq:         kq,
+		ppid:       ppid,
+		exits:      make(chan struct{}, 1),
+		trees:      map[uint64]*keptTree{},
+		leaders:    map[int]*keptTree{},
+	}
 	if err := k.watch(ppid); err != nil || os.Getppid() != ppid {
 		k.interrupt() // the parent is gone already
 	}
 	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
 	k.reply(keeperMsg{Op: "hello", CgroupErr: "cgroups are Linux only"})
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	// Owner: the keeper. Ends at the first of these signals, which ends
-	// the keeper like its parent's death.
-	go func() { <-sigs; k.interrupt() }()
+	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.events()
 
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
-		n, oobn, flags, _, err := unix.Recvmsg(k.fd, p, oob, 0)
-		if oobn > 0 {
-			// No MSG_CMSG_CLOEXEC here: mark them before the next
-			// fork, which only this goroutine makes.
-			if fds, err := parseRights(oob[:oobn]); err == nil {
-				for _, fd := range fds {
-					syscall.CloseOnExec(fd)
-				}
-			}
-		}
-		return n, oobn, flags, err
-	})
-	for {
-		m, fds, err := r.next()
-		if err != nil {
-			r.close()
-			k.idle.Stop()
-			k.teardown()
-			return 0
-		}
-		k.mu.Lock()
-		k.handle(keeperIn{m, fds})
-		k.idle.Reset(keeperIdle)
-		k.mu.Unlock()
-	}
+	k.serve(&k.mu, k.idle, k.handle, k.teardown)
+	return 0
 }
+
+// recvCloexec: macOS has no MSG_CMSG_CLOEXEC; serve's reader marks them.
+const recvCloexec = 0
 
 // watch asks kqueue for pid's exit.
 func (k *keeper) watch(pid int) error {
@@ -172,10 +145,6 @@ func (k *keeper) events() {
 	}
 }
 
-func (k *keeper) interrupt() {
-	_ = unix.Shutdown(k.fd, unix.SHUT_RD) // best effort: EOF may have come already
-}
-
 // prune forgets released trees whose group has emptied (after which its
 // number could name another group). Called with k.mu held.
 func (k *keeper) prune() {
@@ -194,15 +163,6 @@ func (k *keeper) idleExit() {
 		return
 	}
 	os.Exit(0)
-}
-
-func (k *keeper) reply(m keeperMsg) {
-	b, err := appendFrame(k.out[:0], m, 0)
-	if err != nil {
-		return
-	}
-	k.out = b
-	_ = sendFrame(k.fd, b, nil) // best effort: a gone parent reads nothing
 }
 
 func (k *keeper) handle(in keeperIn) {

@@ -61,6 +61,9 @@ type frameReader struct {
 	off  int
 	oob  []byte
 	fds  []int // received, not yet given to a frame; -1 for one the kernel dropped
+	// cloexec: mark received descriptors close-on-exec (where recvmsg
+	// cannot: macOS has no MSG_CMSG_CLOEXEC).
+	cloexec bool
 	// lost: a read's descriptors were cut short (MSG_CTRUNC: the receiver
 	// out of descriptors, say); the next frame that announces more than
 	// arrived gets -1 for each missing one, and its handler fails it alone.
@@ -164,6 +167,11 @@ func (r *frameReader) fill() error {
 		}
 		if oobn > 0 {
 			fds, perr := parseRights(r.oob[:oobn])
+			for _, fd := range fds {
+				if r.cloexec {
+					syscall.CloseOnExec(fd)
+				}
+			}
 			r.fds = append(r.fds, fds...)
 			if perr != nil {
 				return perr

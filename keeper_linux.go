@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -23,8 +22,7 @@ func selfExe() (string, error) { return "/proc/self/exe", nil }
 // ---- keeper side ----
 
 type keeper struct {
-	fd    int    // the socket to the parent, blocking
-	out   []byte // reply's buffer, under mu
+	keeperLink
 	self  int
 	kick  chan struct{} // a spawn: wakes the reaper when it had no children
 	exits chan struct{} // the reaper collected a child (for teardown)
@@ -72,24 +70,22 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// Children get PDEATHSIG=SIGKILL, which the kernel ties to the thread
 	// that forked them (golang/go#27505): this goroutine reads the parent's
 	// requests and forks every child, and keeps its thread until the keeper
-	// exits. It reads with a plain blocking recvmsg, so a request wakes this
-	// very thread: no hand-off through the scheduler to a locked goroutine.
+	// exits (serve: a request wakes this very thread, no hand-off through
+	// the scheduler to a locked goroutine).
 	runtime.LockOSThread()
-	k := &keeper{
-		fd:      3,
-		self:    os.Getpid(),
-		trees:   map[uint64]*keptTree{},
-		leaders: map[int]*keptTree{},
-		kick:    make(chan struct{}, 1),
-		exits:   make(chan struct{}, 1),
-		cgEmpty: map[string]bool{},
-	}
-	if err := syscall.SetNonblock(k.fd, false); err != nil {
+	link, err := openKeeperLink()
+	if err != nil {
 		return 2
 	}
-	// Inherited without close-on-exec; the children must not hold it, or a
-	// dead keeper's socket would never reach EOF in the parent.
-	syscall.CloseOnExec(k.fd)
+	k := &keeper{
+		keeperLink: link,
+		self:       os.Getpid(),
+		trees:      map[uint64]*keptTree{},
+		leaders:    map[int]*keptTree{},
+		kick:       make(chan struct{}, 1),
+		exits:      make(chan struct{}, 1),
+		cgEmpty:    map[string]bool{},
+	}
 	if pidns {
 		// Before anything reads /proc: ours, and the children's, must
 		// show this namespace's pids.
@@ -114,11 +110,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
 	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers})
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	// Owner: the keeper. Ends at the first of these signals sent to the
-	// keeper itself, which ends it like its parent's death.
-	go func() { <-sigs; k.interrupt() }()
+	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
 	// second witness beside the socket's EOF, in case a child of the parent
 	// inherited the socket.
@@ -134,32 +126,12 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.reaper()
 
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
-		n, oobn, flags, _, err := unix.Recvmsg(k.fd, p, oob, unix.MSG_CMSG_CLOEXEC)
-		return n, oobn, flags, err
-	})
-	for {
-		m, fds, err := r.next()
-		if err != nil {
-			// EOF: the parent is gone, however it ended (the kernel
-			// closed its descriptors), or interrupt shut our side.
-			r.close()
-			k.idle.Stop()
-			k.teardown()
-			return 0
-		}
-		k.mu.Lock()
-		k.handle(keeperIn{m, fds})
-		k.idle.Reset(keeperIdle)
-		k.mu.Unlock()
-	}
+	k.serve(&k.mu, k.idle, k.handle, k.teardown)
+	return 0
 }
 
-// interrupt ends the request loop as the parent's death does: shutting our
-// reading side makes the blocked recvmsg return 0.
-func (k *keeper) interrupt() {
-	_ = unix.Shutdown(k.fd, unix.SHUT_RD) // best effort: EOF may have come already
-}
+// recvCloexec makes the kernel mark received descriptors close-on-exec.
+const recvCloexec = unix.MSG_CMSG_CLOEXEC
 
 // idleExit runs when keeperIdle passed without a request or a reap: with no
 // tree and no descendant the keeper exits (under the lock, so no request is
@@ -242,15 +214,6 @@ func watchPidfd(fd int, gone func()) {
 		return true
 	})
 	gone()
-}
-
-func (k *keeper) reply(m keeperMsg) {
-	b, err := appendFrame(k.out[:0], m, 0)
-	if err != nil {
-		return // cannot happen: replies are small
-	}
-	k.out = b
-	_ = sendFrame(k.fd, b, nil) // best effort: a gone parent reads nothing (EPIPE)
 }
 
 func (k *keeper) handle(in keeperIn) {

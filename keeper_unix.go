@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
@@ -405,6 +406,79 @@ func init() {
 
 // keeperIdle is how long a keeper with nothing to keep lingers.
 const keeperIdle = 2 * time.Second
+
+// keeperLink is the keeper's end of its socket to the parent, and the loop
+// that serves it: the part the Linux and macOS keepers share.
+type keeperLink struct {
+	fd  int    // the socket to the parent, blocking
+	out []byte // reply's buffer, under the keeper's lock
+}
+
+// openKeeperLink takes the socket the parent left at descriptor 3.
+func openKeeperLink() (keeperLink, error) {
+	l := keeperLink{fd: 3}
+	if err := syscall.SetNonblock(l.fd, false); err != nil {
+		return l, err
+	}
+	// Inherited without close-on-exec; the children must not hold it, or a
+	// dead keeper's socket would never reach EOF in the parent.
+	syscall.CloseOnExec(l.fd)
+	return l, nil
+}
+
+// reply sends m to the parent; called with the keeper's lock held.
+func (l *keeperLink) reply(m keeperMsg) {
+	b, err := appendFrame(l.out[:0], m, 0)
+	if err != nil {
+		return // cannot happen: replies are small
+	}
+	l.out = b
+	_ = sendFrame(l.fd, b, nil) // best effort: a gone parent reads nothing (EPIPE)
+}
+
+// interrupt ends serve as the parent's death does: shutting our reading
+// side makes the blocked recvmsg return 0.
+func (l *keeperLink) interrupt() {
+	_ = unix.Shutdown(l.fd, unix.SHUT_RD) // best effort: EOF may have come already
+}
+
+// interruptOnSignals makes SIGTERM, SIGINT and SIGHUP to the keeper itself
+// end it as its parent's death does.
+func (l *keeperLink) interruptOnSignals() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// Owner: the keeper. Ends at the first of these signals.
+	go func() { <-sigs; l.interrupt() }()
+}
+
+// serve reads the parent's requests with a plain blocking recvmsg, so a
+// request wakes the calling thread itself, and handles each with mu held,
+// pushing idle back. At the end of the stream — the parent is gone, however
+// it ended (the kernel closed its descriptors), or interrupt — it stops idle
+// and runs teardown.
+func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperIn), teardown func()) {
+	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		n, oobn, flags, _, err := unix.Recvmsg(l.fd, p, oob, recvCloexec)
+		return n, oobn, flags, err
+	})
+	// Where the kernel cannot mark them (no MSG_CMSG_CLOEXEC), the reader
+	// does as they arrive, before the next fork, which only this
+	// goroutine makes.
+	r.cloexec = recvCloexec == 0
+	for {
+		m, fds, err := r.next()
+		if err != nil {
+			r.close()
+			idle.Stop()
+			teardown()
+			return
+		}
+		mu.Lock()
+		handle(keeperIn{m, fds})
+		idle.Reset(keeperIdle)
+		mu.Unlock()
+	}
+}
 
 // keeperIn is one request as the keeper read it.
 type keeperIn struct {
