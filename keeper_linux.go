@@ -370,8 +370,12 @@ func (k *keeper) reap(pid int) {
 	m := exitedMsg(t.id, t.hostPID, ws, &ru)
 	if t.cg != "" {
 		u, s := cgroupCPU(t.cg)
-		m.TreeUser, m.TreeSys, m.TreePeak = int64(u), int64(s), cgroupMemoryPeak(t.cg)
-		m.TreeOOM = cgroupOOMKills(t.cg)
+		m.TreeUser, m.TreeSys = int64(u), int64(s)
+		if why, ok := k.controllers["memory"]; ok && why == "" {
+			// Only trees with the memory controller have the files:
+			// no failing opens on every exit elsewhere.
+			m.TreePeak, m.TreeOOM = cgroupMemoryPeak(t.cg), cgroupOOMKills(t.cg)
+		}
 	}
 	k.reply(m)
 }
