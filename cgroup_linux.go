@@ -2,8 +2,11 @@ package tether
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,35 +110,186 @@ func cgroupBase() (string, error) {
 	return filepath.Join(mnt, own), nil
 }
 
-// cgroupParent creates the directory under which a keeper puts its trees'
-// cgroups: a child of its own cgroup, or of $TETHER_CGROUP_PARENT. An
-// error means this machine offers no writable cgroup v2 subtree here.
-func cgroupParent(name string) (string, error) {
+// Keeper cgroups: who owns one is proved by a lock, never by a pid.
+//
+// A keeper's directory is named keeperCgroupPrefix + "PID-RANDOM": the pid
+// (in the keeper's own PID namespace) is there for people reading ps and
+// the tree, and means nothing to tether; RANDOM makes two keepers' names
+// differ even when their pids are equal in their namespaces. The keeper
+// holds flock(LOCK_EX) on the directory itself for as long as it lives (the
+// descriptor is close-on-exec, so no child inherits it). The lock is on the
+// cgroup's inode, which every process that can see the cgroup shares,
+// whatever its PID, mount or cgroup namespace; the kernel drops it when the
+// keeper ends, however it ends. A keeper that dies without removing its
+// directory (it and its parent were SIGKILLed) thus leaves it unlocked, and
+// the next keeper to start under the same parent collects it
+// (collectStaleKeepers).
+//
+// Old tether versions named their directories "tether-keeper.PID" and held
+// no lock: such a name is never collected, as nothing can tell whether its
+// keeper lives.
+const keeperCgroupPrefix = "tether-keeper-"
+
+// staleSetupAge is how old an unlocked keeper directory without trees must
+// be before it counts as stale: younger, it may be one a keeper has just
+// made and not locked yet.
+const staleSetupAge = 30 * time.Second
+
+// keeperCgroup is a keeper's own cgroup directory and the lock that proves
+// it is the keeper's.
+type keeperCgroup struct {
+	dir  string
+	lock int // an O_RDONLY descriptor of dir, flock(LOCK_EX)ed; -1 once closed
+}
+
+// close releases the lock. The keeper calls it only after removing dir, or
+// never: its exit releases it.
+func (c *keeperCgroup) close() {
+	if c.lock >= 0 {
+		_ = unix.Close(c.lock) // best effort: it only drops the lock
+		c.lock = -1
+	}
+}
+
+// cgroupParent creates and locks the directory under which a keeper puts
+// its trees' cgroups: a child of its own cgroup, or of
+// $TETHER_CGROUP_PARENT. Stale directories of dead keepers under the same
+// parent are collected first. An error means this machine offers no
+// writable cgroup v2 subtree here.
+func cgroupParent() (*keeperCgroup, error) {
 	base, err := cgroupBase()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if os.Getenv(cgroupParentEnv) != "" {
 		// Hand down what the chosen parent is granted; it works where
 		// that cgroup has no process of its own, which is the point of
 		// choosing it. (Best effort: what fails is reported per tree.)
 		_ = cgroupEnableControllers(base, limitControllers)
-		// The parent may be shared by programs in other PID namespaces,
-		// whose keepers' pids mean nothing here: the name says whose.
-		name += "." + pidNamespaceID()
 	}
 	collectStaleKeepers(base)
-	dir := filepath.Join(base, name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", err
+	c, err := newKeeperCgroup(base)
+	if err != nil {
+		return nil, err
 	}
 	// cgroup.kill (Linux 5.14) is what makes a tree's kill atomic; without
 	// it this level is not worth having.
-	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
-		_ = os.Remove(dir) // best effort: it is empty
-		return "", fmt.Errorf("cgroup.kill: %w", err)
+	if _, err := os.Stat(filepath.Join(c.dir, "cgroup.kill")); err != nil {
+		_ = os.Remove(c.dir) // best effort: it is empty
+		c.close()
+		return nil, fmt.Errorf("cgroup.kill: %w", err)
 	}
-	return dir, nil
+	return c, nil
+}
+
+// exists reports whether the directory is still there (nil: no cgroup).
+func (c *keeperCgroup) exists() bool {
+	return c != nil && c.lock >= 0 && unix.Faccessat(c.lock, "cgroup.procs", unix.F_OK, 0) == nil
+}
+
+// newKeeperCgroup makes a keeper directory under base with a name no other
+// keeper has, and locks it.
+func newKeeperCgroup(base string) (*keeperCgroup, error) {
+	var lastErr error
+	for attempt := 0; attempt < 8; attempt++ {
+		var rnd [6]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(base, keeperCgroupPrefix+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rnd[:]))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				lastErr = err
+				continue // another keeper's, however unlikely: another name
+			}
+			return nil, err
+		}
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			_ = unix.Rmdir(dir) // best effort: it is empty
+			return nil, err
+		}
+		// A collector may hold the lock for an instant while it looks at
+		// the new directory (and leaves it: it has no trees and is young).
+		if err := flockWithin(fd, time.Second); err != nil {
+			_ = unix.Close(fd)
+			lastErr = err
+			continue // leave it: a young, empty directory, collected later
+		}
+		// ...or, with a clock that jumped, removed it just before we
+		// locked it: then the descriptor names a removed directory.
+		if err := unix.Faccessat(fd, "cgroup.procs", unix.F_OK, 0); err != nil {
+			_ = unix.Close(fd)
+			lastErr = err
+			continue
+		}
+		return &keeperCgroup{dir: dir, lock: fd}, nil
+	}
+	return nil, fmt.Errorf("no keeper cgroup under %s: %w", base, lastErr)
+}
+
+// flockWithin takes flock(LOCK_EX) on fd, trying for up to d: a collector
+// holds another keeper's lock only while it looks.
+func flockWithin(fd int, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// collectStaleKeepers destroys the directories of keepers that died without
+// removing them (a SIGKILLed keeper whose parent was SIGKILLed too), under
+// parent: those of keeperCgroupPrefix whose lock nobody holds and that have
+// trees, or are older than staleSetupAge. It holds each one's lock while it
+// looks and destroys, so a live keeper's directory (locked) is never
+// touched, nor is one another collector is destroying.
+func collectStaleKeepers(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), keeperCgroupPrefix) {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil && isStaleKeeperCgroup(dir, fd) {
+			cgroupDestroy(dir)
+		}
+		_ = unix.Close(fd) // drops the lock, if we took it
+	}
+}
+
+// isStaleKeeperCgroup judges an unlocked keeper directory, which fd (locked
+// by the caller) names: a keeper makes its trees' cgroups only once it holds
+// the lock, so one with trees has lost its keeper; one without is stale
+// once it is older than staleSetupAge.
+func isStaleKeeperCgroup(dir string, fd int) bool {
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				return true
+			}
+		}
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	// A cgroup directory's times are those of its creation.
+	made := time.Unix(st.Mtim.Unix())
+	return time.Since(made) > staleSetupAge
 }
 
 // cgroupProcs lists the processes in a cgroup.
@@ -305,49 +459,5 @@ func cgroupDestroy(dir string) {
 		for cgroupRemove(dirs[i]) != nil && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-	}
-}
-
-// pidNamespaceID names this process's PID namespace: the inode number of
-// /proc/self/ns/pid ("4026531836"), or "0" if it cannot be read.
-func pidNamespaceID() string {
-	l, err := os.Readlink("/proc/self/ns/pid")
-	if v, ok := strings.CutPrefix(l, "pid:["); err == nil && ok {
-		return strings.TrimSuffix(v, "]")
-	}
-	return "0"
-}
-
-// collectStaleKeepers destroys the cgroups of keepers that died without
-// removing them (a SIGKILLed keeper whose parent died too): siblings named
-// tether-keeper.PID whose PID is no longer a keeper.
-//
-// A name may end in ".NS", the PID namespace of a keeper under
-// TETHER_CGROUP_PARENT: only those of this process's namespace are judged,
-// as another namespace's pids cannot be looked up here.
-func collectStaleKeepers(parent string) {
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return
-	}
-	ns := pidNamespaceID()
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), "tether-keeper.")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		pidStr, theirNS, hasNS := strings.Cut(rest, ".")
-		if hasNS && theirNS != ns {
-			continue
-		}
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmd, _ := os.ReadFile("/proc/" + pidStr + "/cmdline")
-		if strings.HasPrefix(string(cmd), "tether-keeper") {
-			continue // alive: another parent's keeper
-		}
-		cgroupDestroy(filepath.Join(parent, e.Name()))
 	}
 }

@@ -238,7 +238,11 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		if p.channel != nil {
 			_ = p.channel.Close() // best effort: nobody else has it
 		}
-		return nil, c.startErr("exec", err)
+		op := "exec"
+		if se, ok := err.(*stepError); ok {
+			op, err = se.step, se.err
+		}
+		return nil, c.startErr(op, err)
 	}
 	p.h, p.pid, p.level = h, pid, levelOf(h)
 	p.stdin, p.stdout, p.stderr = s.stdin, s.stdout, s.stderr

@@ -19,6 +19,14 @@ var ErrDrainTimeout = errors.New("tether: pipe still open when the drain timeout
 // It wraps errors.ErrUnsupported.
 var ErrUnsupported = fmt.Errorf("tether: not supported on %s yet: %w", runtime.GOOS, errors.ErrUnsupported)
 
+// ErrCgroupRemoved is returned by Start, wrapped in a *StartError with Op
+// "cgroup", at the cgroup level when the keeper finds that its own cgroup
+// was removed by another program (tether never removes a live keeper's).
+// The trees that were in it had been killed by then, as cgroup v2 removes
+// only empty cgroups; the keeper makes a new cgroup, so later starts work.
+// Test with errors.Is(err, tether.ErrCgroupRemoved).
+var ErrCgroupRemoved = errors.New("tether: the keeper's cgroup was removed by another program")
+
 // ErrLineTooLong is yielded by Lines with the first pieces of a line that is
 // longer than the limit; the line's remainder follows as further items.
 var ErrLineTooLong = errors.New("tether: line longer than the limit, split")
@@ -40,6 +48,16 @@ func (e *StartError) Error() string {
 }
 
 func (e *StartError) Unwrap() error { return e.Err }
+
+// stepError is a start that failed at step (a StartError's Op) other than
+// the exec, as the keeper reports it.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
 
 // notFoundError is the cause when a program name is not found in $PATH. It
 // matches both exec.ErrNotFound and fs.ErrNotExist, so callers can use the

@@ -26,7 +26,6 @@ import (
 // descendant must be gone soon after, and the polite one must have cleaned up.
 
 func init() {
-	testproc.AtEnd(newCgroupLeftovers)
 	testproc.Register("parent", helperParent)
 	testproc.Register("tree", helperTree)
 	testproc.Register("member", helperMember)
@@ -260,19 +259,21 @@ func levelNamed(name string) tether.Containment {
 	panic("no level " + name)
 }
 
-// cgroupLevel says whether this machine offers the cgroup level, and why not.
-func cgroupLevel() (bool, string) {
+// cgroupLevel says whether this machine offers the cgroup level, and why
+// not: whether a cgroup can be made where the keepers make theirs, under the
+// tests' own cgroup. Probed once.
+var cgroupLevel = sync.OnceValues(func() (bool, string) {
 	mnt, err := cgroup2MountForTest()
 	if err != nil {
 		return false, err.Error()
 	}
-	probe := filepath.Join(mnt, "tether-probe."+strconv.Itoa(os.Getpid()))
+	probe := filepath.Join(mnt, ownCgroupForTest(), "tether-probe."+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(probe, 0o755); err != nil {
 		return false, err.Error()
 	}
 	_ = os.Remove(probe)
 	return true, ""
-}
+})
 
 func cgroup2MountForTest() (string, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
@@ -288,46 +289,31 @@ func cgroup2MountForTest() (string, error) {
 	return "", fmt.Errorf("no cgroup2 mount")
 }
 
-// cgroupsBefore are the keeper cgroups present when the tests began: other
-// tether programs' on this machine, not the tests' to answer for.
-var cgroupsBefore = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
-	for _, l := range cgroupLeftovers() {
-		m[l] = true
-	}
-	return m
-})
-
-// newCgroupLeftovers is cgroupLeftovers but those present before the tests
-// and those of live keepers of other programs (a keeper is its parent's
-// binary re-executed: ours run the test binary).
-func newCgroupLeftovers() []string {
-	self, _ := os.Executable()
-	var out []string
-	for _, l := range cgroupLeftovers() {
-		_, num, _ := strings.Cut(filepath.Base(l), ".")
-		exe, err := os.Readlink("/proc/" + num + "/exe")
-		if cgroupsBefore()[l] || (err == nil && exe != self) {
-			continue
+// ownCgroupForTest is this process's cgroup v2 path ("/" if none is found).
+func ownCgroupForTest() string {
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
 		}
-		out = append(out, l)
 	}
-	return out
+	return "/"
 }
 
-// cgroupLeftovers lists keeper cgroups still present: every keeper removes
-// its own when it ends.
+// cgroupLeftovers lists the keeper cgroups under the tests' own cgroup
+// (testproc puts the run in one of its own): every keeper removes its own
+// when it ends. testproc fails the run if any is left at the end.
 func cgroupLeftovers() []string {
 	mnt, err := cgroup2MountForTest()
 	if err != nil {
 		return nil
 	}
 	var out []string
-	_ = filepath.WalkDir(mnt, func(path string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(filepath.Join(mnt, ownCgroupForTest()), func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
-		if strings.HasPrefix(d.Name(), "tether-keeper.") {
+		if strings.HasPrefix(d.Name(), "tether-keeper-") {
 			out = append(out, "cgroup left behind: "+path)
 			return filepath.SkipDir
 		}

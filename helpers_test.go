@@ -35,9 +35,6 @@ func TestMain(m *testing.M) {
 	testproc.Register("emfile", helperEMFILE)
 	testproc.Register("stderr", helperStderr)
 	registerIPCHelpers()
-	if !testproc.IsChild() {
-		cgroupsBefore() // the baseline of the cgroup leak check
-	}
 	testproc.Main(m)
 }
 

@@ -90,7 +90,9 @@ type keeperMsg struct {
 
 	PID   int    `json:"pid,omitempty"`
 	Errno int    `json:"errno,omitempty"` // spawn failed with this errno...
-	Err   string `json:"err,omitempty"`   // ...or this message; hello: the keeper cannot work, and exits
+	Err   string `json:"err,omitempty"`   // ...and/or this message; hello: the keeper cannot work, and exits
+	Step  string `json:"step,omitempty"`  // spawned: the step that failed, "" for the exec ("cgroup": making the tree's cgroup)
+	Gone  bool   `json:"gone,omitempty"`  // spawned: the keeper's own cgroup was removed from under it (Err names it)
 
 	Code   int   `json:"code,omitempty"`
 	Signal int   `json:"signal,omitempty"`

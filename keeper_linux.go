@@ -3,6 +3,7 @@ package tether
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +33,8 @@ type keeper struct {
 	trees    map[uint64]*keptTree // by id, until the parent releases them
 	leaders  map[int]*keptTree    // by pid, until reaped
 	maxGrace time.Duration        // the largest StopTimeout of any tree started
-	cgDir    string               // where trees' cgroups go; "" if none can be had
+	cgDir    string               // where trees' cgroups go (cgOwn.dir); "" if none can be had
+	cgOwn    *keeperCgroup        // cgDir and the lock that proves it ours; nil without
 	cgErr    string               // why not
 	cgEmpty  map[string]bool      // released trees' cgroups, removed once empty
 	// controllers maps each of limitControllers to "" if trees' cgroups
@@ -98,9 +100,9 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// Trees get no cgroups here: the keeper's cgroup is named by its
 		// pid, 1 in every namespace, and the level does without them.
 		k.cgErr = "no cgroups at the PID-namespace level"
-	} else if dir, err := cgroupParent("tether-keeper." + strconv.Itoa(os.Getpid())); err == nil {
-		k.cgDir = dir
-		k.controllers = cgroupEnableControllers(dir, limitControllers)
+	} else if own, err := cgroupParent(); err == nil {
+		k.cgOwn, k.cgDir = own, own.dir
+		k.controllers = cgroupEnableControllers(own.dir, limitControllers)
 	} else {
 		k.cgErr = err.Error()
 	}
@@ -316,17 +318,40 @@ func (k *keeper) treeCgroup(id uint64, s *keeperSpawn) (string, error) {
 		return "", nil
 	}
 	if k.cgDir == "" {
-		return "", errors.New("no writable cgroup v2 subtree: " + k.cgErr)
+		return "", &cgroupSetupError{err: errors.New("no writable cgroup v2 subtree: " + k.cgErr)}
 	}
 	dir := filepath.Join(k.cgDir, "tree."+strconv.FormatUint(id, 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", err
+		if errors.Is(err, fs.ErrNotExist) && !k.cgOwn.exists() {
+			return "", k.cgroupGone()
+		}
+		return "", &cgroupSetupError{err: err}
 	}
 	if err := cgroupSetLimits(dir, s.MemoryMax, s.PidsMax, k.controllers); err != nil {
 		_ = cgroupRemove(dir) // best effort: nothing entered it
-		return "", err
+		return "", &cgroupSetupError{err: err}
 	}
 	return dir, nil
+}
+
+// cgroupGone answers a spawn that found the keeper's own cgroup removed
+// from under it: by another program, as nothing of tether's removes a live
+// keeper's (rmdir succeeds only once every tree's cgroup is gone, so its
+// trees were killed first). The keeper makes itself a new one for the
+// starts that follow, tells the parent (a hello), and this start fails
+// saying what happened.
+func (k *keeper) cgroupGone() error {
+	old := k.cgDir
+	k.cgOwn.close()
+	k.cgOwn, k.cgDir = nil, ""
+	if own, err := cgroupParent(); err == nil {
+		k.cgOwn, k.cgDir = own, own.dir
+		k.controllers = cgroupEnableControllers(own.dir, limitControllers)
+	} else {
+		k.cgErr = err.Error()
+	}
+	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers})
+	return &cgroupSetupError{err: errors.New(old), gone: true}
 }
 
 // killTree SIGKILLs a tree at once: cgroup.kill where it has a cgroup, else
@@ -527,7 +552,9 @@ func (k *keeper) removeCgroupsLocked() {
 		}
 	}
 	k.removeEmptyCgroups()
-	_ = cgroupRemove(k.cgDir) // best effort: fails only if a tree's is left
+	// Best effort: it fails only if a tree's is left, and then the lock,
+	// dropped at our exit, lets the next keeper collect it.
+	_ = cgroupRemove(k.cgDir)
 }
 
 // signalNew sends the stop signal to processes under the keeper that have not

@@ -270,7 +270,7 @@ func TestKeeperKilled(t *testing.T) {
 // keeperCgroupExists reports whether keeper pid's cgroup is still there.
 func keeperCgroupExists(pid int) bool {
 	for _, l := range cgroupLeftovers() {
-		if strings.HasSuffix(l, "/tether-keeper."+strconv.Itoa(pid)) {
+		if strings.Contains(l, "/tether-keeper-"+strconv.Itoa(pid)+"-") {
 			return true
 		}
 	}

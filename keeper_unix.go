@@ -249,6 +249,12 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 			// and readLoop, which reports them gone.
 			_ = k.conn.Close()
 		}
+		// The next start makes a new keeper, even before readLoop has
+		// read the EOF of this one (a SIGKILLed keeper: EPIPE comes
+		// first).
+		k.mu.Lock()
+		k.dead = true
+		k.mu.Unlock()
 		return fmt.Errorf("%w: %v", errKeeperGone, err)
 	}
 	return nil
@@ -301,13 +307,9 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int,
 	var m keeperMsg
 	if err == nil {
 		m = <-reply // bounded: the keeper answers, or readLoop does when it dies
-	}
-	if err == nil && m.Errno != 0 {
-		err = syscall.Errno(m.Errno)
-	} else if err == nil && m.Err == errKeeperGone.Error() {
-		err = errKeeperGone
-	} else if err == nil && m.Err != "" {
-		err = errors.New(m.Err)
+		if m.Errno != 0 || m.Err != "" {
+			err = spawnErr(m)
+		}
 	}
 	if err != nil {
 		k.mu.Lock()
@@ -506,14 +508,71 @@ func spawnFiles(in keeperIn) ([]*os.File, error) {
 	return files, nil
 }
 
+// cgroupSetupError is a spawn that failed while the keeper made its tree's
+// cgroup, before any clone.
+type cgroupSetupError struct {
+	err  error
+	gone bool // the keeper's own cgroup was removed; err names it
+}
+
+func (e *cgroupSetupError) Error() string { return e.err.Error() }
+
 // spawnFailed is the answer to spawn id that failed with err.
 func spawnFailed(id uint64, err error) keeperMsg {
+	m := keeperMsg{Op: "spawned", ID: id}
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return keeperMsg{Op: "spawned", ID: id, Errno: int(errno)}
+	hasErrno := errors.As(err, &errno)
+	if hasErrno {
+		m.Errno = int(errno)
 	}
-	return keeperMsg{Op: "spawned", ID: id, Err: err.Error()}
+	if cse, ok := err.(*cgroupSetupError); ok {
+		m.Step, m.Gone, m.Err = "cgroup", cse.gone, cse.err.Error()
+	} else if !hasErrno {
+		m.Err = err.Error()
+	}
+	return m
 }
+
+// spawnErr is the error a failed spawn's answer m describes.
+func spawnErr(m keeperMsg) error {
+	var err error
+	switch {
+	case m.Gone:
+		err = cgroupRemovedError(m.Err)
+	case m.Errno != 0 && m.Err != "":
+		err = &errnoText{m.Err, syscall.Errno(m.Errno)}
+	case m.Errno != 0:
+		err = syscall.Errno(m.Errno)
+	case m.Err == errKeeperGone.Error():
+		err = errKeeperGone
+	default:
+		err = errors.New(m.Err)
+	}
+	if m.Step != "" {
+		err = &stepError{step: m.Step, err: err}
+	}
+	return err
+}
+
+// cgroupRemovedError names the keeper cgroup that was removed; it matches
+// ErrCgroupRemoved.
+type cgroupRemovedError string
+
+func (e cgroupRemovedError) Error() string {
+	return "the keeper's cgroup " + string(e) + " was removed by another program, with the trees in it; " +
+		"the keeper made a new one for later starts"
+}
+
+func (e cgroupRemovedError) Is(target error) bool { return target == ErrCgroupRemoved }
+
+// errnoText is an error whose text the keeper sent, matching its errno.
+type errnoText struct {
+	text  string
+	errno syscall.Errno
+}
+
+func (e *errnoText) Error() string { return e.text }
+func (e *errnoText) Unwrap() error { return e.errno }
 
 // exitedMsg reports tree id's leader, pid as the parent knows it, reaped
 // with ws and ru.

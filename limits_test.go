@@ -203,9 +203,11 @@ func TestCgroupParentEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(mnt, "tether-test-parent."+strconv.Itoa(os.Getpid()))
+	// Under the cgroup testproc made for the run, so that nothing of it
+	// can reach other programs' cgroups.
+	base := filepath.Join(mnt, ownCgroupForTest(), "tether-test-parent."+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(base, 0o755); err != nil {
-		t.Skip("cannot make a cgroup at the mount's root:", err)
+		t.Skip("cannot make a cgroup under the tests' own:", err)
 	}
 	defer os.Remove(base)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -215,7 +217,7 @@ func TestCgroupParentEnv(t *testing.T) {
 		c.Env = append(c.Env, "TETHER_CGROUP_PARENT="+v)
 		out, err := c.Output(ctx)
 		got := strings.TrimSpace(string(out))
-		want := strings.TrimPrefix(base, mnt) + "/tether-keeper."
+		want := strings.TrimPrefix(base, mnt) + "/tether-keeper-"
 		if err != nil || !strings.HasPrefix(got, want) {
 			t.Errorf("TETHER_CGROUP_PARENT=%s: the child ran in %q (%v), want under %s", v, got, err, want)
 		}

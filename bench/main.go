@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testcgroup"
 )
 
 var (
@@ -58,6 +59,12 @@ func main() {
 		fatal(err)
 	}
 	defer os.RemoveAll(workDir)
+	// A cgroup of the run's own: the keepers it starts make their cgroups
+	// under it, where they can never reach another program's.
+	if j, err := testcgroup.Enter("tether-bench"); err == nil {
+		jail = j
+		defer leaveJail()
+	}
 
 	machine()
 	for _, s := range strings.Split(*only, ",") {
@@ -82,8 +89,22 @@ func main() {
 	}
 }
 
+// jail is the run's own cgroup; nil where none could be made.
+var jail *testcgroup.Jail
+
+// leaveJail removes the run's cgroup and what is left in it.
+func leaveJail() {
+	if jail != nil {
+		for _, p := range jail.Leave() {
+			fmt.Fprintln(os.Stderr, "bench:", p)
+		}
+		jail = nil
+	}
+}
+
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
+	leaveJail()
 	os.Exit(1)
 }
 

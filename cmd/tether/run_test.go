@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherproc/tether/internal/testcgroup"
 	"github.com/tetherproc/tether/internal/testproc"
 	"github.com/tetherproc/tether/internal/treescript"
 )
@@ -30,7 +31,24 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// A cgroup of the run's own: the tether processes these tests start
+	// (some in new PID namespaces) make their keepers' cgroups under it,
+	// where they can never reach another program's.
+	jail, err := testcgroup.Enter("tether-cli-test")
+	code := m.Run()
+	if err == nil {
+		deadline := time.Now().Add(10 * time.Second)
+		left := jail.Leftovers()
+		for len(left) > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // keepers remove theirs as they end
+			left = jail.Leftovers()
+		}
+		for _, p := range append(left, jail.Leave()...) {
+			fmt.Fprintln(os.Stderr, "tests left behind:", p)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
 }
 
 func tetherCmd(args ...string) *exec.Cmd {
@@ -455,4 +473,114 @@ func TestRunLimitsRefused(t *testing.T) {
 	if got := exitStatus(c.Run()); got != 2 {
 		t.Errorf("TETHER_PIDS_MAX=200x: status %d, want 2", got)
 	}
+}
+
+// The isolation issue's scenario, as a user met it: `tether run` with a
+// polite program on the host, then `tether run -- true` in a new PID
+// namespace (a sandbox, unshare, a container sharing the host's cgroups), and
+// the reverse. The first program must still run, its cleanup unrun, until it
+// is asked to stop; then it cleans up and exits 0.
+func TestRunIsolatedFromRunInPIDNamespace(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("no PID namespaces here: %v", err)
+	}
+	exe, _ := os.Executable()
+	inNS := func(args ...string) []string {
+		return append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child", exe}, args...)
+	}
+	onHost := func(args ...string) []string { return append([]string{exe}, args...) }
+	polite := []string{"run", "--", "sh", "-c", `trap 'echo cleaned; exit 0' TERM; echo ready; sleep 100 & wait`}
+	for _, tc := range []struct {
+		name          string
+		victim, other []string
+	}{
+		{"victim on the host", onHost(polite...), inNS("run", "--", "true")},
+		{"victim in a PID namespace", inNS(polite...), onHost("run", "--", "true")},
+		{"both in PID namespaces", inNS(polite...), inNS("run", "--", "true")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+			victim := exec.Command(tc.victim[0], tc.victim[1:]...)
+			victim.Env = env
+			stdout, err := victim.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := victim.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 8)
+			// Owner: the test. Ends at the victim's EOF: at the latest
+			// when the test kills it below.
+			go func() {
+				defer close(lines)
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+			}()
+			t.Cleanup(func() {
+				_ = victim.Process.Kill() // ours; best effort: it may be gone
+				for range lines {
+				}
+				_ = victim.Wait()
+			})
+			next := func() (string, bool) {
+				select {
+				case l, ok := <-lines:
+					return l, ok
+				case <-time.After(30 * time.Second):
+					t.Fatal("no line from the first tether run after 30 s")
+					return "", false
+				}
+			}
+			if l, _ := next(); l != "ready" {
+				t.Fatalf("victim: %q", l)
+			}
+			// Twice, so that the second run's keeper finds the first's
+			// cgroups too.
+			for range 2 {
+				other := exec.Command(tc.other[0], tc.other[1:]...)
+				other.Env = env
+				if b, err := other.CombinedOutput(); err != nil {
+					t.Fatalf("the other tether run: %v: %s", err, b)
+				}
+			}
+			select {
+			case l, ok := <-lines:
+				t.Fatalf("the first tether run said %q (open %v) when another ran in another PID namespace", l, ok)
+			default:
+			}
+			// SIGTERM to tether itself: unshare does not pass signals on.
+			tetherPID := victim.Process.Pid
+			if tc.victim[0] == "unshare" {
+				tetherPID = childOf(victim.Process.Pid)
+			}
+			_ = syscall.Kill(tetherPID, syscall.SIGTERM) // ours: tether, started by this test
+			if l, _ := next(); l != "cleaned" {
+				t.Errorf("after SIGTERM the program said %q, want cleaned", l)
+			}
+			if err := waitBounded(t, victim, 30*time.Second); err != nil {
+				t.Errorf("the first tether run: %v", err)
+			}
+		})
+	}
+}
+
+// childOf returns pid's first child, 0 if it has none.
+func childOf(pid int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name())) // a thread may have exited
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
+		}
+	}
+	return 0
 }

@@ -777,12 +777,12 @@ func TestUpTreeFlags(t *testing.T) {
 		return out.String() + errb.String(), err
 	}
 	out, err := up("-containment", "group")
-	if err != nil || !strings.Contains(out, "0::") || strings.Contains(out, "tether-keeper.") {
+	if err != nil || !strings.Contains(out, "0::") || strings.Contains(out, "tether-keeper-") {
 		t.Errorf("-containment group: %v\n%s", err, out)
 	}
 	if tether.Probe().Auto == tether.ContainCgroup {
 		out, err = up()
-		if err != nil || !strings.Contains(out, "tether-keeper.") {
+		if err != nil || !strings.Contains(out, "tether-keeper-") {
 			t.Errorf("the default, the cgroup level here: %v\n%s", err, out)
 		}
 	}

@@ -14,7 +14,10 @@
 // its pid and start time in a registry directory; when the tests finish, Main
 // fails the run if any recorded process is still alive (zombies count as
 // dead: PID 1 on some machines never reaps orphans), kills it, and reports
-// goroutines and descriptors that did not return to their baseline.
+// goroutines, descriptors and cgroups that did not return to their baseline.
+//
+// The tests run in a cgroup of their own (testcgroup), so the keepers they
+// start can never touch another program's cgroups.
 package testproc
 
 import (
@@ -30,6 +33,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetherproc/tether/internal/testcgroup"
 )
 
 const (
@@ -107,6 +112,12 @@ func Main(m *testing.M) {
 		os.Exit(2)
 	}
 	_ = os.Setenv(envRegistry, dir)
+	// A cgroup of the run's own: the keepers the tests start make their
+	// cgroups under it, where they can never reach another program's.
+	jail, jailErr := testcgroup.Enter("tether-test")
+	if jailErr == nil {
+		AtEnd(jail.Leftovers)
+	}
 	// The runtime opens its netpoller's descriptors on first use: make
 	// that happen before the baseline is taken.
 	if r, w, err := os.Pipe(); err == nil {
@@ -118,7 +129,11 @@ func Main(m *testing.M) {
 
 	code := m.Run()
 
-	if problems := checkLeaks(dir, goroutines, fds); len(problems) > 0 {
+	problems := checkLeaks(dir, goroutines, fds)
+	if jailErr == nil {
+		problems = append(problems, jail.Leave()...)
+	}
+	if len(problems) > 0 {
 		fmt.Fprintln(os.Stderr, "testproc: the tests left things behind:")
 		for _, p := range problems {
 			fmt.Fprintln(os.Stderr, "  "+p)
