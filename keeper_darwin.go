@@ -23,6 +23,11 @@ import (
 
 func selfExe() (string, error) { return os.Executable() }
 
+// nameKeeper does nothing on macOS: a process's name there is that of the
+// file it executed, and argv[0] ("tether-keeper") is what ps shows by
+// default.
+func nameKeeper() {}
+
 func startInPIDNamespace(*[]string, *[]*os.File, func(*syscall.SysProcAttr) (int, error)) (int, bool, error) {
 	return 0, false, ErrUnsupported
 }

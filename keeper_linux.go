@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,15 @@ import (
 func selfExe() (string, error) { return "/proc/self/exe", nil }
 
 // ---- keeper side ----
+
+// nameKeeper makes ps, top and docker top show the keeper as tether-keeper,
+// not as "exe" (the name of /proc/self/exe, which it was executed as).
+// PR_SET_NAME names the calling thread; package init runs on the main
+// thread, whose name is the process's, and threads made later copy it.
+func nameKeeper() {
+	name := []byte("tether-keeper\x00")
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0) // best effort: only a name
+}
 
 type keeper struct {
 	keeperLink

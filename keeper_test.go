@@ -342,3 +342,20 @@ func TestKeeperLargeSpawn(t *testing.T) {
 		t.Errorf("child saw %q (%v), want %q", out, err, fmt.Sprintf("%d 0", 120<<10))
 	}
 }
+
+// ps, top and docker top name the keeper tether-keeper (its comm), not
+// "exe", the file it was executed as (/proc/self/exe).
+func TestKeeperNamedInPs(t *testing.T) {
+	t.Parallel()
+	for _, level := range keptLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			c, _, _ := keptOp(t, "wait", level)
+			keeper := keeperOf(t, c.Process.Pid)
+			comm, err := os.ReadFile("/proc/" + strconv.Itoa(keeper) + "/comm")
+			if err != nil || strings.TrimSpace(string(comm)) != "tether-keeper" {
+				t.Errorf("the keeper's comm: %q (%v), want tether-keeper", comm, err)
+			}
+		})
+	}
+}

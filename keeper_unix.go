@@ -402,6 +402,7 @@ func init() {
 		ns, pidns := os.LookupEnv(keeperNSEnv)
 		_ = os.Unsetenv(keeperNSEnv)
 		parentFD, _ := strconv.Atoi(ns)
+		nameKeeper()
 		os.Exit(runKeeper(ppid, pidns, parentFD))
 	}
 }
