@@ -32,6 +32,10 @@ type keeperSpawn struct {
 	Foreground  bool  `json:",omitempty"` // make its group the foreground of the terminal at fd 0
 	MemoryMax   int64 `json:",omitempty"` // Limits, written to the tree's cgroup before the clone
 	PidsMax     int64 `json:",omitempty"`
+	// Ignored is the set of signals the parent ignores (bit N-1 for signal
+	// N): the child starts with them ignored, as the parent's own child
+	// would.
+	Ignored uint64 `json:",omitempty"`
 
 	// B64: Path, Argv, Env and Dir are base64, because one of them is not
 	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).

@@ -5,6 +5,7 @@ package tether
 import (
 	"errors"
 	"os"
+	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +23,9 @@ import (
 // signal, its StopTimeout, then SIGKILL.
 
 func selfExe() (string, error) { return os.Executable() }
+
+// kernelIgnored: on macOS only what os/signal knows (signal.Ignored).
+func kernelIgnored(sig syscall.Signal) bool { return signal.Ignored(sig) }
 
 // nameKeeper does nothing on macOS: a process's name there is that of the
 // file it executed, and argv[0] ("tether-keeper") is what ps shows by

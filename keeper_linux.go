@@ -21,6 +21,24 @@ import (
 // path was replaced or removed since.
 func selfExe() (string, error) { return "/proc/self/exe", nil }
 
+// kernelIgnored asks the kernel whether sig's disposition is SIG_IGN
+// (rt_sigaction with no new action).
+func kernelIgnored(sig syscall.Signal) bool {
+	// The kernel's struct sigaction, 32 bytes or less on every port. The
+	// handler comes first, but on MIPS, where an int sa_flags (padded to a
+	// word) precedes it.
+	var old [8]uintptr
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old[0])), 8, 0, 0)
+	if e != 0 {
+		return false
+	}
+	h := old[0]
+	if strings.HasPrefix(runtime.GOARCH, "mips") {
+		h = old[1]
+	}
+	return h == 1 // SIG_IGN
+}
+
 // ---- keeper side ----
 
 // nameKeeper makes ps, top and docker top show the keeper as tether-keeper,

@@ -297,6 +297,7 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int,
 	k.procs[kp.id] = kp
 	k.mu.Unlock()
 
+	spec.Ignored = ignoredSignals()
 	spec.encodeBytes()
 	fds := make([]int, len(files))
 	for i, f := range files {
@@ -415,6 +416,10 @@ const keeperIdle = 2 * time.Second
 type keeperLink struct {
 	fd  int    // the socket to the parent, blocking
 	out []byte // reply's buffer, under the keeper's lock
+
+	sigs    chan os.Signal // the keeper's own ending signals (interruptOnSignals)
+	ignored uint64         // the signals the keeper ignores now (ignoredSignals' form); serve's goroutine only
+	discard chan os.Signal // notified of the signals applyIgnored un-ignores by a handler; never read
 }
 
 // openKeeperLink takes the socket the parent left at descriptor 3.
@@ -448,10 +453,83 @@ func (l *keeperLink) interrupt() {
 // interruptOnSignals makes SIGTERM, SIGINT and SIGHUP to the keeper itself
 // end it as its parent's death does.
 func (l *keeperLink) interruptOnSignals() {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	l.sigs = make(chan os.Signal, 4)
+	signal.Notify(l.sigs, keeperEndingSignals...)
 	// Owner: the keeper. Ends at the first of these signals.
-	go func() { <-sigs; l.interrupt() }()
+	go func() { <-l.sigs; l.interrupt() }()
+	// What the keeper ignores from here on, inherited from the parent at
+	// its start: applyIgnored changes it to each spawn's parent's.
+	l.ignored = ignoredSignals()
+}
+
+// keeperEndingSignals end the keeper as its parent's death does, unless the
+// parent ignores them (applyIgnored).
+var keeperEndingSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}
+
+// ignoredSignals is the set of signals this process ignores now — those its
+// children inherit ignored through exec, as os/exec's do: bit N-1 for
+// signal N. (A Go program ignores what it passed to signal.Ignore, and
+// SIGHUP and SIGINT if it was started with them ignored; the runtime
+// replaces other inherited SIG_IGNs with its handler before main runs.)
+//
+// The runtime leaves SIGCONT, SIGTSTP, SIGTTIN and SIGTTOU as it found them
+// unless asked to watch them, and signal.Ignored does not know of an
+// inherited SIG_IGN there: those the kernel is asked about (kernelIgnored).
+func ignoredSignals() uint64 {
+	var set uint64
+	for n := 1; n <= 64; n++ {
+		if signal.Ignored(syscall.Signal(n)) {
+			set |= 1 << (n - 1)
+		}
+	}
+	for _, s := range jobControlSignals {
+		if kernelIgnored(s) {
+			set |= 1 << (s - 1)
+		}
+	}
+	return set
+}
+
+var jobControlSignals = []syscall.Signal{syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
+
+// keeperCannotIgnore are signals the keeper must not ignore to give a
+// child the parent's dispositions: SIG_IGN for SIGCHLD would make the
+// kernel reap the keeper's children itself, and the keeper's reaper would
+// lose their exits. (SIGKILL and SIGSTOP cannot be ignored at all.)
+var keeperCannotIgnore = uint64(1)<<(syscall.SIGCHLD-1) | uint64(1)<<(syscall.SIGKILL-1) | uint64(1)<<(syscall.SIGSTOP-1)
+
+// applyIgnored makes the keeper ignore exactly the signals in want, before
+// it forks a child for a parent that ignores them: exec keeps SIG_IGN, so
+// the child starts as the parent's own child would (os/exec), not with the
+// keeper's dispositions. A signal the parent no longer ignores gets its
+// default back (and the keeper's ending signals their handler). Called by
+// serve's goroutine only, which makes every fork.
+func (l *keeperLink) applyIgnored(want uint64) {
+	want &^= keeperCannotIgnore
+	for n := 1; n <= 64; n++ {
+		bit := uint64(1) << (n - 1)
+		if (want^l.ignored)&bit == 0 {
+			continue
+		}
+		s := syscall.Signal(n)
+		if want&bit != 0 {
+			signal.Ignore(s)
+			continue
+		}
+		signal.Reset(s)
+		if l.sigs != nil && slices.Contains(keeperEndingSignals, os.Signal(s)) {
+			signal.Notify(l.sigs, s)
+		} else if kernelIgnored(s) {
+			// The runtime leaves the job-control signals as they were
+			// (inherited SIG_IGN) when Reset: a handler of its own is
+			// what a fork resets to SIG_DFL in the child.
+			if l.discard == nil {
+				l.discard = make(chan os.Signal, 1)
+			}
+			signal.Notify(l.discard, s)
+		}
+	}
+	l.ignored = want
 }
 
 // serve reads the parent's requests with a plain blocking recvmsg, so a
@@ -475,6 +553,9 @@ func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperI
 			idle.Stop()
 			teardown()
 			return
+		}
+		if m.Op == "spawn" && m.Spawn != nil {
+			l.applyIgnored(m.Spawn.Ignored)
 		}
 		mu.Lock()
 		handle(keeperIn{m, fds})

@@ -1,0 +1,91 @@
+//go:build linux
+
+package tether_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testproc"
+)
+
+func init() {
+	testproc.Register("sigign-parent", helperSigIgnParent)
+}
+
+// helperSigIgnParent LEVEL starts grep SigIgn /proc/self/status (a C program:
+// a Go child would replace inherited SIG_IGNs before main) with os/exec and
+// with tether at LEVEL, in three states of its own: as started; after
+// signal.Ignore(SIGHUP, SIGUSR1); after signal.Reset(SIGUSR1) and a handler
+// for SIGTTOU. It prints "STATE os/exec=MASK tether=MASK" for each.
+func helperSigIgnParent(args []string) {
+	level := levelNamed(args[0])
+	show := func(state string) {
+		want, err := exec.Command("grep", "^SigIgn", "/proc/self/status").Output()
+		if err != nil {
+			fmt.Println("os/exec:", err)
+			os.Exit(1)
+		}
+		c := tether.Command("grep", "^SigIgn", "/proc/self/status")
+		c.Containment = level
+		got, err := c.Output(context.Background())
+		if err != nil {
+			fmt.Println("tether:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s os/exec=%s tether=%s\n", state, strings.Fields(string(want))[1], strings.Fields(string(got))[1])
+	}
+	show("started")
+	signal.Ignore(syscall.SIGHUP, syscall.SIGUSR1)
+	show("ignoring")
+	signal.Reset(syscall.SIGUSR1)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTTOU)
+	show("reset")
+}
+
+// A child starts with the signals its parent ignores ignored, and no other,
+// at every level, as os/exec's children do (exec keeps SIG_IGN): never with
+// the keeper's dispositions, nor with what the parent ignored when the
+// keeper started. The parent is started by a shell that ignores SIGINT,
+// SIGQUIT and SIGTTOU (a background job of a script, or nohup), then changes
+// its own as it runs.
+func TestChildInheritsParentsIgnoredSignals(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("grep"); err != nil {
+		t.Skip("no grep")
+	}
+	for _, level := range append([]string{"group"}, keptLevels(t)...) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			path, argv, env := testproc.Command("sigign-parent", level)
+			sh := exec.Command("sh", "-c", `trap '' INT QUIT TTOU; exec "$@"`, "sh", path)
+			sh.Args = append(sh.Args, argv[1:]...)
+			sh.Env = env
+			out, err := sh.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 3 {
+				t.Fatalf("want three states, got:\n%s", out)
+			}
+			for _, l := range lines {
+				f := strings.Fields(l)
+				if len(f) != 3 || strings.TrimPrefix(f[1], "os/exec=") != strings.TrimPrefix(f[2], "tether=") {
+					t.Errorf("%s: the child's ignored signals differ from an os/exec child's: %s", level, l)
+				}
+			}
+			// The states differ from each other: the test sees changes.
+			if lines[0] == lines[1] || lines[1] == lines[2] {
+				t.Errorf("the parent's changes did not show:\n%s", out)
+			}
+		})
+	}
+}
