@@ -20,6 +20,9 @@ const (
 	// went wrong with the streams, if anything. Always the last event.
 	EventClose
 	// EventSignal: a signal was sent to the process's tree; Signal is set.
+	// The SIGCONT a stop sends after its StopSignal or StopMessage is part
+	// of the stop and not reported (a SIGCONT sent with Signal is); if it
+	// fails, an EventError with Signal SIGCONT says so.
 	EventSignal
 	// EventEscalate: a graceful stop ran out of time; SIGKILL follows.
 	EventEscalate

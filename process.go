@@ -119,7 +119,8 @@ func (p *Process) Wait() (*Exit, error) {
 	return p.exit, p.err
 }
 
-// Signal sends sig to the process and its tree (see Process). After close it
+// Signal sends sig to the process and its tree (see Process), and nothing
+// else: unlike Stop, it does not follow sig with SIGCONT. After close it
 // returns an error matching errors.Is(err, os.ErrProcessDone): the pid may
 // belong to another process by then.
 func (p *Process) Signal(sig os.Signal) error {
@@ -135,10 +136,13 @@ func (p *Process) Kill() error {
 }
 
 // Stop stops the tree gracefully: StopSignal to the process and its tree,
-// then SIGKILL if the process has not closed within StopTimeout, and returns
-// once it has closed. Members of the tree still alive at close (they neither
-// exited nor held a pipe) are sent SIGKILL then. Calls after the first wait
-// for the same stop; after close Stop returns nil at once.
+// then SIGCONT, so that members stopped by SIGSTOP or a terminal's Ctrl-Z
+// act on it (as systemd and Docker do), then SIGKILL if the process has not
+// closed within StopTimeout, and returns once it has closed. A stopped tree
+// that handles StopSignal therefore cleans up and Stop takes only as long as
+// the tree takes to exit. Members of the tree still alive at close (they
+// neither exited nor held a pipe) are sent SIGKILL then. Calls after the
+// first wait for the same stop; after close Stop returns nil at once.
 func (p *Process) Stop() error {
 	var err error
 	p.stopOnce.Do(func() {
@@ -157,6 +161,7 @@ func (p *Process) Stop() error {
 			}
 			return
 		}
+		p.continueTree(p.stopSignal)
 		t := time.NewTimer(p.stopTimeout)
 		defer t.Stop()
 		select {
@@ -197,6 +202,7 @@ func (p *Process) stopByMessage() bool {
 			p.emit(Event{Kind: EventError, Err: fmt.Errorf("tether: stop message: %w", err)})
 			return false
 		}
+		p.continueTree(nil) // a stopped child cannot read the message
 		p.emit(Event{Kind: EventStopMessage})
 	case <-p.done:
 		return true
@@ -208,6 +214,35 @@ func (p *Process) stopByMessage() bool {
 		return true
 	case <-t.C:
 		return false
+	}
+}
+
+// continueTree sends SIGCONT to the tree after a stop has asked it to stop
+// (with stop, the signal, or nil for StopMessage): a stopped member cannot
+// act on a signal — a SIGTERM stays pending — nor read a message, so without
+// it a stopped tree waits out StopTimeout and dies by SIGKILL without
+// cleaning up. systemd and Docker do the same; tether's keeper does it at the
+// parent's death. Not for a SIGKILL (it ends stopped processes) or a SIGCONT
+// stop signal, and not on Windows, which has no stopped processes (sigCont
+// is nil). It is part of the stop, not an EventSignal; a failure is an
+// EventError, and the stop goes on (StopTimeout, SIGKILL).
+func (p *Process) continueTree(stop os.Signal) {
+	if sigCont == nil || stop == sigKill || stop == sigCont {
+		return
+	}
+	s, err := toSyscallSignal(sigCont)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		return // closed meanwhile: nothing is left to continue
+	}
+	err = p.h.signal(s)
+	p.mu.Unlock()
+	if err != nil {
+		p.emit(Event{Kind: EventError, Signal: sigCont, Err: fmt.Errorf("tether: signal %v to pid %d: %w", sigCont, p.pid, err)})
 	}
 }
 
