@@ -82,8 +82,11 @@ func (p *Process) Stderr() io.ReadCloser {
 
 // Stdin is the write end of the child's standard input when Cmd.Stdin was
 // Pipe(), nil otherwise. Close it to send EOF. Writing after the child closed
-// its stdin or exited returns an error wrapping syscall.EPIPE; it does not
-// kill the parent. It is closed at close if still open.
+// its stdin or exited returns an error wrapping syscall.EPIPE, before and
+// after the process's close alike (unless a descendant still holds the
+// child's stdin: the bytes go to it until close); it does not kill the
+// parent. It is closed at close if still open; writing after Close returns
+// an error wrapping os.ErrClosed.
 func (p *Process) Stdin() io.WriteCloser {
 	if p.stdin == nil {
 		return nil
@@ -331,7 +334,7 @@ func (p *Process) monitor(streams []stream) {
 		}
 	}
 	if p.stdin != nil {
-		_ = p.stdin.Close() // best effort: nobody reads it any more
+		p.stdin.closeAtClose()
 	}
 
 	p.mu.Lock()
