@@ -35,8 +35,10 @@ const (
 
 var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error", "stop-message"}
 
+// String is the kind's name ("spawn", "exit", ...), "unknown" for the zero
+// EventKind and values out of range.
 func (k EventKind) String() string {
-	if int(k) < len(kindNames) {
+	if k > 0 && int(k) < len(kindNames) {
 		return kindNames[k]
 	}
 	return "unknown"

@@ -20,6 +20,11 @@ import (
 // its process group (descendants that left it with setsid are not reached);
 // at the keeper level its live subtree and process group; at the cgroup level
 // its cgroup. A Process's methods may be called from several goroutines.
+//
+// A Process that Cmd.Start did not return — the zero value, say a struct
+// field never filled in, or a nil *Process — is not running and never will:
+// Wait, Signal, Stop and Kill return ErrNotStarted, Exited and Done are
+// closed, and PID, Exit and the streams are zero (0, nil).
 type Process struct {
 	path         string
 	pid          int
@@ -56,17 +61,38 @@ type Process struct {
 	emitMu sync.Mutex // observer calls one at a time
 }
 
-// PID is the process id.
-func (p *Process) PID() int { return p.pid }
+// notStarted reports whether p is a zero or nil Process (see Process).
+func (p *Process) notStarted() bool { return p == nil || p.done == nil }
 
-// Containment is the level the process was started at: never ContainAuto.
-func (p *Process) Containment() Containment { return p.level }
+// closedChan is Exited and Done of a Process that was never started.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// PID is the process id; 0 if the process was never started.
+func (p *Process) PID() int {
+	if p == nil {
+		return 0
+	}
+	return p.pid
+}
+
+// Containment is the level the process was started at: never ContainAuto,
+// but for a Process that was never started.
+func (p *Process) Containment() Containment {
+	if p == nil {
+		return ContainAuto
+	}
+	return p.level
+}
 
 // Stdout is the read end of the child's standard output when Cmd.Stdout was
 // Pipe(), nil otherwise. Reading it to EOF loses no byte; Close discards the
 // rest. It is safe to read after the process closed.
 func (p *Process) Stdout() io.ReadCloser {
-	if p.stdout == nil {
+	if p == nil || p.stdout == nil {
 		return nil
 	}
 	return p.stdout
@@ -74,7 +100,7 @@ func (p *Process) Stdout() io.ReadCloser {
 
 // Stderr is like Stdout, for standard error.
 func (p *Process) Stderr() io.ReadCloser {
-	if p.stderr == nil {
+	if p == nil || p.stderr == nil {
 		return nil
 	}
 	return p.stderr
@@ -88,22 +114,38 @@ func (p *Process) Stderr() io.ReadCloser {
 // parent. It is closed at close if still open; writing after Close returns
 // an error wrapping os.ErrClosed.
 func (p *Process) Stdin() io.WriteCloser {
-	if p.stdin == nil {
+	if p == nil || p.stdin == nil {
 		return nil
 	}
 	return p.stdin
 }
 
-// Exited is closed when the process has exited.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
+// Exited is closed when the process has exited (at once if it was never
+// started).
+func (p *Process) Exited() <-chan struct{} {
+	if p.notStarted() {
+		return closedChan
+	}
+	return p.exited
+}
 
 // Done is closed when the process has closed: it exited and every output pipe
 // reached EOF, was closed by its reader, or was abandoned at the drain
-// timeout. Done is always closed, at most DrainTimeout after Exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
+// timeout. Done is always closed, at most DrainTimeout after Exited (at
+// once if the process was never started).
+func (p *Process) Done() <-chan struct{} {
+	if p.notStarted() {
+		return closedChan
+	}
+	return p.done
+}
 
-// Exit returns how the process exited, or nil while it runs.
+// Exit returns how the process exited, or nil while it runs (or if it was
+// never started).
 func (p *Process) Exit() *Exit {
+	if p.notStarted() {
+		return nil
+	}
 	select {
 	case <-p.exited:
 		return p.exit
@@ -118,6 +160,9 @@ func (p *Process) Exit() *Exit {
 // (errors.Is) when a pipe had to be abandoned. Wait may be called any number
 // of times, from any goroutine, before or while the pipes are read.
 func (p *Process) Wait() (*Exit, error) {
+	if p.notStarted() {
+		return nil, ErrNotStarted
+	}
 	<-p.done
 	return p.exit, p.err
 }
@@ -127,6 +172,9 @@ func (p *Process) Wait() (*Exit, error) {
 // returns an error matching errors.Is(err, os.ErrProcessDone): the pid may
 // belong to another process by then.
 func (p *Process) Signal(sig os.Signal) error {
+	if p.notStarted() {
+		return ErrNotStarted
+	}
 	return p.signalTree(sig)
 }
 
@@ -134,6 +182,9 @@ func (p *Process) Signal(sig os.Signal) error {
 // waiting; use Done or Wait for the end. Members of the tree still alive
 // when the process closes are killed then.
 func (p *Process) Kill() error {
+	if p.notStarted() {
+		return ErrNotStarted
+	}
 	p.stopping.Store(true)
 	return p.signalTree(sigKill)
 }
@@ -147,6 +198,9 @@ func (p *Process) Kill() error {
 // neither exited nor held a pipe) are sent SIGKILL then. Calls after the
 // first wait for the same stop; after close Stop returns nil at once.
 func (p *Process) Stop() error {
+	if p.notStarted() {
+		return ErrNotStarted
+	}
 	var err error
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
