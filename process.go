@@ -158,7 +158,16 @@ func (p *Process) Exit() *Exit {
 // is not an error here (see Exit.Success; Run turns it into *ExitError); the
 // error reports the streams: a Writer() that failed, or ErrDrainTimeout
 // (errors.Is) when a pipe had to be abandoned. Wait may be called any number
-// of times, from any goroutine, before or while the pipes are read.
+// of times, from any goroutine.
+//
+// Wait does not read Stdout and Stderr for you while the process runs: a
+// child that writes more to a Pipe() than the pipe holds (64 KiB on Linux)
+// blocks until it is read, never exits, and Wait never returns. So, as with
+// os/exec's StdoutPipe, read the pipes (to EOF, or Close them) before Wait
+// or from other goroutines while it waits; or use Writer, Output or
+// CombinedOutput, which copy as the child writes. Once the process has
+// exited, what is left in its pipes is drained on the reader's behalf, so
+// reading after Wait loses nothing.
 func (p *Process) Wait() (*Exit, error) {
 	if p.notStarted() {
 		return nil, ErrNotStarted

@@ -35,7 +35,11 @@ const (
 func Null() Stdio { return Stdio{} }
 
 // Pipe connects the stream to a pipe the parent reads (Process.Stdout,
-// Process.Stderr) or writes (Process.Stdin).
+// Process.Stderr) or writes (Process.Stdin). While the child runs, only the
+// parent's reads empty an output pipe: a child that writes more than the
+// pipe holds (64 KiB on Linux) waits for them, so read it while the process
+// runs — Process.Wait does not. After the exit tether drains what is left
+// (see Process.Wait and Cmd.DrainTimeout).
 func Pipe() Stdio { return Stdio{kind: stdioPipe} }
 
 // Inherit gives the child the parent's own stream (os.Stdin, os.Stdout or
