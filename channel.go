@@ -34,7 +34,8 @@ const DefaultMaxMessageSize = 64 << 20
 // Errors of a Channel; test with errors.Is.
 var (
 	// ErrNoChannel is returned by ParentChannel when this process was not
-	// started with an IPC channel (NODE_CHANNEL_FD is not set).
+	// started with an IPC channel (NODE_CHANNEL_FD is not set), and by the
+	// methods of a nil or zero Channel (see Channel).
 	ErrNoChannel = errors.New("tether: no IPC channel: this process was not started with one (NODE_CHANNEL_FD is not set)")
 
 	// ErrChannelClosed is returned by Send and Recv after Close.
@@ -75,6 +76,12 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // peer that sends faster than this side receives is held back by the socket:
 // backpressure, no unbounded buffer. The descriptor is closed by Close, or
 // when the peer's end is gone.
+//
+// A nil *Channel (what Process.Channel returns when Cmd.IPC was not set) or a
+// zero Channel is no channel: Send, SendRaw, Flush, Recv, RecvContext and
+// RecvRaw return an error matching both ErrNoChannel and ErrChannelClosed,
+// Done is closed, Context is cancelled at once (with that error as its
+// cause), Close returns nil and SetMaxMessageSize does nothing.
 type Channel struct {
 	conn *net.UnixConn
 
@@ -139,6 +146,20 @@ type rawItem struct {
 	err  error
 }
 
+// noChannelError is what the methods of a nil or zero Channel return.
+type noChannelError struct{}
+
+func (noChannelError) Error() string {
+	return "tether: no IPC channel (a nil or zero Channel: was Cmd.IPC set?)"
+}
+
+func (noChannelError) Is(target error) bool {
+	return target == ErrNoChannel || target == ErrChannelClosed
+}
+
+// missing reports whether c is a nil or zero Channel: no channel at all.
+func (c *Channel) missing() bool { return c == nil || c.conn == nil }
+
 func newChannel(conn *net.UnixConn) *Channel {
 	c := &Channel{
 		conn:     conn,
@@ -158,6 +179,9 @@ func newChannel(conn *net.UnixConn) *Channel {
 // restores DefaultMaxMessageSize. Larger messages are skipped, and Recv
 // reports each with ErrMessageTooLarge.
 func (c *Channel) SetMaxMessageSize(n int) {
+	if c.missing() {
+		return
+	}
 	if n <= 0 {
 		n = DefaultMaxMessageSize
 	}
@@ -177,6 +201,9 @@ func (c *Channel) SetMaxMessageSize(n int) {
 // error matching syscall.EPIPE (or the write's error) for this and every
 // later Send, which may concern an earlier message.
 func (c *Channel) Send(v any) error {
+	if c.missing() {
+		return noChannelError{}
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.waitRoomLocked(); err != nil {
@@ -193,6 +220,9 @@ func (c *Channel) Send(v any) error {
 // SendRaw queues msg, which must be valid JSON in UTF-8, as one message,
 // compacted to one line. Otherwise it is Send.
 func (c *Channel) SendRaw(msg json.RawMessage) error {
+	if c.missing() {
+		return noChannelError{}
+	}
 	if !utf8.Valid(msg) {
 		return errors.New("tether: IPC send: message is not valid UTF-8")
 	}
@@ -285,6 +315,9 @@ func (c *Channel) queueInternal(b []byte) {
 // Flush blocks until every message queued by Send is written to the socket,
 // and returns the error that stopped writing, if any (as Send does).
 func (c *Channel) Flush() error {
+	if c.missing() {
+		return noChannelError{}
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.waitIdleLocked()
@@ -347,6 +380,9 @@ func (c *Channel) Recv(v any) error {
 // RecvContext is Recv that gives up when ctx is done, returning ctx.Err()
 // (no message is lost by giving up).
 func (c *Channel) RecvContext(ctx context.Context, v any) error {
+	if c.missing() {
+		return noChannelError{}
+	}
 	data, err := c.next(ctx)
 	if err != nil || v == nil {
 		return err
@@ -360,6 +396,9 @@ func (c *Channel) RecvContext(ctx context.Context, v any) error {
 // RecvRaw receives the next message as JSON text, checked to be valid. Errors
 // are as for Recv.
 func (c *Channel) RecvRaw() (json.RawMessage, error) {
+	if c.missing() {
+		return nil, noChannelError{}
+	}
 	data, err := c.next(context.Background())
 	if err != nil {
 		return nil, err
@@ -411,6 +450,9 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 // yet received are discarded, and Send and Recv return ErrChannelClosed.
 // Close is safe to call more than once.
 func (c *Channel) Close() error {
+	if c.missing() {
+		return nil // no channel: nothing to close
+	}
 	var err error
 	c.once.Do(func() {
 		// Write what was queued first (bounded by the peer: it reads, or
@@ -472,6 +514,9 @@ func (c *Channel) closeConn() error {
 // read, or Close was called. A child whose channel to its parent is done
 // knows its parent is gone; see Context.
 func (c *Channel) Done() <-chan struct{} {
+	if c.missing() {
+		return closedChan
+	}
 	c.watchOnce.Do(func() {
 		// Owner: the Channel. Ends when the socket is done or at Close.
 		go c.watch()
@@ -518,6 +563,10 @@ func (c *Channel) watch() {
 //	defer cancel()
 func (c *Channel) Context(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
+	if c.missing() {
+		cancel(noChannelError{})
+		return ctx, func() { cancel(context.Canceled) }
+	}
 	// Owner: the returned context. Ends when the channel is done or the
 	// context is cancelled, whichever comes first.
 	done := c.Done()
@@ -731,12 +780,16 @@ func openParentChannel() (*Channel, error) {
 }
 
 // Channel is the parent's end of the IPC channel when Cmd.IPC was set, nil
-// otherwise. It is the caller's to Close (reading it to io.EOF releases it
+// otherwise (a nil Channel's methods return ErrNoChannel: see Channel). It
+// is the caller's to Close (reading it to io.EOF releases it
 // too): messages the child sent stay readable after the process closed, and
 // then Recv returns io.EOF — at close the channel is shut down, so a
 // descendant that inherited the child's end cannot hold it open. A channel
 // never asked for by the time the process closes is closed then.
 func (p *Process) Channel() *Channel {
+	if p == nil {
+		return nil
+	}
 	if p.channel != nil {
 		p.channelTaken.Store(true)
 	}

@@ -46,7 +46,8 @@ type Cmd struct {
 	Stdin, Stdout, Stderr Stdio
 
 	// StopSignal is what Stop (and the end of Start's context) sends to the
-	// tree first. If nil, it is SIGTERM.
+	// tree first, followed by SIGCONT so that stopped members act on it. If
+	// nil, it is SIGTERM.
 	StopSignal os.Signal
 
 	// StopTimeout is how long Stop waits after StopSignal before it sends
@@ -76,7 +77,8 @@ type Cmd struct {
 
 	// StopMessage, if not nil and IPC is set, is what Stop (and the end of
 	// Start's context) first asks the child to stop with: it is sent on the
-	// channel, and if the process has not closed within StopTimeout the stop
+	// channel, followed by SIGCONT to the tree (a stopped child cannot read
+	// it), and if the process has not closed within StopTimeout the stop
 	// continues as usual with StopSignal, StopTimeout and SIGKILL. PM2 sends
 	// "shutdown"; execa {"type": "execa:ipc:cancel"}. If the message cannot
 	// be sent (the channel is closed), the stop goes straight to StopSignal.

@@ -17,8 +17,9 @@
 //     waiting for thousands of children costs goroutines, not threads.
 //   - Stop means the tree. Signal, Stop and Kill reach the child and its
 //     descendants (see Containment below for how far). Stop sends
-//     Cmd.StopSignal (SIGTERM), waits Cmd.StopTimeout, then sends SIGKILL;
-//     so does the end of Start's context.
+//     Cmd.StopSignal (SIGTERM) and SIGCONT (a stopped tree still cleans up),
+//     waits Cmd.StopTimeout, then sends SIGKILL; so does the end of Start's
+//     context.
 //   - Events. Spawn, exit, close, signal, escalation and errors reach
 //     Cmd.Observer; SlogObserver logs them with log/slog.
 //

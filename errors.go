@@ -15,6 +15,11 @@ import (
 // wrapped; test with errors.Is(err, tether.ErrDrainTimeout).
 var ErrDrainTimeout = errors.New("tether: pipe still open when the drain timeout ran out (a descendant may hold it)")
 
+// ErrNotStarted is returned by Wait, Signal, Stop and Kill of a Process that
+// Cmd.Start did not return: a zero Process (a struct field never filled in)
+// or a nil *Process. Test with errors.Is(err, tether.ErrNotStarted).
+var ErrNotStarted = errors.New("tether: process not started (a zero or nil Process: use the one Cmd.Start returns)")
+
 // ErrUnsupported is returned by Start on platforms tether does not run on yet.
 // It wraps errors.ErrUnsupported.
 var ErrUnsupported = fmt.Errorf("tether: not supported on %s yet: %w", runtime.GOOS, errors.ErrUnsupported)
@@ -85,4 +90,9 @@ type ExitError struct {
 	Stderr []byte
 }
 
-func (e *ExitError) Error() string { return "tether: " + e.Exit.String() }
+func (e *ExitError) Error() string {
+	if e.Exit == nil {
+		return "tether: process failed (no Exit recorded)"
+	}
+	return "tether: " + e.Exit.String()
+}

@@ -20,6 +20,9 @@ const (
 	// went wrong with the streams, if anything. Always the last event.
 	EventClose
 	// EventSignal: a signal was sent to the process's tree; Signal is set.
+	// The SIGCONT a stop sends after its StopSignal or StopMessage is part
+	// of the stop and not reported (a SIGCONT sent with Signal is); if it
+	// fails, an EventError with Signal SIGCONT says so.
 	EventSignal
 	// EventEscalate: a graceful stop ran out of time; SIGKILL follows.
 	EventEscalate
@@ -32,8 +35,10 @@ const (
 
 var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error", "stop-message"}
 
+// String is the kind's name ("spawn", "exit", ...), "unknown" for the zero
+// EventKind and values out of range.
 func (k EventKind) String() string {
-	if int(k) < len(kindNames) {
+	if k > 0 && int(k) < len(kindNames) {
 		return kindNames[k]
 	}
 	return "unknown"

@@ -40,11 +40,17 @@ type Exit struct {
 	TreeOOMKills int
 }
 
-// Success reports whether the process exited with status 0.
+// Success reports whether the process exited with status 0 (false for a
+// nil Exit).
 func (e *Exit) Success() bool { return e != nil && e.Signal == nil && e.Code == 0 }
 
-// Duration is the time from start to exit.
-func (e *Exit) Duration() time.Duration { return e.Ended.Sub(e.Started) }
+// Duration is the time from start to exit; 0 for a nil Exit.
+func (e *Exit) Duration() time.Duration {
+	if e == nil {
+		return 0
+	}
+	return e.Ended.Sub(e.Started)
+}
 
 // String reads like os/exec's: "exit status 1", "signal: killed".
 func (e *Exit) String() string {

@@ -22,6 +22,7 @@ func (w waitResult) fill(e *Exit) { e.Code = w.code }
 
 var sigKill os.Signal = os.Kill
 var sigTerm os.Signal = os.Kill
+var sigCont os.Signal
 
 func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
 	s, _ := sig.(syscall.Signal)

@@ -46,6 +46,9 @@ func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
 var sigKill os.Signal = syscall.SIGKILL
 var sigTerm os.Signal = syscall.SIGTERM
 
+// sigCont follows a stop's signal, so that stopped members act on it.
+var sigCont os.Signal = syscall.SIGCONT
+
 // forkExec starts the child in a process group of its own (pgid = pid), so the
 // tree can be signalled as one and a terminal's Ctrl-C reaches the parent,
 // which decides, rather than the child.

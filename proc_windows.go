@@ -63,6 +63,10 @@ func (w waitResult) fill(e *Exit) {
 var sigKill os.Signal = syscall.SIGKILL
 var sigTerm os.Signal = syscall.SIGTERM
 
+// sigCont is nil: Windows has no SIGSTOP, so a stop has no stopped process
+// to continue.
+var sigCont os.Signal
+
 // toSyscallSignal accepts the signals Windows has a counterpart for (see
 // osProc.signal), so that Start rejects a StopSignal it could never deliver.
 func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {

@@ -20,6 +20,11 @@ import (
 // its process group (descendants that left it with setsid are not reached);
 // at the keeper level its live subtree and process group; at the cgroup level
 // its cgroup. A Process's methods may be called from several goroutines.
+//
+// A Process that Cmd.Start did not return — the zero value, say a struct
+// field never filled in, or a nil *Process — is not running and never will:
+// Wait, Signal, Stop and Kill return ErrNotStarted, Exited and Done are
+// closed, and PID, Exit and the streams are zero (0, nil).
 type Process struct {
 	path         string
 	pid          int
@@ -56,17 +61,38 @@ type Process struct {
 	emitMu sync.Mutex // observer calls one at a time
 }
 
-// PID is the process id.
-func (p *Process) PID() int { return p.pid }
+// notStarted reports whether p is a zero or nil Process (see Process).
+func (p *Process) notStarted() bool { return p == nil || p.done == nil }
 
-// Containment is the level the process was started at: never ContainAuto.
-func (p *Process) Containment() Containment { return p.level }
+// closedChan is Exited and Done of a Process that was never started.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// PID is the process id; 0 if the process was never started.
+func (p *Process) PID() int {
+	if p == nil {
+		return 0
+	}
+	return p.pid
+}
+
+// Containment is the level the process was started at: never ContainAuto,
+// but for a Process that was never started.
+func (p *Process) Containment() Containment {
+	if p == nil {
+		return ContainAuto
+	}
+	return p.level
+}
 
 // Stdout is the read end of the child's standard output when Cmd.Stdout was
 // Pipe(), nil otherwise. Reading it to EOF loses no byte; Close discards the
 // rest. It is safe to read after the process closed.
 func (p *Process) Stdout() io.ReadCloser {
-	if p.stdout == nil {
+	if p == nil || p.stdout == nil {
 		return nil
 	}
 	return p.stdout
@@ -74,7 +100,7 @@ func (p *Process) Stdout() io.ReadCloser {
 
 // Stderr is like Stdout, for standard error.
 func (p *Process) Stderr() io.ReadCloser {
-	if p.stderr == nil {
+	if p == nil || p.stderr == nil {
 		return nil
 	}
 	return p.stderr
@@ -82,25 +108,44 @@ func (p *Process) Stderr() io.ReadCloser {
 
 // Stdin is the write end of the child's standard input when Cmd.Stdin was
 // Pipe(), nil otherwise. Close it to send EOF. Writing after the child closed
-// its stdin or exited returns an error wrapping syscall.EPIPE; it does not
-// kill the parent. It is closed at close if still open.
+// its stdin or exited returns an error wrapping syscall.EPIPE, before and
+// after the process's close alike (unless a descendant still holds the
+// child's stdin: the bytes go to it until close); it does not kill the
+// parent. It is closed at close if still open; writing after Close returns
+// an error wrapping os.ErrClosed.
 func (p *Process) Stdin() io.WriteCloser {
-	if p.stdin == nil {
+	if p == nil || p.stdin == nil {
 		return nil
 	}
 	return p.stdin
 }
 
-// Exited is closed when the process has exited.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
+// Exited is closed when the process has exited (at once if it was never
+// started).
+func (p *Process) Exited() <-chan struct{} {
+	if p.notStarted() {
+		return closedChan
+	}
+	return p.exited
+}
 
 // Done is closed when the process has closed: it exited and every output pipe
 // reached EOF, was closed by its reader, or was abandoned at the drain
-// timeout. Done is always closed, at most DrainTimeout after Exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
+// timeout. Done is always closed, at most DrainTimeout after Exited (at
+// once if the process was never started).
+func (p *Process) Done() <-chan struct{} {
+	if p.notStarted() {
+		return closedChan
+	}
+	return p.done
+}
 
-// Exit returns how the process exited, or nil while it runs.
+// Exit returns how the process exited, or nil while it runs (or if it was
+// never started).
 func (p *Process) Exit() *Exit {
+	if p.notStarted() {
+		return nil
+	}
 	select {
 	case <-p.exited:
 		return p.exit
@@ -113,16 +158,32 @@ func (p *Process) Exit() *Exit {
 // is not an error here (see Exit.Success; Run turns it into *ExitError); the
 // error reports the streams: a Writer() that failed, or ErrDrainTimeout
 // (errors.Is) when a pipe had to be abandoned. Wait may be called any number
-// of times, from any goroutine, before or while the pipes are read.
+// of times, from any goroutine.
+//
+// Wait does not read Stdout and Stderr for you while the process runs: a
+// child that writes more to a Pipe() than the pipe holds (64 KiB on Linux)
+// blocks until it is read, never exits, and Wait never returns. So, as with
+// os/exec's StdoutPipe, read the pipes (to EOF, or Close them) before Wait
+// or from other goroutines while it waits; or use Writer, Output or
+// CombinedOutput, which copy as the child writes. Once the process has
+// exited, what is left in its pipes is drained on the reader's behalf, so
+// reading after Wait loses nothing.
 func (p *Process) Wait() (*Exit, error) {
+	if p.notStarted() {
+		return nil, ErrNotStarted
+	}
 	<-p.done
 	return p.exit, p.err
 }
 
-// Signal sends sig to the process and its tree (see Process). After close it
+// Signal sends sig to the process and its tree (see Process), and nothing
+// else: unlike Stop, it does not follow sig with SIGCONT. After close it
 // returns an error matching errors.Is(err, os.ErrProcessDone): the pid may
 // belong to another process by then.
 func (p *Process) Signal(sig os.Signal) error {
+	if p.notStarted() {
+		return ErrNotStarted
+	}
 	return p.signalTree(sig)
 }
 
@@ -130,16 +191,25 @@ func (p *Process) Signal(sig os.Signal) error {
 // waiting; use Done or Wait for the end. Members of the tree still alive
 // when the process closes are killed then.
 func (p *Process) Kill() error {
+	if p.notStarted() {
+		return ErrNotStarted
+	}
 	p.stopping.Store(true)
 	return p.signalTree(sigKill)
 }
 
 // Stop stops the tree gracefully: StopSignal to the process and its tree,
-// then SIGKILL if the process has not closed within StopTimeout, and returns
-// once it has closed. Members of the tree still alive at close (they neither
-// exited nor held a pipe) are sent SIGKILL then. Calls after the first wait
-// for the same stop; after close Stop returns nil at once.
+// then SIGCONT, so that members stopped by SIGSTOP or a terminal's Ctrl-Z
+// act on it (as systemd and Docker do), then SIGKILL if the process has not
+// closed within StopTimeout, and returns once it has closed. A stopped tree
+// that handles StopSignal therefore cleans up and Stop takes only as long as
+// the tree takes to exit. Members of the tree still alive at close (they
+// neither exited nor held a pipe) are sent SIGKILL then. Calls after the
+// first wait for the same stop; after close Stop returns nil at once.
 func (p *Process) Stop() error {
+	if p.notStarted() {
+		return ErrNotStarted
+	}
 	var err error
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
@@ -157,6 +227,7 @@ func (p *Process) Stop() error {
 			}
 			return
 		}
+		p.continueTree(p.stopSignal)
 		t := time.NewTimer(p.stopTimeout)
 		defer t.Stop()
 		select {
@@ -197,6 +268,7 @@ func (p *Process) stopByMessage() bool {
 			p.emit(Event{Kind: EventError, Err: fmt.Errorf("tether: stop message: %w", err)})
 			return false
 		}
+		p.continueTree(nil) // a stopped child cannot read the message
 		p.emit(Event{Kind: EventStopMessage})
 	case <-p.done:
 		return true
@@ -208,6 +280,35 @@ func (p *Process) stopByMessage() bool {
 		return true
 	case <-t.C:
 		return false
+	}
+}
+
+// continueTree sends SIGCONT to the tree after a stop has asked it to stop
+// (with stop, the signal, or nil for StopMessage): a stopped member cannot
+// act on a signal — a SIGTERM stays pending — nor read a message, so without
+// it a stopped tree waits out StopTimeout and dies by SIGKILL without
+// cleaning up. systemd and Docker do the same; tether's keeper does it at the
+// parent's death. Not for a SIGKILL (it ends stopped processes) or a SIGCONT
+// stop signal, and not on Windows, which has no stopped processes (sigCont
+// is nil). It is part of the stop, not an EventSignal; a failure is an
+// EventError, and the stop goes on (StopTimeout, SIGKILL).
+func (p *Process) continueTree(stop os.Signal) {
+	if sigCont == nil || stop == sigKill || stop == sigCont {
+		return
+	}
+	s, err := toSyscallSignal(sigCont)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		return // closed meanwhile: nothing is left to continue
+	}
+	err = p.h.signal(s)
+	p.mu.Unlock()
+	if err != nil {
+		p.emit(Event{Kind: EventError, Signal: sigCont, Err: fmt.Errorf("tether: signal %v to pid %d: %w", sigCont, p.pid, err)})
 	}
 }
 
@@ -296,7 +397,7 @@ func (p *Process) monitor(streams []stream) {
 		}
 	}
 	if p.stdin != nil {
-		_ = p.stdin.Close() // best effort: nobody reads it any more
+		p.stdin.closeAtClose()
 	}
 
 	p.mu.Lock()

@@ -35,7 +35,11 @@ const (
 func Null() Stdio { return Stdio{} }
 
 // Pipe connects the stream to a pipe the parent reads (Process.Stdout,
-// Process.Stderr) or writes (Process.Stdin).
+// Process.Stderr) or writes (Process.Stdin). While the child runs, only the
+// parent's reads empty an output pipe: a child that writes more than the
+// pipe holds (64 KiB on Linux) waits for them, so read it while the process
+// runs — Process.Wait does not. After the exit tether drains what is left
+// (see Process.Wait and Cmd.DrainTimeout).
 func Pipe() Stdio { return Stdio{kind: stdioPipe} }
 
 // Inherit gives the child the parent's own stream (os.Stdin, os.Stdout or
@@ -228,15 +232,33 @@ func growTail(b []byte, n int) []byte {
 
 // stdinPipe is the parent's write end of a stdin pipe.
 type stdinPipe struct {
-	f   *os.File
-	pid int
+	f      *os.File
+	pid    int
+	closer atomic.Int32 // who closed f: stdinOpen, stdinClosedByUser or stdinClosedAtClose
 }
 
+// Who closed a stdin pipe. The mark is set before f is closed, so a write
+// that fails because f is closed always sees it.
+const (
+	stdinOpen int32 = iota
+	stdinClosedByUser
+	stdinClosedAtClose
+)
+
+// Write writes to the child's stdin. After the child exited (or closed its
+// stdin), the kernel answers EPIPE until the process closes; then tether has
+// closed the pipe, and Write says EPIPE all the same: the promise does not
+// depend on when the write comes.
 func (w *stdinPipe) Write(b []byte) (int, error) {
 	n, err := w.f.Write(b)
 	if err != nil {
-		if errors.Is(err, syscall.EPIPE) {
+		switch {
+		case errors.Is(err, syscall.EPIPE):
 			return n, fmt.Errorf("tether: write stdin of pid %d: the process closed its stdin or exited: %w", w.pid, err)
+		case errors.Is(err, os.ErrClosed) && w.closer.Load() == stdinClosedAtClose:
+			return n, fmt.Errorf("tether: write stdin of pid %d: the process exited and closed: %w", w.pid, syscall.EPIPE)
+		case errors.Is(err, os.ErrClosed):
+			return n, fmt.Errorf("tether: write stdin of pid %d after Close: %w", w.pid, os.ErrClosed)
 		}
 		return n, fmt.Errorf("tether: write stdin of pid %d: %w", w.pid, err)
 	}
@@ -245,6 +267,17 @@ func (w *stdinPipe) Write(b []byte) (int, error) {
 
 // Close closes the child's stdin; it is safe to call more than once.
 func (w *stdinPipe) Close() error {
+	w.closer.CompareAndSwap(stdinOpen, stdinClosedByUser)
+	return w.close()
+}
+
+// closeAtClose is the monitor's close, at the process's close.
+func (w *stdinPipe) closeAtClose() {
+	w.closer.CompareAndSwap(stdinOpen, stdinClosedAtClose)
+	_ = w.close() // best effort: nobody reads it any more
+}
+
+func (w *stdinPipe) close() error {
 	if err := w.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("tether: close stdin: %w", err)
 	}

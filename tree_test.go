@@ -428,19 +428,58 @@ func TestReaderClosesEarly(t *testing.T) {
 }
 
 // Writing to the stdin of a process that exited is an error wrapping EPIPE,
-// not a SIGPIPE that kills the parent. A grandchild holds stdout open so the
-// process has exited but not closed.
+// not a SIGPIPE that kills the parent, whatever the timing: between exit and
+// close (the kernel's EPIPE: a grandchild holds stdout, so the process has
+// exited but cannot close) and after close (tether closed the pipe). After
+// the caller's own Close it is os.ErrClosed.
 func TestWriteStdinAfterExit(t *testing.T) {
 	t.Parallel()
-	c := helperCmd("spawn", "-exit", "sleep")
-	c.Stdin = tether.Pipe()
-	c.DrainTimeout = time.Minute
-	p, _, _ := spawnTree(t, c)
-	waitExited(t, p, 10*time.Second)
-	_, err := p.Stdin().Write([]byte("hello"))
-	if !errors.Is(err, syscall.EPIPE) || !strings.HasPrefix(err.Error(), "tether: ") {
-		t.Errorf("write after exit: %v", err)
-	}
+	t.Run("exited-not-closed", func(t *testing.T) {
+		t.Parallel()
+		c := helperCmd("spawn", "-exit", "sleep")
+		c.Stdin = tether.Pipe()
+		c.DrainTimeout = time.Minute
+		p, _, _ := spawnTree(t, c)
+		waitExited(t, p, 10*time.Second)
+		_, err := p.Stdin().Write([]byte("hello"))
+		select {
+		case <-p.Done():
+			t.Fatal("closed: the grandchild should hold stdout until the drain bound")
+		default:
+		}
+		if !errors.Is(err, syscall.EPIPE) || !strings.HasPrefix(err.Error(), "tether: ") {
+			t.Errorf("write after exit: %v", err)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		t.Parallel()
+		c := helperCmd("exit", "0")
+		c.Stdin = tether.Pipe()
+		p := start(t, c)
+		waitDone(t, p, 10*time.Second)
+		_, err := p.Stdin().Write([]byte("hello"))
+		if !errors.Is(err, syscall.EPIPE) || !strings.HasPrefix(err.Error(), "tether: ") {
+			t.Errorf("write after close: %v", err)
+		}
+	})
+	t.Run("own-Close", func(t *testing.T) {
+		t.Parallel()
+		c := helperCmd("cat")
+		c.Stdin = tether.Pipe()
+		p := start(t, c)
+		if err := p.Stdin().Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := p.Stdin().Write([]byte("hello"))
+		if !errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE) {
+			t.Errorf("write after Close: %v", err)
+		}
+		waitDone(t, p, 10*time.Second) // cat exits at EOF
+		_, err = p.Stdin().Write([]byte("hello"))
+		if !errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE) {
+			t.Errorf("write after Close and close: %v", err)
+		}
+	})
 }
 
 func TestStdioKinds(t *testing.T) {

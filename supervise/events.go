@@ -53,8 +53,10 @@ const (
 
 var kindNames = [...]string{"", "starting", "running", "ready", "exited", "backoff", "fatal", "ended", "stopping", "stopped"}
 
+// String is the kind's name ("starting", "running", ...), "unknown" for the zero
+// EventKind and values out of range.
 func (k EventKind) String() string {
-	if int(k) < len(kindNames) {
+	if k > 0 && int(k) < len(kindNames) {
 		return kindNames[k]
 	}
 	return "unknown"

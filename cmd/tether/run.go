@@ -39,8 +39,10 @@ found, 126 when it could not be executed.
 
 When PROGRAM exits, what is left of its tree is stopped: the stop signal,
 the grace period, SIGKILL. When tether gets SIGTERM, SIGINT or SIGHUP, it
-passes the signal to PROGRAM and ends when PROGRAM does, stopping the rest of
-the tree as above (SIGKILL for all if PROGRAM outlives the grace period); when
+passes the signal to PROGRAM (then SIGCONT to the tree, so that a tree
+stopped by Ctrl-Z or SIGSTOP acts on it) and ends when PROGRAM does, stopping
+the rest of the tree as above (SIGKILL for all if PROGRAM outlives the grace
+period); when
 tether is SIGKILLed, its keeper stops the tree the same way. Nothing tether
 started survives it. Other signals (SIGUSR1, SIGQUIT, SIGWINCH, ...) go to the
 whole tree.
@@ -172,6 +174,7 @@ func serve(ctx context.Context, p *tether.Process, stop os.Signal, sigs <-chan o
 			ctx = context.Background()
 			ended = true
 			_ = p.Signal(stop)
+			continueTree(p)
 			escalate = afterOnce(escalate, grace)
 		case s := <-sigs:
 			if !isEnding(s) {
@@ -182,12 +185,16 @@ func serve(ctx context.Context, p *tether.Process, stop os.Signal, sigs <-chan o
 			// tini; the rest of the tree is stopped when it exits
 			// (Shutdown: the stop signal, the grace, SIGKILL); if PROGRAM
 			// has not exited within the grace, the tree is SIGKILLed.
+			// The whole tree is continued after it, so that a PROGRAM
+			// stopped by Ctrl-Z or SIGSTOP acts on the signal, and the
+			// children it stops in turn can too.
 			ended = true
 			if p.Exit() == nil {
 				// Before its exit is known the pid is not a stranger: unreaped at the
 				// group level; at the keeper levels reuse would need the pid space
 				// to wrap in between.
 				signalOne(p.PID(), s)
+				continueTree(p)
 			}
 			escalate = afterOnce(escalate, grace)
 		case <-escalate:

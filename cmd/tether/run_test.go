@@ -216,6 +216,44 @@ echo ready; while :; do sleep 0.05; done`
 	}
 }
 
+// A program stopped by Ctrl-Z or SIGSTOP still cleans up when tether is
+// asked to end: tether continues the tree after passing SIGTERM on, so the
+// program does not wait out the grace (20 s here) and die by SIGKILL.
+func TestRunStoppedProgram(t *testing.T) {
+	t.Parallel()
+	c, out := startRun(t, "-grace", "20s", "--", "sh", "-c", `trap 'echo got TERM; exit 7' TERM; echo ready $$; while :; do sleep 0.05; done`)
+	f := strings.Fields(readLine(t, out))
+	pid, err := strconv.Atoi(f[len(f)-1])
+	if err != nil || f[0] != "ready" {
+		t.Fatalf("got %q", f)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Polled: only its parent hears of the stop. It takes effect when the
+	// shell next runs, and SIGTERM must come after it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not stopped after 10s: %q", pid, b)
+		}
+	}
+	start := time.Now()
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, out); l != "got TERM" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	if got := exitStatus(waitBounded(t, c, 30*time.Second)); got != 7 {
+		t.Fatalf("status %d, want the program's 7", got)
+	}
+	if d := time.Since(start); d >= 10*time.Second {
+		t.Fatalf("tether ended %v after SIGTERM; a stopped program must not wait out the grace", d)
+	}
+}
+
 func unixName(s syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2"}[s]
 }
