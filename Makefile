@@ -7,8 +7,11 @@ TESTFLAGS ?= -race -count=1 -timeout 8m
 
 test: lint cross unit
 
+# go.mod and go.sum must be tidy: go mod tidy -diff shows what it would
+# change, and fails.
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
