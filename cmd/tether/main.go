@@ -94,8 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // parseFlags parses a subcommand's flags the same way for every command:
-// -h prints its help to stdout (exit status 0); a bad flag is one line on
-// stderr naming it, and a usage error (exit status 2).
+// -h prints its help to stdout (exit status 0); a bad flag, or a bad
+// TETHER_* variable for a flag not given, is one line on stderr naming it,
+// and a usage error (exit status 2).
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help func(io.Writer)) (helped bool, err error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -104,7 +105,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help func(io.
 		help(stdout)
 		return true, nil
 	}
-	if err != nil {
+	if err := settingError(fs, err); err != nil {
 		return false, badUsage(fs.Name(), "%v", err)
 	}
 	return false, nil

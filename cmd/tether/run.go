@@ -65,10 +65,10 @@ Examples:
 func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	var f runFlags
 	fs := flag.NewFlagSet("tether run", flag.ContinueOnError)
-	fs.StringVar(&f.stopSignal, "stop-signal", envOr("TETHER_STOP_SIGNAL", "SIGTERM"), "the signal that asks the tree to stop ($TETHER_STOP_SIGNAL)")
-	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 10*time.Second), "how long the tree has to stop before SIGKILL ($TETHER_GRACE)")
+	fs.Var(signalSetting(&f.stopSignal, "TETHER_STOP_SIGNAL", "SIGTERM"), "stop-signal", "the `signal` that asks the tree to stop ($TETHER_STOP_SIGNAL)")
+	fs.Var(graceSetting(&f.grace, "TETHER_GRACE", 10*time.Second), "grace", "the `duration` the tree has to stop before SIGKILL ($TETHER_GRACE)")
 	f.tree.register(fs, "the tree")
-	fs.BoolVar(&f.verbose, "v", envBool("TETHER_VERBOSE"), "log each event of the child to stderr ($TETHER_VERBOSE)")
+	fs.Var(boolSetting(&f.verbose, "TETHER_VERBOSE"), "v", "log each event of the child to stderr ($TETHER_VERBOSE)")
 	f.restart.register(fs)
 	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
 		return err
@@ -277,26 +277,4 @@ func describe(e tether.Event) string {
 		s += ": " + e.Err.Error()
 	}
 	return s
-}
-
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-func envDuration(key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
-		return d
-	}
-	return def
-}
-
-func envBool(key string) bool {
-	switch strings.ToLower(os.Getenv(key)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 )
@@ -19,14 +18,9 @@ func forwardable() []os.Signal {
 	return []os.Signal{os.Interrupt, syscall.SIGTERM}
 }
 
+// parseSignal reads a signal as every command does (readSignal).
 func parseSignal(s string) (syscall.Signal, error) {
-	switch s {
-	case "SIGTERM", "TERM":
-		return syscall.SIGTERM, nil
-	case "SIGINT", "INT":
-		return syscall.SIGINT, nil
-	}
-	return 0, fmt.Errorf("%q: only SIGTERM and SIGINT here", s)
+	return readSignal(s)
 }
 
 type ttyOwner struct{ ok bool }

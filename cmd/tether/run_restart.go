@@ -16,30 +16,29 @@ type restartFlags struct {
 	backoff    time.Duration
 	backoffMax time.Duration
 	limit      string
-	envErr     error // a bad $TETHER_RESTART
 }
 
 func (r *restartFlags) register(fs *flag.FlagSet) {
-	if err := r.policy.UnmarshalText([]byte(envOr("TETHER_RESTART", "never"))); err != nil {
-		r.envErr = fmt.Errorf("$TETHER_RESTART: %v", err)
-	}
-	fs.TextVar(&r.policy, "restart", r.policy, "restart the program: never, on-failure or always ($TETHER_RESTART)")
-	fs.DurationVar(&r.backoff, "backoff", envDuration("TETHER_BACKOFF", 100*time.Millisecond), "the first restart's delay; it doubles up to -backoff-max ($TETHER_BACKOFF)")
-	fs.DurationVar(&r.backoffMax, "backoff-max", envDuration("TETHER_BACKOFF_MAX", 30*time.Second), "the longest delay before a restart ($TETHER_BACKOFF_MAX)")
-	fs.StringVar(&r.limit, "restart-limit", envOr("TETHER_RESTART_LIMIT", "5/10s"), "give up after more than N restarts within DURATION, as N/DURATION ($TETHER_RESTART_LIMIT)")
+	fs.Var(newSetting(&r.policy, "TETHER_RESTART", supervise.Never, parsePolicy, supervise.Policy.String), "restart", "when to restart the program (the `policy`): never, on-failure or always ($TETHER_RESTART)")
+	fs.Var(delaySetting(&r.backoff, "TETHER_BACKOFF", 100*time.Millisecond), "backoff", "the first restart's `delay`; it doubles up to -backoff-max ($TETHER_BACKOFF)")
+	fs.Var(delaySetting(&r.backoffMax, "TETHER_BACKOFF_MAX", 30*time.Second), "backoff-max", "the longest `delay` before a restart ($TETHER_BACKOFF_MAX)")
+	fs.Var(stringSetting(&r.limit, "TETHER_RESTART_LIMIT", "5/10s", checkLimit), "restart-limit", "give up after more than N restarts within DURATION, as `N/DURATION` ($TETHER_RESTART_LIMIT)")
 }
 
+// check is left for tether run, which calls it after parsing: every value
+// was checked as it was read (a setting), so nothing is left to refuse.
 func (r *restartFlags) check() error {
-	if r.envErr != nil {
-		return r.envErr
-	}
-	if _, _, err := parseLimit(r.limit); err != nil {
-		return fmt.Errorf("-restart-limit: %v", err)
-	}
-	if r.backoff < 0 || r.backoffMax < 0 {
-		return fmt.Errorf("-backoff and -backoff-max must not be negative")
-	}
 	return nil
+}
+
+// parsePolicy reads never (or no), on-failure or always.
+func parsePolicy(s string) (supervise.Policy, error) {
+	var p supervise.Policy
+	err := p.UnmarshalText([]byte(strings.TrimSpace(s)))
+	if err != nil {
+		err = fmt.Errorf("%q is not never, on-failure or always", s)
+	}
+	return p, err
 }
 
 // spec is the restart part of a supervise.Spec.
@@ -51,6 +50,11 @@ func (r *restartFlags) spec() supervise.Spec {
 	}
 	return supervise.Spec{Restart: r.policy, Backoff: supervise.Backoff{Initial: initial, Max: r.backoffMax},
 		Limit: supervise.Limit{Burst: burst, Interval: window}}
+}
+
+func checkLimit(s string) error {
+	_, _, err := parseLimit(s)
+	return err
 }
 
 // parseLimit reads N/DURATION ("5/10s"); N 0 means no limit.

@@ -13,48 +13,73 @@ import (
 // treeFlags are how each tree is held and capped, shared by tether run and
 // up: -containment, -memory-max and -pids-max.
 type treeFlags struct {
-	containment string
-	memoryMax   string
-	pidsMax     string
+	containment tether.Containment
+	memoryMax   int64 // 0: no cap
+	pidsMax     int64 // 0: no cap
 }
 
 // register adds the flags; what names the tree ("the tree", "each
 // process's tree").
 func (t *treeFlags) register(fs *flag.FlagSet, what string) {
-	fs.StringVar(&t.containment, "containment", envOr("TETHER_CONTAINMENT", "auto"), "auto, cgroup, keeper or group; see tether doctor ($TETHER_CONTAINMENT)")
-	fs.StringVar(&t.memoryMax, "memory-max", envOr("TETHER_MEMORY_MAX", ""), "cap the memory of "+what+", as bytes or with K, M, G, T (powers of 1024): past it the kernel's OOM killer acts within the tree; needs the cgroup level and its memory controller ($TETHER_MEMORY_MAX)")
-	fs.StringVar(&t.pidsMax, "pids-max", envOr("TETHER_PIDS_MAX", ""), "cap how many processes and threads "+what+" may have at once; needs the cgroup level and its pids controller ($TETHER_PIDS_MAX)")
+	fs.Var(newSetting(&t.containment, "TETHER_CONTAINMENT", tether.ContainAuto, parseContainment, tether.Containment.String),
+		"containment", "the `level`: "+containmentNames()+"; see tether doctor ($TETHER_CONTAINMENT)")
+	fs.Var(newSetting(&t.memoryMax, "TETHER_MEMORY_MAX", 0, parseSize, showCap), "memory-max",
+		"cap the memory of "+what+", as `bytes` or with K, M, G, T (powers of 1024): past it the kernel's OOM killer acts within the tree; needs the cgroup level and its memory controller ($TETHER_MEMORY_MAX)")
+	fs.Var(newSetting(&t.pidsMax, "TETHER_PIDS_MAX", 0, parseCount, showCap), "pids-max",
+		"cap the `count` of processes and threads "+what+" may have at once; needs the cgroup level and its pids controller ($TETHER_PIDS_MAX)")
 }
 
-// parse returns the level and the limits, or an error naming the flag.
+// parse returns the level and the limits. The values were checked as they
+// were read; the error is for the callers' sake.
 func (t *treeFlags) parse() (tether.Containment, tether.Limits, error) {
-	var limits tether.Limits
-	level, err := parseContainment(t.containment)
-	if err != nil {
-		return 0, limits, fmt.Errorf("-containment: %v", err)
-	}
-	if t.memoryMax != "" {
-		if limits.MemoryMax, err = parseSize(t.memoryMax); err != nil {
-			return 0, limits, fmt.Errorf("-memory-max: %v", err)
-		}
-	}
-	if t.pidsMax != "" {
-		n, err := strconv.ParseInt(t.pidsMax, 10, 64)
-		if err != nil || n < 1 {
-			return 0, limits, fmt.Errorf("-pids-max: %q is not a count of processes", t.pidsMax)
-		}
-		limits.PidsMax = n
-	}
-	return level, limits, nil
+	return t.containment, tether.Limits{MemoryMax: t.memoryMax, PidsMax: t.pidsMax}, nil
 }
 
+// showCap shows an unset cap as nothing, so -h prints no default.
+func showCap(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// parseCount reads a count of processes, 1 or more.
+func parseCount(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a count of processes", s)
+	}
+	return n, nil
+}
+
+// parseContainment reads a level by the name tether doctor shows (auto,
+// group, keeper, cgroup, pidns), in any case: every level there is.
 func parseContainment(s string) (tether.Containment, error) {
-	for _, l := range []tether.Containment{tether.ContainAuto, tether.ContainCgroup, tether.ContainKeeper, tether.ContainGroup} {
-		if l.String() == s {
+	for _, l := range containmentLevels() {
+		if strings.EqualFold(l.String(), strings.TrimSpace(s)) {
 			return l, nil
 		}
 	}
-	return 0, fmt.Errorf("%q is not auto, cgroup, keeper or group", s)
+	return 0, fmt.Errorf("%q is not %s", s, containmentNames())
+}
+
+// containmentLevels lists every level the library names, from ContainAuto
+// on: a level added there is accepted here without a change.
+func containmentLevels() []tether.Containment {
+	var ls []tether.Containment
+	for l := tether.ContainAuto; !strings.HasPrefix(l.String(), "Containment("); l++ {
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// containmentNames is "auto, group, keeper, cgroup or pidns".
+func containmentNames() string {
+	var names []string
+	for _, l := range containmentLevels() {
+		names = append(names, l.String())
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // parseSize reads a byte count: digits, optionally a fraction, then

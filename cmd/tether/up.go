@@ -107,8 +107,8 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.color, "color", "auto", "the color `mode`: auto (colored names when stdout is a terminal), always or never")
 	fs.Var(&f.autoRestart, "auto-restart", "restart these processes when they end: `names`, comma-separated, or all")
 	fs.Var(&f.canDie, "can-die", "let these processes end without stopping the others: `names`, comma-separated, or all")
-	fs.StringVar(&f.stopSignal, "stop-signal", envOr("TETHER_STOP_SIGNAL", "SIGTERM"), "the `signal` that asks a process to stop ($TETHER_STOP_SIGNAL)")
-	fs.DurationVar(&f.grace, "grace", envDuration("TETHER_GRACE", 5*time.Second), "how long each process has to stop before SIGKILL ($TETHER_GRACE)")
+	fs.Var(signalSetting(&f.stopSignal, "TETHER_STOP_SIGNAL", "SIGTERM"), "stop-signal", "the `signal` that asks a process to stop ($TETHER_STOP_SIGNAL)")
+	fs.Var(graceSetting(&f.grace, "TETHER_GRACE", 5*time.Second), "grace", "the `duration` each process has to stop before SIGKILL ($TETHER_GRACE)")
 	f.tree.register(fs, "each process's tree")
 	fs.StringVar(&f.stopOrder, "stop-order", "together", "start and stop all processes `together`, or in order (each started once the one before runs, stopped in reverse, one at a time)")
 	f.restart.register(fs)
@@ -120,7 +120,7 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 		upUsage(stdout, fs)
 		return nil
 	}
-	if err != nil {
+	if err := settingError(fs, err); err != nil {
 		return upUsageErr("%v", err)
 	}
 	set := map[string]bool{}
@@ -174,20 +174,11 @@ type upProc struct {
 // plan reads the Procfile and .env files and resolves the formation, the
 // names and the per-process options. set holds the flags given explicitly.
 func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
-	sig, err := upParseSignal(f.stopSignal)
+	sig, err := readSignal(f.stopSignal)
 	if err != nil {
 		return nil, upUsageErr("-stop-signal: %v", err)
 	}
-	if f.grace <= 0 {
-		return nil, upUsageErr("-grace %v: must be more than 0", f.grace)
-	}
-	if err := f.restart.check(); err != nil {
-		return nil, upUsageErr("%v", err)
-	}
-	level, limits, err := f.tree.parse()
-	if err != nil {
-		return nil, upUsageErr("%v", err)
-	}
+	level, limits, _ := f.tree.parse() // checked as they were read
 	if set["p"] && (f.port < 1 || f.port > 65535) {
 		return nil, upUsageErr("-p %d: not a port number", f.port)
 	}

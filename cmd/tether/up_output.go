@@ -83,48 +83,15 @@ func upUseColor(mode string, w io.Writer, getenv func(string) string) bool {
 	return isTerminal(f)
 }
 
-// upSignals names the signals every OS's syscall package has, for reading
-// -stop-signal and writing "terminated by SIGTERM" as foreman does.
-var upSignals = []struct {
-	name string
-	sig  syscall.Signal
-}{
-	{"SIGHUP", syscall.SIGHUP}, {"SIGINT", syscall.SIGINT}, {"SIGQUIT", syscall.SIGQUIT},
-	{"SIGILL", syscall.SIGILL}, {"SIGTRAP", syscall.SIGTRAP}, {"SIGABRT", syscall.SIGABRT},
-	{"SIGBUS", syscall.SIGBUS}, {"SIGFPE", syscall.SIGFPE}, {"SIGKILL", syscall.SIGKILL},
-	{"SIGSEGV", syscall.SIGSEGV}, {"SIGPIPE", syscall.SIGPIPE}, {"SIGALRM", syscall.SIGALRM},
-	{"SIGTERM", syscall.SIGTERM},
-}
-
-// upParseSignal reads SIGTERM, TERM or 15.
-func upParseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	for _, e := range upSignals {
-		if e.name == s || e.name[3:] == s {
-			return e.sig, nil
-		}
-	}
-	return 0, errUpSignal(s)
-}
-
-type errUpSignal string
-
-func (e errUpSignal) Error() string {
-	return strconv.Quote(string(e)) + " is not a signal (want a name such as SIGTERM or SIGINT, or a number)"
-}
-
-// upSignalName is "SIGTERM", or "signal 10 (user defined signal 1)" for
-// the signals upSignals lacks.
+// upSignalName is "SIGTERM", as foreman writes "terminated by SIGTERM", or
+// "signal 40" for one without a name.
 func upSignalName(s os.Signal) string {
-	if ss, ok := s.(syscall.Signal); ok {
-		for _, e := range upSignals {
-			if e.sig == ss {
-				return e.name
-			}
-		}
-		return "signal " + strconv.Itoa(int(ss)) + " (" + ss.String() + ")"
+	ss, ok := s.(syscall.Signal)
+	if !ok {
+		return s.String()
 	}
-	return s.String()
+	if n := signalName(ss); n != strconv.Itoa(int(ss)) {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(ss))
 }
