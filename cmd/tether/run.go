@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -250,19 +247,13 @@ func statusCode(st *tether.Exit) int {
 	return st.Code
 }
 
-// startFailure prints one line naming the cause and returns the shell's code:
-// 127 not found, 126 not executable, 1 otherwise.
+// startFailure prints one line naming the cause and what to do, and returns
+// the shell's code: 127 not found, 126 found but not executable, 1 otherwise
+// (whyNotStarted).
 func startFailure(cmd *tether.Cmd, err error) int {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(os.Stderr, "tether: %s: not found\n", cmd.Args[0])
-		return 127
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
-		fmt.Fprintf(os.Stderr, "tether: %s: cannot execute: %v\n", cmd.Args[0], errors.Unwrap(err))
-		return 126
-	}
-	fmt.Fprintln(os.Stderr, "tether:", strings.TrimPrefix(err.Error(), "tether: "))
-	return 1
+	msg, code := whyNotStarted(cmd, err)
+	fmt.Fprintln(os.Stderr, "tether:", msg)
+	return code
 }
 
 func describe(e tether.Event) string {

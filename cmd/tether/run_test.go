@@ -126,8 +126,8 @@ func TestRunStatusCodes(t *testing.T) {
 		{"SIGKILL", []string{"sh", "-c", "kill -KILL $$"}, 137, ""},
 		{"SIGUSR1", []string{"sh", "-c", "kill -USR1 $$"}, 138, ""},
 		{"SIGTERM", []string{"sh", "-c", "kill -TERM $$"}, 143, ""},
-		{"not-found", []string{"tether-no-such-program"}, 127, "tether: tether-no-such-program: not found\n"},
-		{"not-executable", []string{"NOEXEC"}, 126, "tether: NOEXEC: cannot execute: permission denied\n"},
+		{"not-found", []string{"tether-no-such-program"}, 127, "tether: tether-no-such-program: not found in $PATH\n"},
+		{"not-executable", []string{"NOEXEC"}, 126, "tether: NOEXEC: cannot execute: it has no execute permission (chmod +x NOEXEC)\n"},
 	}
 	noexec := filepath.Join(t.TempDir(), "data")
 	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
