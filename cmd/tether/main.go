@@ -3,6 +3,7 @@
 //	tether run -- CMD  an init and wrapper: signals, zombies, exit code, the whole tree stopped
 //	tether up          a Procfile's processes, as foreman runs them
 //	tether doctor      what containment this machine offers
+//	tether version     tether's version and the Go it was built with
 //
 // Each subcommand lives in its own file with a Run(ctx, args, stdout) error;
 // main only maps errors to exit codes.
@@ -30,6 +31,7 @@ var commands = []command{
 	{"run", "run a program as an init: forward signals, reap zombies, pass its exit code through", runRun, true},
 	{"up", "run a Procfile's processes, as foreman does: prefixed output, restarts, all stopped together", runUp, false},
 	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},
+	{"version", "print tether's version and the Go version it was built with (also -version)", runVersion, false},
 }
 
 func usage(w io.Writer) {
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return nil
+	case "-version", "--version":
+		return runVersion(ctx, args[1:], stdout)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {

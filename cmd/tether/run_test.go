@@ -451,6 +451,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"run", "-stop-signal", "SIGNOPE", "--", "true"}, 2, "tether run: -stop-signal: \"SIGNOPE\" is not a signal (want a name such as SIGTERM, TERM or term, or a number) (tether run -h for help)\n"},
 		{[]string{"doctor", "extra"}, 2, "tether doctor: unexpected argument \"extra\" (tether doctor -h for help)\n"},
 		{[]string{"up", "-containment", "bogus"}, 2, "tether up: -containment: \"bogus\" is not auto, group, keeper, cgroup or pidns (tether up -h for help)\n"},
+		{[]string{"version", "-h"}, 0, ""},
 		{[]string{"up", "-memory-max", "lots"}, 2, "tether up: -memory-max: \"lots\" is not a size such as 512M or 2G (tether up -h for help)\n"},
 		{[]string{"up", "-pids-max", "0"}, 2, "tether up: -pids-max: \"0\" is not a count of processes (tether up -h for help)\n"},
 	}
