@@ -2,4 +2,7 @@ module github.com/tetherproc/tether
 
 go 1.24.0
 
-require golang.org/x/sys v0.41.0
+require (
+	golang.org/x/sys v0.41.0
+	golang.org/x/term v0.40.0
+)

@@ -5,6 +5,8 @@ package main
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // Elsewhere tether run forwards signals and passes exit codes through, but
@@ -34,9 +36,9 @@ func signalOne(pid int, s os.Signal) {
 	}
 }
 
-// isTerminal reports whether f is a character device: the best guess here
-// without an ioctl of this platform's.
+// isTerminal reports whether f is a terminal, as golang.org/x/term answers
+// it for this OS (a console on Windows, TIOCGETA on the BSDs and macOS): a
+// character device is not enough, /dev/null and NUL are ones.
 func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
