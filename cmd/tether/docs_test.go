@@ -5,11 +5,109 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// The README's demo: the command it documents, run as documented, and
+// Ctrl-C (SIGINT to its process group, as a terminal sends it) exits 0 once
+// everything stopped cleanly, as the docs say. `go run ./cmd/tether up`
+// exited 1 (go run's status after a Ctrl-C, whatever tether's).
+func TestUpDemoCtrlCExitsZero(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("compiles and runs the demo's web server")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("the demo's web process is go run: no go here")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?m)^(\\S*tether) (up -f examples/Procfile[^#\n]*?)\\s*#.*demo").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("no demo command (a line '... up -f examples/Procfile ... # ... demo') in README.md's")
+	}
+	if string(m[1]) != "bin/tether" {
+		t.Fatalf("README's demo runs %q, want bin/tether, the built command (go run reports 1 after Ctrl-C)", m[1])
+	}
+	c := tetherCmd(strings.Fields(string(m[2]))...)
+	c.Dir = "../.."
+	c.Env = append(c.Env, "PORT="+freePort(t)) // the demo's base port, 5000, may be taken
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := newUpBuffer()
+	c.Stdout, c.Stderr = out, out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }() // ends when the demo has exited
+	t.Cleanup(func() {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // best effort: it has exited unless the test failed
+		<-exited
+	})
+	// Running: the web server listens (the first go run compiles it) and
+	// the worker has done a job.
+	deadline := time.NewTimer(3 * time.Minute)
+	defer deadline.Stop()
+	for {
+		out.mu.Lock()
+		seen, changed := out.b.String(), out.changed
+		out.mu.Unlock()
+		if strings.Contains(seen, "| listening on http://") && strings.Contains(seen, "worker.1 | job 1 done") {
+			break
+		}
+		select {
+		case <-changed:
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("the demo ended (%v) before it was running:\n%s", err, seen)
+		case <-deadline.C:
+			t.Fatalf("the demo not running after 3 minutes:\n%s", seen)
+		}
+	}
+	if err := syscall.Kill(-c.Process.Pid, syscall.SIGINT); err != nil { // Ctrl-C
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if code := exitStatus(err); code != 0 {
+			t.Errorf("status %d after Ctrl-C, want 0 as the README says:\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the demo still running 30 s after Ctrl-C:\n%s", out.String())
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	// The demo's processes get PORT + 100 per type: pick a base whose three
+	// ports are free now, from a range few programs use.
+	for base := 20000 + os.Getpid()%5000; base < 30000; base += 7 {
+		free := true
+		for i := range 3 {
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+100*i)); err != nil {
+				free = false
+			} else {
+				_ = l.Close()
+			}
+		}
+		if free {
+			return strconv.Itoa(base)
+		}
+	}
+	t.Fatal("no free port")
+	return ""
+}
 
 // The README's comparison table claimed readiness checks for tether without
 // saying where they live: the supervise package, not the commands. The
