@@ -57,16 +57,38 @@
 //
 // # Containment
 //
-// Cmd.Containment says how a tree is held. The default, ContainAuto, picks the
-// strongest level the machine offers. ContainKeeper starts children from a
-// keeper: this program's own binary, re-executed (recognised in this
-// package's init, before the host's main runs), a child subreaper that stops
-// every tree — stop signal, grace, SIGKILL — when the parent ends, however it
-// ends, SIGKILL included. ContainCgroup adds a cgroup v2 per tree, so a tree
-// is exactly its cgroup, and Cmd.Limits can cap its memory and its number of
-// processes. ContainGroup is a process group only. Probe, and the
-// `tether doctor` command, say what a machine offers; docs/guarantees.md
-// shows what each level achieves, measured.
+// Cmd.Containment says how a tree is held; the Containment type describes
+// each level. The default, ContainAuto, picks the strongest level the machine
+// offers. ContainKeeper starts children from a keeper: this program's own
+// binary, re-executed (recognised in this package's init, before the host's
+// main runs: see below), a child subreaper that stops every tree — stop
+// signal, grace, SIGKILL — when the parent ends, however it ends, SIGKILL
+// included. ContainCgroup adds a cgroup v2 per tree, so a tree is exactly its
+// cgroup, and Cmd.Limits can cap its memory and its number of processes.
+// ContainPIDNamespace (opt-in) makes the keeper PID 1 of a PID namespace, so
+// that even a SIGKILLed keeper takes every descendant with it. ContainGroup is
+// a process group only. Probe, and the `tether doctor` command, say what a
+// machine offers; docs/guarantees.md shows what each level achieves,
+// measured.
+//
+// # The keeper runs your binary
+//
+// A keeper (ContainKeeper, ContainCgroup, ContainPIDNamespace, and
+// ContainAuto where it picks one of them) is this program's own executable,
+// started again: this package's init function recognises the re-execution
+// and runs the keeper in place of your program, which it never returns to.
+// Go initialises a package only after every package it imports, so your
+// main function and the init functions and package variables of every
+// package that imports tether, directly or not, never run in the keeper.
+// Those of packages that do not import tether may run there first: Go
+// initialises independent packages in the order of their import paths, and
+// tether's may come late. So keep such init functions free of side effects
+// (no goroutines that work, no files, sockets or output: do that in main),
+// or make the package import tether (import _ "github.com/tetherproc/tether"
+// is enough), which makes tether's init, and so the keeper, come first. There
+// is no function to ask whether this process is a keeper: code that could
+// call one never runs in a keeper. At ContainGroup, and on Windows and
+// FreeBSD, there is no keeper.
 //
 // Linux is where tether is built and tested. macOS and FreeBSD use the Unix
 // code at the process-group level, with a wait4 goroutine per child in place
