@@ -140,3 +140,84 @@ func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// procDesc is a process tether waits for, as ps would name it.
+type procDesc struct {
+	pid int
+	cmd string
+}
+
+// leftovers lists the live processes below tether, its keepers aside: what a
+// stop is waiting for. (/proc/PID/task/*/children: Linux 3.5+.)
+func leftovers() []procDesc {
+	var out []procDesc
+	queue := childPIDs(os.Getpid())
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		queue = append(queue, childPIDs(pid)...)
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue // gone
+		}
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue // exited, not yet reaped
+		}
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "tether-keeper" {
+			continue
+		}
+		out = append(out, procDesc{pid, procCmdline(pid)})
+	}
+	return out
+}
+
+func childPIDs(pid int) []int {
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var out []int
+	for _, t := range tasks {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children") // a thread may have exited
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// procCmdline is pid's command line, shortened to 60 bytes.
+func procCmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	if s == "" {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		s = "[" + strings.TrimSpace(string(comm)) + "]"
+	}
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+// describeProcs lists processes as "PID (COMMAND)", at most ten.
+func describeProcs(ps []procDesc) string {
+	var parts []string
+	for i, p := range ps {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-10))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d (%s)", p.pid, p.cmd))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sigName is SIGTERM for SIGTERM (os.Signal's String says "terminated").
+func sigName(s os.Signal) string {
+	if n, ok := s.(syscall.Signal); ok {
+		if name := unix.SignalName(n); name != "" {
+			return name
+		}
+	}
+	return s.String()
+}

@@ -46,3 +46,16 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// procDesc is a process tether waits for.
+type procDesc struct {
+	pid int
+	cmd string
+}
+
+// leftovers is not known here: no /proc to walk.
+func leftovers() []procDesc { return nil }
+
+func describeProcs([]procDesc) string { return "" }
+
+func sigName(s os.Signal) string { return s.String() }

@@ -258,20 +258,185 @@ func unixName(s syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2"}[s]
 }
 
-// tini's scenario: a child that ignores SIGTERM is SIGKILLed after the grace.
-func TestRunEscalates(t *testing.T) {
+// docker stop: SIGTERM reaches PROGRAM, which takes its time (it drains,
+// say). tether gives it no deadline of its own — that is the orchestrator's
+// (docker stop -t, terminationGracePeriodSeconds), as with tini and
+// dumb-init: -grace is for what PROGRAM leaves behind. When the orchestrator
+// gives up and SIGKILLs tether, the keeper stops PROGRAM (TERM again, then
+// SIGKILL after the grace): nothing survives.
+func TestRunLeavesProgramsDeadlineToOrchestrator(t *testing.T) {
 	t.Parallel()
-	c, out := startRun(t, "-grace", "300ms", "--", "sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+	c, out := startRun(t, "-grace", "300ms", "--", "sh", "-c", `trap 'echo draining' TERM; echo "ready $$"; while :; do sleep 0.05; done`)
+	f := strings.Fields(readLine(t, out))
+	if len(f) != 2 || f[0] != "ready" {
+		t.Fatalf("got %q", f)
+	}
+	prog, _ := strconv.Atoi(f[1])
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, out); l != "draining" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	// Five graces later PROGRAM still runs, and so does tether.
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }() // ends when tether does: at the latest at its SIGKILL below
+	select {
+	case err := <-exited:
+		t.Fatalf("tether ended %v after SIGTERM, with PROGRAM still draining: %v", 1500*time.Millisecond, err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if !testproc.Alive(prog) {
+		t.Fatalf("PROGRAM was killed before the orchestrator's deadline")
+	}
+	_ = c.Process.Kill() // the orchestrator's SIGKILL, to tether alone
+	<-exited
+	if left := testproc.WaitGone(10*time.Second, prog); len(left) > 0 {
+		t.Errorf("PROGRAM survived tether's SIGKILL")
+	}
+}
+
+// SIGHUP is how nginx, haproxy and prometheus are told to reload: tether
+// passes it on and never starts a stop for it, however often it comes.
+func TestRunSIGHUPReloads(t *testing.T) {
+	t.Parallel()
+	c, out := startRun(t, "-grace", "200ms", "--", "sh", "-c", `trap 'echo reloaded' HUP; trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
 	if l := readLine(t, out); l != "ready" {
 		t.Fatalf("got %q", l)
 	}
-	start := time.Now()
-	_ = c.Process.Signal(syscall.SIGTERM)
-	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 137 {
-		t.Fatalf("status %d, want 137 (SIGKILL)", got)
+	for range 3 {
+		_ = c.Process.Signal(syscall.SIGHUP)
+		if l := readLine(t, out); l != "reloaded" {
+			t.Fatalf("after SIGHUP: %q", l)
+		}
 	}
-	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Fatalf("killed after %v, before the grace", d)
+	// Still there after several graces: HUP started no stop.
+	_ = c.Process.Signal(syscall.SIGHUP)
+	if l := readLine(t, out); l != "reloaded" {
+		t.Fatalf("after SIGHUP: %q", l)
+	}
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, out); l != "bye" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 0 {
+		t.Errorf("status %d, want 0", got)
+	}
+}
+
+// Where a signal that does not end tether goes: to PROGRAM alone by default
+// (tini), to its process group with -g (tini -g, dumb-init), to every
+// process of the tree with -forward tree. The helpers have no handler:
+// SIGUSR1 ends whichever it reaches.
+func TestRunSignalRouting(t *testing.T) {
+	t.Parallel()
+	// The setsid helper says its pid once it is in its own session.
+	script := `sleep 100 & echo "group $!"; setsid sh -c 'echo "setsid $$"; exec sleep 100' & trap 'echo usr1' USR1; echo ready; while :; do sleep 0.05; done`
+	for _, tc := range []struct {
+		args                  []string
+		groupDies, setsidDies bool
+	}{
+		{nil, false, false},
+		{[]string{"-g"}, true, false},
+		{[]string{"-forward", "group"}, true, false},
+		{[]string{"-forward", "tree"}, true, true},
+	} {
+		t.Run(strings.Join(append([]string{"default"}, tc.args...), " "), func(t *testing.T) {
+			t.Parallel()
+			c, out := startRun(t, append(tc.args, "--", "sh", "-c", script)...)
+			// Three lines in any order: group PID, setsid PID, ready.
+			said := map[string]int{}
+			for len(said) < 3 {
+				f := strings.Fields(readLine(t, out))
+				n, _ := strconv.Atoi(f[len(f)-1])
+				said[f[0]] = n
+			}
+			group, setsid := said["group"], said["setsid"]
+			if group == 0 || setsid == 0 {
+				t.Fatalf("the script said %v", said)
+			}
+			_ = c.Process.Signal(syscall.SIGUSR1)
+			if l := readLine(t, out); l != "usr1" {
+				t.Fatalf("PROGRAM after SIGUSR1: %q", l)
+			}
+			for _, h := range []struct {
+				name string
+				pid  int
+				dies bool
+			}{{"its process group's", group, tc.groupDies}, {"a setsid", setsid, tc.setsidDies}} {
+				if h.dies {
+					if left := testproc.WaitGone(5*time.Second, h.pid); len(left) > 0 {
+						t.Errorf("%s helper did not get SIGUSR1", h.name)
+					}
+				} else if !testproc.Alive(h.pid) {
+					t.Errorf("%s helper got SIGUSR1", h.name)
+				}
+			}
+			_ = c.Process.Signal(syscall.SIGTERM)
+			_ = waitBounded(t, c, 15*time.Second) // sh exits 143; what it left is stopped
+		})
+	}
+}
+
+// dumb-init's --rewrite and tini's -e: a program that stops on SIGUSR1 gets
+// it for docker stop's SIGTERM (-stop-signal), a dropped signal never
+// reaches it, and a JVM's 143 can count as success.
+func TestRunStopSignalRewriteAndSuccessCodes(t *testing.T) {
+	t.Parallel()
+	c, out := startRun(t, "-stop-signal", "USR1", "-rewrite", "USR2:0", "-rewrite", "WINCH:URG", "--", "sh", "-c",
+		`trap 'echo usr1; exit 3' USR1; trap 'echo term' TERM; trap 'echo usr2' USR2; trap 'echo urg' URG; trap 'echo winch' WINCH; echo ready; while :; do sleep 0.05; done`)
+	if l := readLine(t, out); l != "ready" {
+		t.Fatalf("got %q", l)
+	}
+	_ = c.Process.Signal(syscall.SIGUSR2)  // dropped
+	_ = c.Process.Signal(syscall.SIGWINCH) // as SIGURG
+	if l := readLine(t, out); l != "urg" {
+		t.Fatalf("after SIGUSR2 (dropped) and SIGWINCH (as SIGURG): %q", l)
+	}
+	_ = c.Process.Signal(syscall.SIGTERM) // as SIGUSR1
+	if l := readLine(t, out); l != "usr1" {
+		t.Fatalf("after SIGTERM with -stop-signal USR1: %q", l)
+	}
+	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 3 {
+		t.Errorf("status %d, want 3", got)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"-e", "143"}, 0},
+		{[]string{"-e", "1", "-e", "143"}, 0},
+		{[]string{"-e", "1"}, 143},
+	} {
+		c := tetherCmd(append(append([]string{"run"}, tc.args...), "--", "sh", "-c", "exit 143")...)
+		if got := exitStatus(c.Run()); got != tc.want {
+			t.Errorf("%v, PROGRAM exits 143: status %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
+
+// A program that leaves a TERM-ignoring process behind: tether keeps the
+// graceful stop, and says on stderr what it waits for (pid, command, how
+// long) and when it SIGKILLs.
+func TestRunSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	c := tetherCmd("run", "-grace", "500ms", "--", "sh", "-c", `sh -c 'trap "" TERM; exec sleep 100' & echo "left $!"`)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 || f[0] != "left" {
+		t.Fatalf("stdout %q", out)
+	}
+	for _, want := range []string{
+		"tether: sh exited; stopping 1 process it left (SIGTERM, SIGKILL after 500ms): " + f[1] + " (sleep 100)",
+		"tether: SIGKILL to 1 process still running after 500ms: " + f[1] + " (sleep 100)",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
 
