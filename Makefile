@@ -22,7 +22,7 @@ cross:
 
 # The whole suite at the default level (ContainAuto: the strongest here), then
 # the core tests again at the process-group level.
-CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver|Channel|ArgsNotUTF8|DirDefault|SignalDispositions)
+CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|WaitBeforeRead|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver|Channel|ArgsNotUTF8|DirDefault|SignalDispositions)
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 	TETHER_TEST_LEVEL=group $(GO) test $(TESTFLAGS) -short -run '$(CORE_TESTS)' .

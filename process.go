@@ -24,7 +24,8 @@ import (
 // A Process that Cmd.Start did not return — the zero value, say a struct
 // field never filled in, or a nil *Process — is not running and never will:
 // Wait, Signal, Stop and Kill return ErrNotStarted, Exited and Done are
-// closed, and PID, Exit and the streams are zero (0, nil).
+// closed, PID is 0, Containment ContainAuto, and Exit, the streams and
+// Channel are nil.
 type Process struct {
 	path         string
 	pid          int
@@ -167,7 +168,8 @@ func (p *Process) Exit() *Exit {
 // or from other goroutines while it waits; or use Writer, Output or
 // CombinedOutput, which copy as the child writes. Once the process has
 // exited, what is left in its pipes is drained on the reader's behalf, so
-// reading after Wait loses nothing.
+// reading after Wait loses nothing (ErrDrainTimeout says when a descendant
+// held a pipe past the drain bound).
 func (p *Process) Wait() (*Exit, error) {
 	if p.notStarted() {
 		return nil, ErrNotStarted
