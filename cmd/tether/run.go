@@ -189,11 +189,15 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		fmt.Fprintf(os.Stderr, "tether: %s exited; stopping %s it left (%v, SIGKILL after %v): %s\n",
 			cmd.Args[0], plural(len(left), "process", "processes"), sigName(cmd.StopSignal), f.grace, describeProcs(left))
 	}
-	// Owner: wrap. Ends when it fires (once, at the grace) or is stopped.
-	killNote := time.AfterFunc(f.grace, func() {
+	// The keeper sends the SIGKILL at the grace; the note comes just before
+	// (5% of the grace, at most half a second), while they can still be
+	// named.
+	early := min(f.grace/20, 500*time.Millisecond)
+	// Owner: wrap. Ends when it fires (once) or is stopped.
+	killNote := time.AfterFunc(f.grace-early, func() {
 		if left := leftovers(); len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "tether: SIGKILL to %s still running after %v: %s\n",
-				plural(len(left), "process", "processes"), f.grace, describeProcs(left))
+			fmt.Fprintf(os.Stderr, "tether: %s still running after %v, SIGKILL at %v: %s\n",
+				plural(len(left), "process", "processes"), (f.grace - early).Round(time.Millisecond), f.grace, describeProcs(left))
 		}
 	})
 	defer killNote.Stop()

@@ -419,7 +419,9 @@ func TestRunStopSignalRewriteAndSuccessCodes(t *testing.T) {
 // long) and when it SIGKILLs.
 func TestRunSaysWhatItWaitsFor(t *testing.T) {
 	t.Parallel()
-	c := tetherCmd("run", "-grace", "500ms", "--", "sh", "-c", `sh -c 'trap "" TERM; exec sleep 100' & echo "left $!"`)
+	// PROGRAM exits once what it leaves ignores SIGTERM.
+	c := tetherCmd("run", "-grace", "500ms", "--", "sh", "-c",
+		`sh -c 'trap "" TERM; : > "$0/ready"; exec sleep 100' "$0" & while [ ! -e "$0/ready" ]; do sleep 0.01; done; echo "left $!"`, t.TempDir())
 	var stderr strings.Builder
 	c.Stderr = &stderr
 	out, err := c.Output()
@@ -431,9 +433,9 @@ func TestRunSaysWhatItWaitsFor(t *testing.T) {
 		t.Fatalf("stdout %q", out)
 	}
 	for _, want := range []string{
-		// (Its command is "sh -c ..." or "sleep 100": the exec may be under way.)
+		// (Its command is "sh -c ..." or "sleep 100" at first: the exec may be under way.)
 		"tether: sh exited; stopping 1 process it left (SIGTERM, SIGKILL after 500ms): " + f[1] + " (",
-		"tether: SIGKILL to 1 process still running after 500ms: " + f[1] + " (",
+		"tether: 1 process still running after 475ms, SIGKILL at 500ms: " + f[1] + " (sleep 100)",
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
