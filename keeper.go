@@ -36,6 +36,9 @@ type keeperSpawn struct {
 	// N): the child starts with them ignored, as the parent's own child
 	// would.
 	Ignored uint64 `json:",omitempty"`
+	// Holes are the child's descriptor numbers (in order) that get no
+	// descriptor, nil ExtraFiles: the frame carries the others in order.
+	Holes []int `json:",omitempty"`
 
 	// B64: Path, Argv, Env and Dir are base64, because one of them is not
 	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).

@@ -274,11 +274,17 @@ func startKept(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, err
 
 // maxKeptFiles bounds the descriptors one spawn passes to the keeper: stdio,
 // ExtraFiles and the IPC channel.
-const maxKeptFiles = 16
+const maxKeptFiles = 64
 
 func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
-	if len(files) > maxKeptFiles {
-		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(files), maxKeptFiles)
+	n := 0
+	for _, f := range files {
+		if f != nil {
+			n++
+		}
+	}
+	if n > maxKeptFiles {
+		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", n, maxKeptFiles)
 	}
 	k, err := getKeeperAt(pidns)
 	if err != nil {
@@ -299,9 +305,16 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int,
 
 	spec.Ignored = ignoredSignals()
 	spec.encodeBytes()
-	fds := make([]int, len(files))
+	// Only real descriptors travel; the child's numbers that get none
+	// (nil ExtraFiles) are named in the request.
+	fds := make([]int, 0, len(files))
+	spec.Holes = nil
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		if f == nil {
+			spec.Holes = append(spec.Holes, i)
+			continue
+		}
+		fds = append(fds, int(f.Fd()))
 	}
 	err = k.send(keeperMsg{Op: "spawn", ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
@@ -583,9 +596,28 @@ func spawnFiles(in keeperIn) ([]*os.File, error) {
 		closeFDs(in.fds)
 		return nil, syscall.EMFILE // the kernel could not install them in the keeper
 	}
-	files := make([]*os.File, len(in.fds))
-	for i, fd := range in.fds {
-		files[i] = os.NewFile(uintptr(fd), "stdio")
+	holes := in.m.Spawn.Holes
+	files := make([]*os.File, len(in.fds)+len(holes))
+	next := 0
+	for i := range files {
+		if len(holes) > 0 && holes[0] == i {
+			holes = holes[1:]
+			continue // nil: closed in the child
+		}
+		if next == len(in.fds) {
+			break // fewer descriptors than the holes leave room for: caught below
+		}
+		files[i] = os.NewFile(uintptr(in.fds[next]), "stdio")
+		next++
+	}
+	if next != len(in.fds) || len(holes) > 0 || files[0] == nil || files[1] == nil || files[2] == nil {
+		closeFDs(in.fds[next:])
+		for _, f := range files {
+			if f != nil {
+				_ = f.Close() // ours: received for this malformed request
+			}
+		}
+		return nil, errors.New("malformed spawn request")
 	}
 	return files, nil
 }

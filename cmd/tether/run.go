@@ -117,6 +117,9 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	prog := fs.Args()
 	cmd := tether.Command(prog[0], prog[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tether.Inherit(), tether.Inherit(), tether.Inherit()
+	if err := passInherited(cmd); err != nil {
+		return err
+	}
 	cmd.StopSignal, cmd.StopTimeout, cmd.Containment, cmd.Limits = sig, f.grace, level, limits
 	if f.verbose {
 		cmd.Observer = func(e tether.Event) { fmt.Fprintln(os.Stderr, "tether:", describe(e)) }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -220,4 +221,44 @@ func sigName(s os.Signal) string {
 		}
 	}
 	return s.String()
+}
+
+// maxInherited bounds the descriptors passed on: the keeper takes 64 per
+// spawn, stdio included.
+const maxInherited = 61
+
+// inheritedFiles returns the descriptors from 3 up that tether was started
+// with, as Files at index fd-3 (nil in a gap), and marks them close-on-exec
+// so that only PROGRAM (through ExtraFiles) gets them, not a keeper. They
+// are those without close-on-exec: every descriptor Go opens has it.
+func inheritedFiles() ([]*os.File, error) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // ReadDir's own, now closed, or one of Go's
+		}
+		fds = append(fds, fd)
+	}
+	if len(fds) == 0 {
+		return nil, nil
+	}
+	slices.Sort(fds)
+	if len(fds) > maxInherited {
+		return nil, fmt.Errorf("%d inherited descriptors (%s): tether passes on at most %d", len(fds), describeFDs(fds), maxInherited)
+	}
+	files := make([]*os.File, fds[len(fds)-1]-2)
+	for _, fd := range fds {
+		syscall.CloseOnExec(fd)
+		files[fd-3] = os.NewFile(uintptr(fd), "inherited-"+strconv.Itoa(fd))
+	}
+	return files, nil
 }

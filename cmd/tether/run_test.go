@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,10 @@ import (
 // own (it becomes a subreaper and takes signals: not something to do to the
 // test process).
 func TestMain(m *testing.M) {
+	if os.Getenv("TETHER_TEST_LISTEN") != "" && os.Getenv(execListenEnv) == "" {
+		listenServer()
+		return
+	}
 	if os.Getenv("TETHER_TEST_CLI") != "" {
 		main()
 		os.Exit(0)
@@ -789,4 +794,133 @@ func childOf(pid int) int {
 		}
 	}
 	return 0
+}
+
+// listenServer is a socket-activated server, as sd_listen_fds(3) wants it:
+// the socket at fd 3 is its only if LISTEN_PID is its pid and LISTEN_FDS 1.
+// It answers one connection with its pid and exits 0.
+func listenServer() {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+		fmt.Fprintf(os.Stderr, "not for me: LISTEN_PID=%s LISTEN_FDS=%s, my pid %d\n", os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getpid())
+		os.Exit(3)
+	}
+	ln, err := net.FileListener(os.NewFile(3, "listen"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(4)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(5)
+	}
+	fmt.Fprintf(c, "hello from %d\n", os.Getpid())
+	_ = c.Close()
+	os.Exit(0)
+}
+
+// systemd socket activation through tether run, with Debian's
+// systemd-socket-activate: the listening socket reaches PROGRAM at fd 3,
+// and LISTEN_PID names PROGRAM, so a server that checks it (as
+// sd_listen_fds does) takes the socket and serves.
+func TestRunSocketActivation(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
+		t.Skip("no systemd-socket-activate (Debian's systemd package)")
+	}
+	// A free port on loopback: bound, read, closed (another program could
+	// take it in between; then the test fails, it does not hang).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	exe, _ := os.Executable()
+	// systemd-socket-activate gives the command a clean environment but
+	// for LISTEN_* and what -E names; only PROGRAM is the server.
+	c := exec.Command("systemd-socket-activate", "-l", addr, "-E", "PATH", "-E", "TETHER_TEST_CLI=1",
+		"-E", "GORACE=atexit_sleep_ms=0", exe, "run", "--", "env", "TETHER_TEST_LISTEN=1", exe)
+	stderr := &lockedBuffer{}
+	c.Stderr = stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Process.Kill() // best effort: it has exited when the test passes
+		_ = c.Wait()
+	})
+	var conn net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if conn, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens at %s after 10s: %v; %s", addr, err, stderr.String())
+		}
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "hello from ") {
+		t.Fatalf("the server said %q (%v); stderr: %s", line, err, stderr.String())
+	}
+	if err := waitBounded(t, c, 20*time.Second); err != nil {
+		t.Errorf("tether run under socket activation: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+// Descriptors inherited by tether run reach PROGRAM at the same numbers, as
+// with tini: here 3 and 5, and nothing at 4.
+func TestRunPassesInheritedDescriptors(t *testing.T) {
+	t.Parallel()
+	r3, w3, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	r5, w5, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r5.Close()
+	c := tetherCmd("run", "--", "sh", "-c", `echo three >&3; echo five >&5; { echo four >&4; } 2>/dev/null && echo "4 is open"; exit 0`)
+	c.ExtraFiles = []*os.File{w3, nil, w5}
+	out, err := c.CombinedOutput()
+	_ = w3.Close()
+	_ = w5.Close()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, p := range []struct {
+		r    *os.File
+		want string
+	}{{r3, "three\n"}, {r5, "five\n"}} {
+		b, _ := io.ReadAll(p.r)
+		if string(b) != p.want {
+			t.Errorf("read %q, want %q", b, p.want)
+		}
+	}
+	if strings.Contains(string(out), "4 is open") {
+		t.Errorf("fd 4, not inherited, is open in PROGRAM: %s", out)
+	}
+}
+
+// lockedBuffer is a strings.Builder that a process's copier goroutine may
+// write while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
