@@ -5,6 +5,7 @@ package tether_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -85,6 +86,36 @@ func TestChildInheritsParentsIgnoredSignals(t *testing.T) {
 			// The states differ from each other: the test sees changes.
 			if lines[0] == lines[1] || lines[1] == lines[2] {
 				t.Errorf("the parent's changes did not show:\n%s", out)
+			}
+		})
+	}
+}
+
+// A nil ExtraFiles entry leaves that descriptor closed in the child, as in
+// os/exec, at every level: here 3 is nil and 4 a pipe.
+func TestExtraFilesNilEntryClosed(t *testing.T) {
+	t.Parallel()
+	for _, level := range append([]string{"group"}, keptLevels(t)...) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			c := tether.Command("sh", "-c", `{ echo x >&3; } 2>/dev/null && echo "3 open"; echo four >&4`)
+			c.Containment = levelNamed(level)
+			c.ExtraFiles = []*os.File{nil, w}
+			out, err := c.Output(context.Background())
+			_ = w.Close()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if strings.Contains(string(out), "3 open") {
+				t.Errorf("descriptor 3 (nil) is open in the child")
+			}
+			if b, _ := io.ReadAll(r); string(b) != "four\n" {
+				t.Errorf("descriptor 4 got %q", b)
 			}
 		})
 	}
