@@ -31,6 +31,8 @@ type runFlags struct {
 	forward    string     // -forward: program, group or tree
 	rewrite    rewriteMap // -rewrite FROM:TO, repeatable
 	success    codeList   // -e CODE, repeatable: exit statuses that mean 0
+
+	dieWithParent bool // -die-with-parent: stop when tether's parent ends
 }
 
 func runUsage(w io.Writer, fs *flag.FlagSet) {
@@ -84,6 +86,7 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.forward, "forward", envOr("TETHER_FORWARD", "program"), "where the signals tether receives go: program (PROGRAM alone, as tini), group (its process group, as tini -g and dumb-init) or tree (every process of the tree, setsid ones too) ($TETHER_FORWARD)")
 	fs.Var(&f.rewrite, "rewrite", "FROM:TO: pass signal FROM on as TO (TO 0: drop it), as dumb-init's --rewrite; repeatable, e.g. -rewrite TERM:QUIT -rewrite WINCH:0")
 	fs.Var(&f.success, "e", "CODE: exit with 0 when PROGRAM exits with CODE (0-255), as tini's -e, and count it as success for -restart; repeatable, e.g. -e 143 for a JVM stopped by SIGTERM")
+	fs.BoolVar(&f.dieWithParent, "die-with-parent", envBool("TETHER_DIE_WITH_PARENT"), "stop PROGRAM's tree gracefully when tether's own parent ends, however it ends, SIGKILL included (bwrap's --die-with-parent): the stop signal, then SIGKILL after -grace ($TETHER_DIE_WITH_PARENT)")
 	f.restart.register(fs)
 	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
 		return err
@@ -148,9 +151,22 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	reaper := becomeReaper()
 	defer reaper.stop()
 
+	// A signal ignored when tether started (nohup, a script's background
+	// job) stays ignored, in tether and so in PROGRAM, as through exec or
+	// tini: it is not caught, and never forwarded.
 	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwardable()...)
+	var catch []os.Signal
+	for _, s := range forwardable() {
+		if !signal.Ignored(s) {
+			catch = append(catch, s)
+		}
+	}
+	signal.Notify(sigs, catch...)
 	defer signal.Stop(sigs)
+	parentGone, err := watchParent(f.dieWithParent)
+	if err != nil {
+		return 0, err
+	}
 
 	tty := foregroundTTY()
 	cmd.Foreground = tty.ok
@@ -165,7 +181,7 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 			last = startFailure(cmd, err)
 			break
 		}
-		st, ended := serve(ctx, p, fw, sigs)
+		st, ended := serve(ctx, p, fw, sigs, parentGone, f.grace)
 		tty.take()
 		last = statusCode(st)
 		if ended {
@@ -227,13 +243,27 @@ func plural(n int, one, many string) string {
 // stop -t, terminationGracePeriodSeconds), as with tini and dumb-init.
 // Every other signal, SIGHUP included (a reload for nginx, haproxy,
 // prometheus...), is only passed on.
-func serve(ctx context.Context, p *tether.Process, fw forwarder, sigs <-chan os.Signal) (*tether.Exit, bool) {
+//
+// With -die-with-parent, parentGone closes when tether's parent ends: then
+// PROGRAM gets the stop signal and SIGCONT as for SIGTERM, and, as nobody is
+// left to enforce a deadline, SIGKILL with its tree after grace.
+func serve(ctx context.Context, p *tether.Process, fw forwarder, sigs <-chan os.Signal, parentGone <-chan struct{}, grace time.Duration) (*tether.Exit, bool) {
 	ended := false
+	var deadline <-chan time.Time
 	for {
 		select {
 		case <-p.Exited():
 			<-p.Done() // bounded: DrainTimeout
 			return p.Exit(), ended
+		case <-parentGone:
+			parentGone = nil
+			ended = true
+			fmt.Fprintf(os.Stderr, "tether: parent gone: stopping pid %d (%s, SIGKILL after %v)\n", p.PID(), sigName(fw.stop), grace)
+			fw.pass(p, syscall.SIGTERM)
+			deadline = time.After(grace)
+		case <-deadline:
+			deadline = nil
+			_ = p.Kill() // the tree; best effort: it may have exited just now
 		case <-ctx.Done():
 			// A caller's cancellation (tests run this in-process): as
 			// SIGTERM.

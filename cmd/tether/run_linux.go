@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -261,4 +262,53 @@ func inheritedFiles() ([]*os.File, error) {
 		files[fd-3] = os.NewFile(uintptr(fd), "inherited-"+strconv.Itoa(fd))
 	}
 	return files, nil
+}
+
+// watchParent, when on, returns a channel closed when tether's parent ends,
+// however it ends: a pidfd of the parent becomes readable (Linux 5.3). The
+// pidfd is opened, then getppid checked, so a parent that died before
+// (tether already reparented) closes the channel at once.
+func watchParent(on bool) (<-chan struct{}, error) {
+	if !on {
+		return nil, nil
+	}
+	gone := make(chan struct{})
+	ppid := os.Getppid()
+	fd, err := unix.PidfdOpen(ppid, 0)
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return nil, fmt.Errorf("-die-with-parent watches the parent with a pidfd (Linux 5.3 or later): %w", err)
+	}
+	if err != nil || os.Getppid() != ppid {
+		if err == nil {
+			_ = unix.Close(fd)
+		}
+		close(gone)
+		return gone, nil
+	}
+	// Non-blocking, so that os.File waits for readability in the netpoller
+	// (a blocking descriptor is not pollable: the wait would return at once).
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("-die-with-parent: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "parent-pidfd")
+	// Owner: the run. Ends when the parent ends; a parent that outlives
+	// tether leaves it blocked until tether exits.
+	go func() {
+		defer f.Close()
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return
+		}
+		first := true
+		_ = rc.Read(func(uintptr) bool {
+			if first {
+				first = false
+				return false // wait until readable: the parent exited
+			}
+			return true
+		})
+		close(gone)
+	}()
+	return gone, nil
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -62,3 +63,11 @@ func sigName(s os.Signal) string { return s.String() }
 
 // inheritedFiles: passing descriptors on is done on Linux only so far.
 func inheritedFiles() ([]*os.File, error) { return nil, nil }
+
+// watchParent: -die-with-parent is Linux only so far.
+func watchParent(on bool) (<-chan struct{}, error) {
+	if on {
+		return nil, errors.New("-die-with-parent: only on Linux so far")
+	}
+	return nil, nil
+}

@@ -924,3 +924,36 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// -die-with-parent: when tether's parent is SIGKILLed, PROGRAM gets the stop
+// signal and, since nobody else will enforce a deadline then, SIGKILL with
+// its tree after -grace. Here PROGRAM ignores SIGTERM.
+func TestRunDieWithParent(t *testing.T) {
+	t.Parallel()
+	exe, _ := os.Executable()
+	parent := exec.Command("sh", "-c", `"$0" run -die-with-parent -grace 300ms -- sh -c 'trap "" TERM; echo "program $$"; while :; do sleep 0.05; done' & wait`, exe)
+	parent.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+	var stderr lockedBuffer
+	parent.Stderr = &stderr
+	out, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(readLine(t, bufio.NewReader(out)))
+	prog, _ := strconv.Atoi(f[len(f)-1])
+	if f[0] != "program" || prog == 0 {
+		t.Fatalf("got %q", f)
+	}
+	tetherPID := childOf(parent.Process.Pid)
+	_ = parent.Process.Kill() // the parent SIGKILLed
+	_ = parent.Wait()
+	if left := testproc.WaitGone(10*time.Second, prog, tetherPID); len(left) > 0 {
+		t.Fatalf("still alive after the parent's SIGKILL: %v; stderr: %s", left, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "tether: parent gone: stopping pid") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
