@@ -957,3 +957,25 @@ func TestRunDieWithParent(t *testing.T) {
 		t.Errorf("stderr: %s", stderr.String())
 	}
 }
+
+// PROGRAM starts with the signals ignored that tether was started with
+// ignored, as through exec or tini: `nohup`, or a script's background job.
+// (A Go program knows of SIGHUP and SIGINT only: the runtime replaces other
+// inherited SIG_IGNs before main; docs/design.md.)
+func TestRunKeepsIgnoredSignals(t *testing.T) {
+	t.Parallel()
+	exe, _ := os.Executable()
+	for _, level := range []string{"group", "keeper", "auto"} {
+		c := exec.Command("sh", "-c", `trap '' INT HUP; exec "$0" run -containment "$1" -- grep ^SigIgn /proc/self/status`, exe, level)
+		c.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", level, err, out)
+		}
+		f := strings.Fields(string(out))
+		mask, perr := strconv.ParseUint(f[len(f)-1], 16, 64)
+		if perr != nil || mask&3 != 3 {
+			t.Errorf("-containment %s: PROGRAM's %s: want SIGHUP and SIGINT (mask 3) ignored", level, strings.TrimSpace(string(out)))
+		}
+	}
+}
