@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,6 +102,16 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	level, limits, err := f.tree.parse()
 	if err != nil {
 		return badUsage(fs.Name(), "%v", err)
+	}
+	if isInit() && level == tether.ContainAuto {
+		// A container's init: the kernel kills the namespace when tether
+		// dies, however it dies, so a keeper buys nothing and costs a
+		// process, its memory, and a race with the kernel on docker kill.
+		// tether runs alone and stops the namespace itself (stopNamespace).
+		level = tether.ContainGroup
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(1) // an init waits; fewer threads
+		}
 	}
 	if err := f.restart.check(); err != nil {
 		return badUsage(fs.Name(), "%v", err)
@@ -220,6 +231,12 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		}
 	})
 	defer killNote.Stop()
+	if isInit() && cmd.Containment == tether.ContainGroup {
+		// Every process of the namespace is ours to stop.
+		stop, _ := cmd.StopSignal.(syscall.Signal)
+		stopNamespace(stop, f.grace, reaper)
+		return last, nil
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), f.grace+5*time.Second)
 	defer cancel()
 	if err := tether.Shutdown(sctx); err != nil {

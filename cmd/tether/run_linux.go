@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,8 +20,9 @@ import (
 // reaper reaps orphans re-parented to tether: it is PID 1 in a container, or
 // a child subreaper otherwise. tether's own children are left to tether.
 type reaper struct {
-	chld chan os.Signal
-	done chan struct{}
+	chld   chan os.Signal
+	done   chan struct{}
+	reaped chan struct{} // a SIGCHLD was handled (cap 1: coalesced)
 }
 
 func becomeReaper() *reaper {
@@ -29,7 +31,7 @@ func becomeReaper() *reaper {
 		// some machines, never reaps them).
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) // best effort: old kernels; the keeper is one anyway
 	}
-	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{})}
+	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{}), reaped: make(chan struct{}, 1)}
 	signal.Notify(r.chld, syscall.SIGCHLD)
 	// Owner: wrap (stop). Ends when stop closes done.
 	go func() {
@@ -37,6 +39,10 @@ func becomeReaper() *reaper {
 			select {
 			case <-r.chld:
 				_, _ = tether.ReapOrphans() // Linux: cannot fail
+				select {
+				case r.reaped <- struct{}{}:
+				default:
+				}
 			case <-r.done:
 				return
 			}
@@ -311,4 +317,42 @@ func watchParent(on bool) (<-chan struct{}, error) {
 		close(gone)
 	}()
 	return gone, nil
+}
+
+// isInit reports whether tether is PID 1 of its PID namespace (a
+// container's init): there the kernel kills every process in the namespace
+// when tether dies, SIGKILL included, so no keeper is needed.
+func isInit() bool { return os.Getpid() == 1 }
+
+// stopNamespace stops every other process of tether's PID namespace, as
+// its init: the stop signal and SIGCONT to all (kill(-1), which spares
+// PID 1 itself), up to grace for them to exit (the reaper reaps them), then
+// SIGKILL to what is left. It returns when none is left, or after the
+// SIGKILL's reaping has had five seconds.
+func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper) {
+	anyLeft := func() bool { return syscall.Kill(-1, 0) == nil }
+	if !anyLeft() {
+		return
+	}
+	_ = syscall.Kill(-1, stop)            // best effort: ESRCH once all are gone
+	_ = syscall.Kill(-1, syscall.SIGCONT) // a stopped process cannot act on it
+	// waitGone waits up to d for every other process to be gone; each exit
+	// comes to tether, their init, as a SIGCHLD.
+	waitGone := func(d time.Duration) bool {
+		deadline := time.NewTimer(d)
+		defer deadline.Stop()
+		for anyLeft() {
+			select {
+			case <-r.reaped:
+			case <-deadline.C:
+				return !anyLeft()
+			}
+		}
+		return true
+	}
+	if waitGone(grace) {
+		return
+	}
+	_ = syscall.Kill(-1, syscall.SIGKILL) // the grace is over
+	waitGone(5 * time.Second)
 }

@@ -979,3 +979,50 @@ func TestRunKeepsIgnoredSignals(t *testing.T) {
 		}
 	}
 }
+
+// As PID 1 of a PID namespace (a container's init) tether runs alone: no
+// keeper (the kernel kills the namespace when its init dies). When PROGRAM
+// exits it stops every other process of the namespace itself: the stop
+// signal and SIGCONT, the grace, SIGKILL; and passes PROGRAM's status on.
+func TestRunAsPID1RunsAlone(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("no PID namespaces here: %v", err)
+	}
+	exe, _ := os.Executable()
+	dir := t.TempDir()
+	// Two leftovers, each ready once its trap is set: a polite one and one
+	// that ignores SIGTERM. Then PROGRAM counts keepers and exits 7.
+	script := `D=$0
+sh -c 'trap "echo cleaned > $0/polite; exit 0" TERM; : > $0/ready1; while :; do sleep 0.05; done' "$D" &
+sh -c 'trap "" TERM; : > $0/ready2; while :; do sleep 0.05; done' "$D" &
+while [ ! -e "$D/ready1" ] || [ ! -e "$D/ready2" ]; do sleep 0.01; done
+n=0; for c in /proc/[0-9]*/comm; do [ "$(cat "$c" 2>/dev/null)" = tether-keeper ] && n=$((n+1)); done
+echo "keepers $n"; echo "pid1 $(cat /proc/1/comm)"
+exit 7`
+	c := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "run", "-grace", "300ms", "--", "sh", "-c", script, dir)
+	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+	var stderr lockedBuffer
+	c.Stderr = &stderr
+	start := time.Now()
+	out, err := c.Output()
+	took := time.Since(start)
+	if got := exitStatus(err); got != 7 {
+		t.Fatalf("status %d, want PROGRAM's 7; stdout %q; stderr %s", got, out, stderr.String())
+	}
+	if !strings.Contains(string(out), "keepers 0\n") || !strings.Contains(string(out), "pid1 tether.test\n") && !strings.Contains(string(out), "pid1 tether\n") {
+		t.Errorf("want tether alone as PID 1: %s", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "polite")); err != nil || string(b) != "cleaned\n" {
+		t.Errorf("the polite leftover did not clean up (%v)", err)
+	}
+	if !strings.Contains(stderr.String(), "still running after 285ms, SIGKILL at 300ms") {
+		t.Errorf("stderr does not name the SIGKILLed leftover:\n%s", stderr.String())
+	}
+	if took > 10*time.Second {
+		t.Errorf("took %v", took)
+	}
+}
