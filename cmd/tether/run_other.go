@@ -3,11 +3,11 @@
 package main
 
 import (
-	"time"
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Elsewhere tether run forwards signals and passes exit codes through, but
