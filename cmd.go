@@ -248,7 +248,7 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		s.stdin.pid = p.pid
 	}
 	addLive(p)
-	p.emit(Event{Kind: EventSpawn})
+	p.emitSpawn()
 	for _, cp := range s.copiers {
 		// Owner: the Process. Ends when the stream reaches EOF, or fails, or
 		// the monitor abandons its pipe at the drain timeout.
@@ -299,7 +299,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			Foreground:  c.Foreground,
 			MemoryMax:   c.Limits.MemoryMax,
 			PidsMax:     c.Limits.PidsMax,
-		}, files, level == ContainPIDNamespace)
+		}, files, level == ContainPIDNamespace, p.jobEvent)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)
 }

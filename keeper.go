@@ -89,7 +89,7 @@ func mapStrings(l []string, f func(string) string) []string {
 
 // keeperMsg is every message, in both directions; Op says which fields count.
 type keeperMsg struct {
-	Op string `json:"op"` // parent: spawn, signal, sweep, release, shutdown; keeper: hello, spawned, exited
+	Op string `json:"op"` // parent: spawn, signal, sweep, release, shutdown; keeper: hello, spawned, exited, stopped (Sig), continued
 	ID uint64 `json:"id"`
 
 	Spawn *keeperSpawn `json:"spawn,omitempty"`

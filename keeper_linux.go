@@ -184,7 +184,7 @@ func (k *keeper) idleExit() {
 func (k *keeper) reaper() {
 	for {
 		var info unix.Siginfo
-		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT, nil)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -195,6 +195,10 @@ func (k *keeper) reaper() {
 		if err != nil {
 			return // cannot happen; the keeper then reaps in teardown
 		}
+		if info.Code == cldStopped || info.Code == cldContinued {
+			k.jobControl(int(siginfoPid(&info)), info.Code == cldStopped)
+			continue
+		}
 		k.mu.Lock()
 		k.reap(int(siginfoPid(&info)))
 		k.idle.Reset(keeperIdle)
@@ -203,6 +207,41 @@ func (k *keeper) reaper() {
 		case k.exits <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// si_code of a child's stop and continue (waitid(2)).
+const (
+	cldStopped   = 5 // CLD_STOPPED
+	cldContinued = 6 // CLD_CONTINUED
+)
+
+// jobControl consumes a child's stop or continue report (the WNOWAIT look
+// left it there) and, for a tree's leader, tells the parent: a terminal's
+// Ctrl-Z stops the leader, and a wrapper such as tether run must follow it
+// as a shell's job would. waitid with WSTOPPED or WCONTINUED alone never
+// reaps: an exit in between stays for the reaper.
+func (k *keeper) jobControl(pid int, stopped bool) {
+	opt := unix.WCONTINUED
+	if stopped {
+		opt = unix.WSTOPPED
+	}
+	var info unix.Siginfo
+	for {
+		if err := unix.Waitid(unix.P_PID, pid, &info, opt|unix.WNOHANG, nil); !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.leaders[pid]
+	if t == nil {
+		return // an orphan's, or a member's: the tree's leader is what parents follow
+	}
+	if stopped {
+		k.reply(keeperMsg{Op: "stopped", ID: t.id, Sig: int(siginfoStatus(&info))})
+	} else {
+		k.reply(keeperMsg{Op: "continued", ID: t.id})
 	}
 }
 

@@ -190,6 +190,10 @@ func (k *keeperClient) readLoop() {
 				delete(k.procs, m.ID)
 				kp.exit <- m
 			}
+		case "stopped", "continued":
+			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
+				kp.onJob(m.Op == "stopped", syscall.Signal(m.Sig))
+			}
 		}
 		k.mu.Unlock()
 	}
@@ -262,12 +266,12 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 
 // startKept starts a child from the keeper; with pidns, from the one in a
 // PID namespace of its own.
-func startKept(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
-	h, pid, err := startKeptOnce(spec, files, pidns)
+func startKept(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
+	h, pid, err := startKeptOnce(spec, files, pidns, onJob)
 	if errors.Is(err, errKeeperGone) {
 		// The keeper may have exited idle just as we sent: once more, with
 		// a new one.
-		h, pid, err = startKeptOnce(spec, files, pidns)
+		h, pid, err = startKeptOnce(spec, files, pidns, onJob)
 	}
 	return h, pid, err
 }
@@ -276,7 +280,7 @@ func startKept(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, err
 // ExtraFiles and the IPC channel.
 const maxKeptFiles = 64
 
-func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
+func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
 	n := 0
 	for _, f := range files {
 		if f != nil {
@@ -291,7 +295,7 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int,
 		return nil, 0, err
 	}
 	reply := make(chan keeperMsg, 1)
-	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1)}
+	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1), onJob: onJob}
 	k.mu.Lock()
 	if k.dead {
 		k.mu.Unlock()
@@ -372,6 +376,10 @@ type keptProc struct {
 	pid    int
 	cgroup string // the tree's cgroup directory, "" at the keeper level
 	exit   chan keeperMsg
+	// onJob reports the leader stopped (with the signal) or continued;
+	// called by readLoop with the client's lock held, so it must not block.
+	// Set before the spawn is sent.
+	onJob func(stopped bool, sig syscall.Signal)
 }
 
 func (h *keptProc) wait() (waitResult, error) {

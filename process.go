@@ -60,6 +60,10 @@ type Process struct {
 	stopCtx   func() bool
 
 	emitMu sync.Mutex // observer calls one at a time
+
+	jobMu    sync.Mutex // orders job events (EventStopped, EventContinued) after EventSpawn
+	spawned  bool       // EventSpawn was emitted
+	jobQueue []Event    // job events reported before it
 }
 
 // notStarted reports whether p is a zero or nil Process (see Process).
@@ -426,6 +430,39 @@ func (p *Process) monitor(streams []stream) {
 	p.err = errors.Join(errs...)
 	p.emit(Event{Kind: EventClose, Exit: exit, Err: p.err})
 	close(p.done)
+}
+
+// jobEvent reports the process stopped by sig, or continued (the keeper
+// levels: the keeper is its parent). It may run before Start has returned
+// (a child stopped at once): emit needs only what Start set before the
+// spawn.
+func (p *Process) jobEvent(stopped bool, sig syscall.Signal) {
+	e := Event{Kind: EventContinued}
+	if stopped {
+		e = Event{Kind: EventStopped, Signal: sig}
+	}
+	p.jobMu.Lock()
+	defer p.jobMu.Unlock()
+	if !p.spawned {
+		// Before EventSpawn (and before p.pid is set): kept until Start
+		// emits it.
+		p.jobQueue = append(p.jobQueue, e)
+		return
+	}
+	p.emit(e)
+}
+
+// emitSpawn emits EventSpawn, then the job events that came before it, in
+// order.
+func (p *Process) emitSpawn() {
+	p.jobMu.Lock()
+	defer p.jobMu.Unlock()
+	p.emit(Event{Kind: EventSpawn})
+	p.spawned = true
+	for _, e := range p.jobQueue {
+		p.emit(e)
+	}
+	p.jobQueue = nil
 }
 
 func (p *Process) emit(e Event) {

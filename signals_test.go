@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tetherproc/tether"
 	"github.com/tetherproc/tether/internal/testproc"
@@ -116,6 +117,51 @@ func TestExtraFilesNilEntryClosed(t *testing.T) {
 			}
 			if b, _ := io.ReadAll(r); string(b) != "four\n" {
 				t.Errorf("descriptor 4 got %q", b)
+			}
+		})
+	}
+}
+
+// At the keeper levels the keeper, the process's parent, hears of its stops
+// and continues and reports them: EventStopped with the signal, then
+// EventContinued (what tether run follows for Ctrl-Z).
+func TestEventsStoppedContinued(t *testing.T) {
+	t.Parallel()
+	for _, level := range keptLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			events := make(chan tether.Event, 16)
+			c := helperCmd("sleep")
+			c.Containment = levelNamed(level)
+			c.Stdout = tether.Pipe()
+			c.Observer = func(e tether.Event) {
+				if e.Kind == tether.EventStopped || e.Kind == tether.EventContinued {
+					events <- e
+				}
+			}
+			p := start(t, c)
+			next := func() tether.Event {
+				select {
+				case e := <-events:
+					return e
+				case <-time.After(10 * time.Second):
+					t.Fatal("no job event after 10s")
+					return tether.Event{}
+				}
+			}
+			for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGTSTP} {
+				if err := p.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				if e := next(); e.Kind != tether.EventStopped || e.Signal != sig || e.PID != p.PID() {
+					t.Errorf("after %v: %v %v pid %d", sig, e.Kind, e.Signal, e.PID)
+				}
+				if err := p.Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				if e := next(); e.Kind != tether.EventContinued {
+					t.Errorf("after SIGCONT: %v", e.Kind)
+				}
 			}
 		})
 	}

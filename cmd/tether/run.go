@@ -159,8 +159,24 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 // wrap is the init loop: start the program (again, per the restart policy),
 // forward signals, reap orphans, and say how it ended as an exit code.
 func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
-	reaper := becomeReaper()
+	// Job control: PROGRAM's stops and continues, from the keeper
+	// (EventStopped, EventContinued) or, at the group level, from the
+	// reaper's SIGCHLD. Buffered: neither sender may block.
+	jobs := make(chan tether.Event, 8)
+	reaper := becomeReaper(jobs)
 	defer reaper.stop()
+	observe := cmd.Observer
+	cmd.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventStopped || e.Kind == tether.EventContinued {
+			select {
+			case jobs <- e:
+			default: // a burst of stops and continues: the latest state is what counts
+			}
+		}
+		if observe != nil {
+			observe(e)
+		}
+	}
 
 	// A signal ignored when tether started (nohup, a script's background
 	// job) stays ignored, in tether and so in PROGRAM, as through exec or
@@ -184,7 +200,14 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	spec := f.restart.spec()
 	spec.SuccessCodes = f.success
 	restarts := supervise.NewRestarts(spec)
-	fw := forwarder{to: f.forward, rewrite: f.rewrite, stop: cmd.StopSignal}
+	sess := &session{
+		fw:         forwarder{to: f.forward, rewrite: f.rewrite, stop: cmd.StopSignal},
+		sigs:       sigs,
+		parentGone: parentGone,
+		grace:      f.grace,
+		jobs:       jobs,
+		tty:        tty,
+	}
 	last := 0
 	for {
 		p, err := cmd.Start(context.Background()) // its end is driven by serve
@@ -192,7 +215,11 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 			last = startFailure(cmd, err)
 			break
 		}
-		st, ended := serve(ctx, p, fw, sigs, parentGone, f.grace)
+		if p.Containment() == tether.ContainGroup {
+			reaper.program.Store(int64(p.PID()))
+		}
+		st, ended := serve(ctx, p, sess)
+		reaper.program.Store(0)
 		tty.take()
 		last = statusCode(st)
 		if ended {
@@ -252,6 +279,16 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
+// session is what serve needs across restarts.
+type session struct {
+	fw         forwarder
+	sigs       <-chan os.Signal
+	parentGone <-chan struct{} // closed when tether's parent ends (-die-with-parent); nil otherwise
+	grace      time.Duration
+	jobs       <-chan tether.Event // PROGRAM stopped or continued
+	tty        *ttyOwner
+}
+
 // serve passes the signals tether receives on to p until p exits, and
 // returns how it exited and whether tether itself was asked to end (no
 // restart then). SIGTERM and SIGINT ask tether to end: PROGRAM gets the stop
@@ -264,20 +301,39 @@ func plural(n int, one, many string) string {
 // With -die-with-parent, parentGone closes when tether's parent ends: then
 // PROGRAM gets the stop signal and SIGCONT as for SIGTERM, and, as nobody is
 // left to enforce a deadline, SIGKILL with its tree after grace.
-func serve(ctx context.Context, p *tether.Process, fw forwarder, sigs <-chan os.Signal, parentGone <-chan struct{}, grace time.Duration) (*tether.Exit, bool) {
+//
+// Job control: when PROGRAM stops (Ctrl-Z in its terminal, SIGSTOP, a
+// background read), tether does what a shell's job does — takes the
+// terminal back and stops itself with the same signal, so the shell says
+// "Stopped" and gets its prompt; when continued (fg, bg), it gives the
+// terminal back if the shell gave it tether (fg), and continues PROGRAM's
+// process group.
+func serve(ctx context.Context, p *tether.Process, s *session) (*tether.Exit, bool) {
 	ended := false
+	parentGone := s.parentGone
 	var deadline <-chan time.Time
 	for {
 		select {
 		case <-p.Exited():
 			<-p.Done() // bounded: DrainTimeout
 			return p.Exit(), ended
+		case e := <-s.jobs:
+			if e.Kind != tether.EventStopped || p.Exit() != nil {
+				continue
+			}
+			sig, _ := e.Signal.(syscall.Signal)
+			s.tty.take()
+			stopSelf(sig) // returns when a shell (or anyone) continues tether
+			s.tty.giveIfOurs(p.PID())
+			if p.Exit() == nil {
+				signalGroup(p.PID(), sigCont)
+			}
 		case <-parentGone:
 			parentGone = nil
 			ended = true
-			fmt.Fprintf(os.Stderr, "tether: parent gone: stopping pid %d (%s, SIGKILL after %v)\n", p.PID(), sigName(fw.stop), grace)
-			fw.pass(p, syscall.SIGTERM)
-			deadline = time.After(grace)
+			fmt.Fprintf(os.Stderr, "tether: parent gone: stopping pid %d (%s, SIGKILL after %v)\n", p.PID(), sigName(s.fw.stop), s.grace)
+			s.fw.pass(p, syscall.SIGTERM)
+			deadline = time.After(s.grace)
 		case <-deadline:
 			deadline = nil
 			_ = p.Kill() // the tree; best effort: it may have exited just now
@@ -286,12 +342,17 @@ func serve(ctx context.Context, p *tether.Process, fw forwarder, sigs <-chan os.
 			// SIGTERM.
 			ctx = context.Background()
 			ended = true
-			fw.pass(p, syscall.SIGTERM)
-		case s := <-sigs:
-			if isEnding(s) {
+			s.fw.pass(p, syscall.SIGTERM)
+		case sig := <-s.sigs:
+			if isEnding(sig) {
 				ended = true
 			}
-			fw.pass(p, s)
+			if sig == sigCont && p.Exit() == nil {
+				// fg after tether was continued in the background, or a
+				// SIGCONT from anyone: the terminal goes with it.
+				s.tty.giveIfOurs(p.PID())
+			}
+			s.fw.pass(p, sig)
 		}
 	}
 }

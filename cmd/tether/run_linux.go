@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -23,15 +25,21 @@ type reaper struct {
 	chld   chan os.Signal
 	done   chan struct{}
 	reaped chan struct{} // a SIGCHLD was handled (cap 1: coalesced)
+
+	// At the group level PROGRAM is tether's own child, and a SIGCHLD is
+	// how its stops are known: program is its pid (0: none to watch), and
+	// jobs gets EventStopped and EventContinued for it.
+	program atomic.Int64
+	jobs    chan<- tether.Event
 }
 
-func becomeReaper() *reaper {
+func becomeReaper(jobs chan<- tether.Event) *reaper {
 	if os.Getpid() != 1 {
 		// Orphans of the tree come to us rather than to PID 1 (which, on
 		// some machines, never reaps them).
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) // best effort: old kernels; the keeper is one anyway
 	}
-	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{}), reaped: make(chan struct{}, 1)}
+	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{}), reaped: make(chan struct{}, 1), jobs: jobs}
 	signal.Notify(r.chld, syscall.SIGCHLD)
 	// Owner: wrap (stop). Ends when stop closes done.
 	go func() {
@@ -39,6 +47,21 @@ func becomeReaper() *reaper {
 			select {
 			case <-r.chld:
 				_, _ = tether.ReapOrphans() // Linux: cannot fail
+				if pid := int(r.program.Load()); pid != 0 && r.jobs != nil {
+					e := tether.Event{PID: pid}
+					switch stopped, continued, sig := stopReport(pid); {
+					case stopped:
+						e.Kind, e.Signal = tether.EventStopped, sig
+					case continued:
+						e.Kind = tether.EventContinued
+					}
+					if e.Kind != 0 {
+						select {
+						case r.jobs <- e:
+						default: // serve is gone: nothing to follow
+						}
+					}
+				}
 				select {
 				case r.reaped <- struct{}{}:
 				default:
@@ -120,6 +143,82 @@ func (t *ttyOwner) take() {
 		_ = setForeground(t.fd, t.ours) // best effort: the terminal may be gone
 	}
 }
+
+// giveIfOurs makes pgid the foreground if the terminal's foreground is
+// tether's own group: after `fg`, not after `bg`.
+func (t *ttyOwner) giveIfOurs(pgid int) {
+	if !t.ok {
+		return
+	}
+	if fg, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP); err == nil && fg == t.ours {
+		_ = setForeground(t.fd, pgid) // best effort: the terminal may be gone
+	}
+}
+
+// stopSelf stops tether with sig, as a job's process stops, and returns
+// once tether is continued (a shell's fg or bg). SIGSTOP cannot be caught;
+// for SIGTSTP, SIGTTIN and SIGTTOU, which tether may have a handler for,
+// the default action is put back for the moment of the kill (rt_sigaction,
+// the old action restored word for word afterwards): a shell then reports
+// the job "Stopped" as it would without tether.
+func stopSelf(sig syscall.Signal) {
+	if sig == syscall.SIGSTOP || sig == 0 {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // returns once continued
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var dfl, old [8]uintptr // all zero: SIG_DFL, no flags, empty mask, on every port
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), uintptr(unsafe.Pointer(&old[0])), 8, 0, 0); e != 0 {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		return
+	}
+	// Unblocked on this thread, the signal is delivered before kill
+	// returns (kill(2)): the process stops here, and goes on from here.
+	var set, oldMask unix.Sigset_t
+	set.Val[(sig-1)/64] = 1 << (uint(sig-1) % 64)
+	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, &oldMask) // cannot fail with a valid set
+	_ = syscall.Kill(os.Getpid(), sig)
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &oldMask, nil)
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old[0])), 0, 8, 0, 0) // restores what we read
+}
+
+// stopReport reads, without reaping, whether pid (tether's own child: the
+// group level) was stopped or continued since last asked: the kernel's
+// stop and continue reports (waitid WSTOPPED|WCONTINUED; no WEXITED, so an
+// exit stays for the library).
+func stopReport(pid int) (stopped, continued bool, sig syscall.Signal) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WCONTINUED|unix.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || siginfoPID(&info) != int32(pid) {
+			return false, false, 0
+		}
+		break
+	}
+	switch info.Code {
+	case 5: // CLD_STOPPED
+		return true, false, syscall.Signal(siginfoStatus(&info))
+	case 6: // CLD_CONTINUED
+		return false, true, 0
+	}
+	return false, false, 0
+}
+
+// The pid and status of a SIGCHLD siginfo: after signo, errno and code
+// (three int32s) and, on 64-bit ports, padding to 8 bytes.
+func siginfoPID(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoFields))
+}
+
+func siginfoStatus(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoFields+8))
+}
+
+const siginfoFields = 3*4 + (unsafe.Sizeof(uintptr(0))/8)*4
 
 // setForeground is tcsetpgrp. From the background it would raise SIGTTOU
 // unless the signal is blocked: block it on this thread only (an ignored

@@ -6,16 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tetherproc/tether"
 )
 
 // Elsewhere tether run forwards signals and passes exit codes through, but
 // does not reap orphans or hand over the terminal (not built yet).
-type reaper struct{}
+type reaper struct {
+	program atomic.Int64 // unused here: no stop reports
+}
 
-func becomeReaper() *reaper { return &reaper{} }
-func (*reaper) stop()       {}
+func becomeReaper(chan<- tether.Event) *reaper { return &reaper{} }
+func (*reaper) stop()                          {}
 
 func forwardable() []os.Signal {
 	return []os.Signal{os.Interrupt, syscall.SIGTERM}
@@ -77,3 +82,9 @@ func watchParent(on bool) (<-chan struct{}, error) {
 func isInit() bool { return false }
 
 func stopNamespace(syscall.Signal, time.Duration, *reaper) {}
+
+// giveIfOurs: no terminal handling here.
+func (*ttyOwner) giveIfOurs(int) {}
+
+// stopSelf: job control is Linux only so far.
+func stopSelf(syscall.Signal) {}

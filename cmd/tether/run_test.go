@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -526,6 +527,53 @@ func TestRunInteractiveCtrlC(t *testing.T) {
 	screen.waitFor("status 130")
 }
 
+// Job control as without tether, in an interactive bash: Ctrl-Z stops the
+// job (bash prints Stopped and its prompt), jobs lists it, fg resumes it in
+// the foreground, Ctrl-Z and bg run it in the background, fg brings it back,
+// and Ctrl-C ends it with status 130.
+func TestRunInteractiveJobControl(t *testing.T) {
+	t.Parallel()
+	screen := interactive(t, "") // a shell, nothing typed yet
+	exe, _ := os.Executable()
+	screen.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -- sh -c 'i=0; while :; do i=$((i+1)); echo "ti""ck $i"; sleep 0.1; done'`, exe))
+	screen.keys("Enter")
+	ticks := func() int { // the highest tick on the screen
+		n := 0
+		for _, l := range strings.Split(screen.text(), "\n") {
+			if v, ok := strings.CutPrefix(l, "tick "); ok {
+				if m, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && m > n {
+					n = m
+				}
+			}
+		}
+		return n
+	}
+	screen.waitFor("tick 3")
+	screen.keys("C-z")
+	screen.waitFor("Stopped")
+	screen.keys("jobs")
+	screen.keys("Enter")
+	screen.waitForCount("Stopped", 2)
+	before := ticks()
+	screen.keys("fg")
+	screen.keys("Enter")
+	screen.waitFor(fmt.Sprintf("tick %d", before+2)) // it runs again, in the foreground
+	screen.keys("C-z")
+	screen.waitForCount("Stopped", 3)
+	screen.keys("bg")
+	screen.keys("Enter")
+	before = ticks()
+	screen.waitFor(fmt.Sprintf("tick %d", before+2)) // it runs in the background
+	screen.keys("fg")
+	screen.keys("Enter")
+	before = ticks()
+	screen.waitFor(fmt.Sprintf("tick %d", before+2))
+	screen.keys("C-c")
+	screen.keys(`echo "after $?"`)
+	screen.keys("Enter")
+	screen.waitFor("after 130")
+}
+
 // The same for tether up: Ctrl-C stops every process gracefully, tether up
 // exits 0, and nothing is left.
 func TestUpInteractiveCtrlC(t *testing.T) {
@@ -549,8 +597,11 @@ func TestUpInteractiveCtrlC(t *testing.T) {
 	}
 }
 
+var tmuxServers atomic.Int64 // a number for each tmux server the tests start
+
 // tmuxScreen is a terminal in a private tmux server, running one tether
-// command and then printing "status N".
+// command and then printing "status N" (or, for "", an interactive bash
+// waiting for what the test types).
 type tmuxScreen struct {
 	t    *testing.T
 	tmux func(args ...string) (string, error)
@@ -565,7 +616,9 @@ func interactive(t *testing.T, tetherArgs string) *tmuxScreen {
 		t.Skip("no tmux")
 	}
 	exe, _ := os.Executable()
-	sock := fmt.Sprintf("tether-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	// Its own server each time (-count: a dying server of the same name
+	// would take the new session with it).
+	sock := fmt.Sprintf("tether-test-%d-%s-%d", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"), tmuxServers.Add(1))
 	s := &tmuxScreen{t: t, tmux: func(args ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out), err
@@ -576,17 +629,28 @@ func interactive(t *testing.T, tetherArgs string) *tmuxScreen {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _, _ = s.tmux("kill-server") })
-	s.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q %s; echo "status $?"`, exe, tetherArgs))
-	s.keys("Enter")
+	if tetherArgs != "" {
+		s.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q %s; echo "status $?"`, exe, tetherArgs))
+		s.keys("Enter")
+	}
 	return s
 }
 
-func (s *tmuxScreen) waitFor(want string) {
+func (s *tmuxScreen) waitFor(want string) { s.t.Helper(); s.waitForCount(want, 1) }
+
+// text is what the screen shows, with its scrollback.
+func (s *tmuxScreen) text() string {
+	screen, _ := s.tmux("capture-pane", "-p", "-S", "-200", "-t", "t")
+	return screen
+}
+
+// waitForCount waits until want shows at least n times (scrollback included).
+func (s *tmuxScreen) waitForCount(want string, n int) {
 	s.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		screen, _ := s.tmux("capture-pane", "-p", "-t", "t")
-		if strings.Contains(screen, want) {
+		screen := s.text()
+		if strings.Count(screen, want) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -599,7 +663,7 @@ func (s *tmuxScreen) waitFor(want string) {
 func (s *tmuxScreen) keys(k string) {
 	s.t.Helper()
 	args := []string{"send-keys", "-t", "t", "-l", k} // literally
-	if k == "Enter" || k == "C-c" {
+	if k == "Enter" || k == "C-c" || k == "C-z" {
 		args = []string{"send-keys", "-t", "t", k} // a key
 	}
 	if out, err := s.tmux(args...); err != nil {
