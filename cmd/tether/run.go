@@ -302,8 +302,9 @@ type session struct {
 // PROGRAM gets the stop signal and SIGCONT as for SIGTERM, and, as nobody is
 // left to enforce a deadline, SIGKILL with its tree after grace.
 //
-// Job control: when PROGRAM stops (Ctrl-Z in its terminal, SIGSTOP, a
-// background read), tether does what a shell's job does — takes the
+// Job control, when tether runs in a terminal's foreground: when PROGRAM
+// stops (Ctrl-Z in its terminal, SIGSTOP, a background read), tether does
+// what a shell's job does — takes the
 // terminal back and stops itself with the same signal, so the shell says
 // "Stopped" and gets its prompt; when continued (fg, bg), it gives the
 // terminal back if the shell gave it tether (fg), and continues PROGRAM's
@@ -318,7 +319,10 @@ func serve(ctx context.Context, p *tether.Process, s *session) (*tether.Exit, bo
 			<-p.Done() // bounded: DrainTimeout
 			return p.Exit(), ended
 		case e := <-s.jobs:
-			if e.Kind != tether.EventStopped || p.Exit() != nil {
+			// Only as a shell's job, in a terminal: elsewhere (a container,
+			// a service) a stopped PROGRAM is someone's deliberate pause,
+			// and tether has no shell to report to.
+			if e.Kind != tether.EventStopped || p.Exit() != nil || !s.tty.ok {
 				continue
 			}
 			sig, _ := e.Signal.(syscall.Signal)
