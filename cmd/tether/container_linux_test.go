@@ -177,11 +177,11 @@ func newContainers(t *testing.T) *containers {
 	}
 }
 
-// goBuildStatic builds pkg with CGO_ENABLED=0 into dir/name.
+// goBuildStatic builds pkg into dir/name as `make release` does.
 func goBuildStatic(t *testing.T, dir, name, pkg string) string {
 	t.Helper()
 	bin := filepath.Join(dir, name)
-	b := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+	b := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 	b.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := b.CombinedOutput(); err != nil {
 		t.Fatalf("CGO_ENABLED=0 go build %s: %v\n%s", pkg, err, out)
