@@ -107,10 +107,12 @@ func TestContainerPID1(t *testing.T) {
 		c := ctr.start(t, files, run("orphans", "5", "10s"))
 		c.expect(t, "orphans 5 reaped 5")
 		c.expect(t, "ready")
-		if init := c.ps(t)[0]; init.Comm != "tether" {
-			t.Errorf("PID 1 is %q, not tether", init.Comm)
+		ps := c.ps(t)
+		t.Logf("container %s: %v", c.id, ps)
+		if ps[0].Comm != "tether" {
+			t.Errorf("PID 1 is %q, not tether", ps[0].Comm)
 		}
-		if z := c.zombies(t); len(z) > 0 {
+		if z := c.zombies(t, 0); len(z) > 0 {
 			t.Errorf("zombies in the container: %v", z)
 		}
 		c.runc(t, "kill", c.id, "TERM")
@@ -127,7 +129,7 @@ func TestContainerPID1(t *testing.T) {
 		c := ctr.start(t, map[string]string{"/stage": stage}, []string{"/stage", "orphans", "3", "300ms"})
 		c.expect(t, "orphans 3 reaped 0")
 		c.expect(t, "ready")
-		if z := c.zombies(t); len(z) != 3 {
+		if z := c.zombies(t, 3); len(z) != 3 {
 			t.Errorf("zombies in the container: %v, want 3", z)
 		}
 		c.runc(t, "kill", c.id, "TERM")
@@ -333,18 +335,25 @@ func (c *container) ps(t *testing.T) []oci.Proc {
 	if len(ps) == 0 {
 		t.Fatalf("container %s: PID 1 (host pid %d) is gone", c.id, pid)
 	}
-	t.Logf("container %s: %v", c.id, ps)
 	return ps
 }
 
-// zombies lists the container's processes that are zombies.
-func (c *container) zombies(t *testing.T) []oci.Proc {
+// zombies lists the container's processes that are zombies, once there are
+// want of them or after a bound: a zombie nobody reaps stays one, and one
+// that is reaped late is not counted against the init.
+func (c *container) zombies(t *testing.T, want int) []oci.Proc {
 	t.Helper()
-	var z []oci.Proc
-	for _, p := range c.ps(t) {
-		if p.State == 'Z' {
-			z = append(z, p)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var z []oci.Proc
+		for _, p := range c.ps(t) {
+			if p.State == 'Z' {
+				z = append(z, p)
+			}
 		}
+		if len(z) == want || time.Now().After(deadline) {
+			return z
+		}
+		time.Sleep(10 * time.Millisecond) // another process's reaping: no event to wait on
 	}
-	return z
 }
