@@ -112,6 +112,11 @@ func TestContainerPID1(t *testing.T) {
 		if ps[0].Comm != "tether" {
 			t.Errorf("PID 1 is %q, not tether", ps[0].Comm)
 		}
+		// As PID 1 tether runs alone, without a keeper: the kernel kills
+		// the namespace if it dies (DESIGN.md).
+		if len(ps) != 2 || ps[1].Comm != "stage" {
+			t.Errorf("container holds %v, want tether and the program alone", ps)
+		}
 		if z := c.zombies(t, 0); len(z) > 0 {
 			t.Errorf("zombies in the container: %v", z)
 		}
