@@ -574,6 +574,24 @@ func TestRunInteractiveJobControl(t *testing.T) {
 	screen.waitFor("after 130")
 }
 
+// In a terminal, PROGRAM starts with the signal mask and ignored signals a
+// shell's job gets, at every level: tether's own terminal handling (SIGTTOU
+// blocked while it takes the foreground back, the keeper's dispositions)
+// leaks nothing into it.
+func TestRunInteractiveSignalState(t *testing.T) {
+	t.Parallel()
+	screen := interactive(t, "")
+	exe, _ := os.Executable()
+	dir := t.TempDir()
+	screen.keys(fmt.Sprintf(`grep -E 'SigBlk|SigIgn' /proc/self/status > %s/bare`, dir))
+	screen.keys("Enter")
+	for _, level := range []string{"auto", "keeper", "group"} {
+		screen.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -containment %s -- grep -E 'SigBlk|SigIgn' /proc/self/status > %s/%s; cmp %[3]s/bare %[3]s/%[4]s && echo "same as ba""re: %[4]s"`, exe, level, dir, level))
+		screen.keys("Enter")
+		screen.waitFor("same as bare: " + level)
+	}
+}
+
 // The same for tether up: Ctrl-C stops every process gracefully, tether up
 // exits 0, and nothing is left.
 func TestUpInteractiveCtrlC(t *testing.T) {
