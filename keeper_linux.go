@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tetherproc/tether/internal/pidfd"
 )
 
 // selfExe is what startKeeper re-executes: this very binary, even if its
@@ -245,44 +247,25 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 	}
 }
 
+// watchParent calls gone when the parent, ppid, has ended (at once if it
+// already has). Without pidfds the socket's EOF is the only witness, which
+// is enough.
 func watchParent(ppid int, gone func()) {
-	fd, err := unix.PidfdOpen(ppid, 0)
-	if err != nil || os.Getppid() != ppid {
-		// The parent died before we looked (or pidfds are missing: then
-		// the socket's EOF is the only witness, which is enough).
-		if errors.Is(err, syscall.ESRCH) || os.Getppid() != ppid {
-			gone()
-		}
-		if err == nil {
-			_ = syscall.Close(fd)
-		}
+	fd, dead, err := pidfd.OpenParent(ppid)
+	if err != nil {
 		return
 	}
-	watchPidfd(fd, gone)
+	if dead || pidfd.WaitExit(fd) == nil {
+		gone()
+	}
 }
 
 // watchPidfd calls gone when the process pidfd fd refers to has exited, and
 // closes fd.
 func watchPidfd(fd int, gone func()) {
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		_ = syscall.Close(fd)
-		return
+	if pidfd.WaitExit(fd) == nil {
+		gone()
 	}
-	f := os.NewFile(uintptr(fd), "parent-pidfd")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	first := true
-	_ = rc.Read(func(uintptr) bool {
-		if first {
-			first = false
-			return false // wait for readability: the parent exited
-		}
-		return true
-	})
-	gone()
 }
 
 func (k *keeper) handle(in keeperIn) {

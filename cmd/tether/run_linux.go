@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/pidfd"
 )
 
 // reaper reaps orphans re-parented to tether: it is PID 1 in a container, or
@@ -378,42 +379,20 @@ func watchParent(on bool) (<-chan struct{}, error) {
 		return nil, nil
 	}
 	gone := make(chan struct{})
-	ppid := os.Getppid()
-	fd, err := unix.PidfdOpen(ppid, 0)
-	if err != nil && !errors.Is(err, unix.ESRCH) {
+	fd, dead, err := pidfd.OpenParent(os.Getppid())
+	if err != nil {
 		return nil, fmt.Errorf("-die-with-parent watches the parent with a pidfd (Linux 5.3 or later): %w", err)
 	}
-	if err != nil || os.Getppid() != ppid {
-		if err == nil {
-			_ = unix.Close(fd)
-		}
+	if dead {
 		close(gone)
 		return gone, nil
 	}
-	// Non-blocking, so that os.File waits for readability in the netpoller
-	// (a blocking descriptor is not pollable: the wait would return at once).
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return nil, fmt.Errorf("-die-with-parent: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "parent-pidfd")
 	// Owner: the run. Ends when the parent ends; a parent that outlives
 	// tether leaves it blocked until tether exits.
 	go func() {
-		defer f.Close()
-		rc, err := f.SyscallConn()
-		if err != nil {
-			return
+		if pidfd.WaitExit(fd) == nil {
+			close(gone)
 		}
-		first := true
-		_ = rc.Read(func(uintptr) bool {
-			if first {
-				first = false
-				return false // wait until readable: the parent exited
-			}
-			return true
-		})
-		close(gone)
 	}()
 	return gone, nil
 }

@@ -16,11 +16,9 @@
 package oci
 
 import (
-	"bufio"
 	"bytes"
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
 )
 
 // Runc runs runc with its state and its containers' cgroups apart from any
@@ -95,38 +95,15 @@ func Output(cmd *exec.Cmd, d time.Duration) ([]byte, error) {
 // OwnCgroup is the cgroup v2 directory this process is in, found through
 // /proc/self/mountinfo (on hybrid hosts the mount is not /sys/fs/cgroup).
 func OwnCgroup() (string, error) {
-	mnt, err := cgroup2Mount()
+	mnt, err := cgroupfs.Mount()
 	if err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
+	own, err := cgroupfs.Own()
 	if err != nil {
 		return "", err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return filepath.Join(mnt, p), nil
-		}
-	}
-	return "", errors.New("no cgroup v2 entry in /proc/self/cgroup")
-}
-
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if fs := strings.Fields(post); ok && len(fs) > 0 && fs[0] == "cgroup2" {
-			if pf := strings.Fields(pre); len(pf) >= 5 {
-				return strings.ReplaceAll(pf[4], `\040`, " "), nil
-			}
-		}
-	}
-	return "", errors.New("no cgroup2 mount")
+	return filepath.Join(mnt, own), nil
 }
 
 // Bundle is what WriteBundle needs.

@@ -6,7 +6,6 @@
 package testcgroup
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
 )
 
 // Jail is the cgroup a run moved itself into, under the one it started in.
@@ -35,11 +36,11 @@ var prefixes = []string{"tether-test-", "tether-cli-test-", "tether-bench-"}
 // where there is no cgroup v2 or its own cgroup is not writable: the run
 // then cannot make cgroups either, and goes on where it is.
 func Enter(prefix string) (*Jail, error) {
-	mnt, err := mount()
+	mnt, err := cgroupfs.Mount()
 	if err != nil {
 		return nil, err
 	}
-	own, err := ownCgroup()
+	own, err := cgroupfs.Own()
 	if err != nil {
 		return nil, err
 	}
@@ -160,37 +161,4 @@ func (j *Jail) Leave() []string {
 // the whole process, every thread.
 func moveSelf(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
-}
-
-// mount finds the cgroup v2 mount in /proc/self/mountinfo (on hybrid hosts
-// it is not /sys/fs/cgroup).
-func mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if fs := strings.Fields(post); ok && len(fs) > 0 && fs[0] == "cgroup2" {
-			if pf := strings.Fields(pre); len(pf) >= 5 {
-				return strings.ReplaceAll(pf[4], `\040`, " "), nil
-			}
-		}
-	}
-	return "", errors.New("no cgroup2 mount")
-}
-
-func ownCgroup() (string, error) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return p, nil
-		}
-	}
-	return "", errors.New("no cgroup v2 entry in /proc/self/cgroup")
 }
