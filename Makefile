@@ -1,9 +1,10 @@
 # make test: everything CI checks. make bench: the comparison benchmarks.
+# make release: static binaries of the CLI for every platform, in dist/.
 GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS ?= -race -count=1 -timeout 8m
 
-.PHONY: test lint cross unit soak bench fuzz demo
+.PHONY: test lint cross unit soak bench fuzz demo release
 
 test: lint cross unit
 
@@ -25,7 +26,7 @@ cross:
 
 # The whole suite at the default level (ContainAuto: the strongest here), then
 # the core tests again at the process-group level.
-CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver|Channel|ArgsNotUTF8|DirDefault|SignalDispositions)
+CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|WaitBeforeRead|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver|Channel|ArgsNotUTF8|DirDefault|SignalDispositions)
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 	TETHER_TEST_LEVEL=group $(GO) test $(TESTFLAGS) -short -run '$(CORE_TESTS)' .
@@ -48,3 +49,25 @@ bench:
 demo:
 	$(GO) build -o bin/tether ./cmd/tether
 	bin/tether up -f examples/Procfile -auto-restart crash
+
+# Static binaries (CGO_ENABLED=0: no libc needed, so they run in scratch,
+# distroless and Alpine images) for Linux, and built-only ones for the other
+# platforms, with their SHA256SUMS. The version is Go's own stamp, read by
+# debug.ReadBuildInfo and `go version -m`: the module version from the git
+# tag (or a pseudo-version), vcs.revision and vcs.modified. -buildvcs=true
+# overrides a GOFLAGS=-buildvcs=false; Go finds no repository in a git
+# worktree (.git is a file there), so release from a clone.
+RELEASE_PLATFORMS = linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 freebsd/amd64
+release:
+	rm -rf dist
+	mkdir dist
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/tether-$$os-$$arch; \
+		if [ $$os = windows ]; then out=$$out.exe; fi; \
+		echo "CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -o $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -buildvcs=true -ldflags='-s -w' -o $$out ./cmd/tether; \
+	done
+	@$(GO) version -m dist/tether-linux-amd64 | grep -q 'vcs.revision=' || \
+		{ echo "release: no version stamped (a git worktree? release from a clone)"; exit 1; }
+	cd dist && sha256sum tether-* > SHA256SUMS
+	@$(GO) version -m dist/tether-linux-amd64 | grep -E '^\s+(mod|build\s+vcs)'

@@ -1,7 +1,6 @@
 package tether
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -16,68 +15,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
 )
-
-// cgroup2Mount finds the cgroup v2 mount in /proc/self/mountinfo. It is not
-// always /sys/fs/cgroup: hybrid hosts mount it at /sys/fs/cgroup/unified.
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-		line := sc.Text()
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		if f := strings.Fields(post); len(f) > 0 && f[0] == "cgroup2" {
-			if pf := strings.Fields(pre); len(pf) >= 5 {
-				return unescapeMount(pf[4]), nil
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	return "", errors.New("no cgroup2 mount")
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// ownCgroup is this process's cgroup v2 path ("0::/path" in /proc/self/cgroup).
-func ownCgroup() (string, error) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return p, nil
-		}
-	}
-	return "", errors.New("no cgroup v2 entry in /proc/self/cgroup")
-}
 
 // cgroupParentEnv names the cgroup under which keepers make their
 // directories, in place of their own cgroup: a delegated cgroup with no
@@ -89,7 +29,7 @@ const cgroupParentEnv = "TETHER_CGROUP_PARENT"
 // cgroupBase is where keepers make their directories: $TETHER_CGROUP_PARENT,
 // else this process's own cgroup.
 func cgroupBase() (string, error) {
-	mnt, err := cgroup2Mount()
+	mnt, err := cgroupfs.Mount()
 	if err != nil {
 		return "", err
 	}
@@ -103,7 +43,7 @@ func cgroupBase() (string, error) {
 		}
 		return dir, nil
 	}
-	own, err := ownCgroup()
+	own, err := cgroupfs.Own()
 	if err != nil {
 		return "", err
 	}

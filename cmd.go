@@ -62,9 +62,10 @@ type Cmd struct {
 	DrainTimeout time.Duration
 
 	// ExtraFiles are passed to the child as descriptors 3, 4, ... in order
-	// (as in os/exec); nil entries are not allowed. The caller keeps and
-	// closes its own copies. Linux and macOS; at most 12 at the keeper
-	// levels.
+	// (as in os/exec); a nil entry leaves that descriptor closed in the
+	// child. The caller keeps and closes its own copies. Linux and macOS; at
+	// most 61 non-nil ones at the keeper levels (64 descriptors per spawn,
+	// stdio included).
 	ExtraFiles []*os.File
 
 	// IPC, if true, gives the child a Node-compatible IPC channel (see
@@ -176,11 +177,6 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 	if c.StopMessage != nil && !c.IPC {
 		return nil, c.startErr("StopMessage", errors.New("StopMessage needs IPC"))
 	}
-	for i, f := range c.ExtraFiles {
-		if f == nil {
-			return nil, c.startErr("ExtraFiles", fmt.Errorf("ExtraFiles[%d] is nil", i))
-		}
-	}
 	if err := c.Limits.check(c.Containment); err != nil {
 		return nil, c.startErr("Limits", err)
 	}
@@ -252,7 +248,7 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		s.stdin.pid = p.pid
 	}
 	addLive(p)
-	p.emit(Event{Kind: EventSpawn})
+	p.emitSpawn()
 	for _, cp := range s.copiers {
 		// Owner: the Process. Ends when the stream reaches EOF, or fails, or
 		// the monitor abandons its pipe at the drain timeout.
@@ -303,7 +299,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			Foreground:  c.Foreground,
 			MemoryMax:   c.Limits.MemoryMax,
 			PidsMax:     c.Limits.PidsMax,
-		}, files, level == ContainPIDNamespace)
+		}, files, level == ContainPIDNamespace, p.jobEvent)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)
 }

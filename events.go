@@ -31,9 +31,18 @@ const (
 	EventError
 	// EventStopMessage: Stop sent Cmd.StopMessage on the IPC channel.
 	EventStopMessage
+	// EventStopped: the process was stopped by a signal (a terminal's
+	// SIGTSTP, SIGSTOP, SIGTTIN, SIGTTOU); Signal is set. Reported at the
+	// keeper levels, where the keeper is the process's parent and the kernel
+	// tells it (waitid WSTOPPED); not at the group level, where the
+	// program's own SIGCHLD is the only witness.
+	EventStopped
+	// EventContinued: a stopped process was continued (SIGCONT). Where
+	// EventStopped is reported.
+	EventContinued
 )
 
-var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error", "stop-message"}
+var kindNames = [...]string{"", "spawn", "exit", "close", "signal", "escalate", "error", "stop-message", "stopped", "continued"}
 
 // String is the kind's name ("spawn", "exit", ...), "unknown" for the zero
 // EventKind and values out of range.

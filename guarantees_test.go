@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/cgroupfs"
 	"github.com/tetherproc/tether/internal/testproc"
 	"github.com/tetherproc/tether/internal/treescript"
 )
@@ -275,29 +276,15 @@ var cgroupLevel = sync.OnceValues(func() (bool, string) {
 	return true, ""
 })
 
-func cgroup2MountForTest() (string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if f := strings.Fields(post); ok && len(f) > 0 && f[0] == "cgroup2" {
-			return strings.Fields(pre)[4], nil
-		}
-	}
-	return "", fmt.Errorf("no cgroup2 mount")
-}
+func cgroup2MountForTest() (string, error) { return cgroupfs.Mount() }
 
 // ownCgroupForTest is this process's cgroup v2 path ("/" if none is found).
 func ownCgroupForTest() string {
-	b, _ := os.ReadFile("/proc/self/cgroup")
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return p
-		}
+	own, err := cgroupfs.Own()
+	if err != nil {
+		return "/"
 	}
-	return "/"
+	return own
 }
 
 // cgroupLeftovers lists the keeper cgroups under the tests' own cgroup

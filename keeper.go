@@ -36,6 +36,9 @@ type keeperSpawn struct {
 	// N): the child starts with them ignored, as the parent's own child
 	// would.
 	Ignored uint64 `json:",omitempty"`
+	// Holes are the child's descriptor numbers (in order) that get no
+	// descriptor, nil ExtraFiles: the frame carries the others in order.
+	Holes []int `json:",omitempty"`
 
 	// B64: Path, Argv, Env and Dir are base64, because one of them is not
 	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).
@@ -86,7 +89,7 @@ func mapStrings(l []string, f func(string) string) []string {
 
 // keeperMsg is every message, in both directions; Op says which fields count.
 type keeperMsg struct {
-	Op string `json:"op"` // parent: spawn, signal, sweep, release, shutdown; keeper: hello, spawned, exited
+	Op string `json:"op"` // parent: spawn, signal, sweep, release, shutdown; keeper: hello, spawned, exited, stopped (Sig), continued
 	ID uint64 `json:"id"`
 
 	Spawn *keeperSpawn `json:"spawn,omitempty"`

@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tetherproc/tether/internal/pidfd"
 )
 
 // selfExe is what startKeeper re-executes: this very binary, even if its
@@ -184,7 +186,7 @@ func (k *keeper) idleExit() {
 func (k *keeper) reaper() {
 	for {
 		var info unix.Siginfo
-		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT, nil)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -194,6 +196,10 @@ func (k *keeper) reaper() {
 		}
 		if err != nil {
 			return // cannot happen; the keeper then reaps in teardown
+		}
+		if info.Code == cldStopped || info.Code == cldContinued {
+			k.jobControl(int(siginfoPid(&info)), info.Code == cldStopped)
+			continue
 		}
 		k.mu.Lock()
 		k.reap(int(siginfoPid(&info)))
@@ -206,44 +212,60 @@ func (k *keeper) reaper() {
 	}
 }
 
+// si_code of a child's stop and continue (waitid(2)).
+const (
+	cldStopped   = 5 // CLD_STOPPED
+	cldContinued = 6 // CLD_CONTINUED
+)
+
+// jobControl consumes a child's stop or continue report (the WNOWAIT look
+// left it there) and, for a tree's leader, tells the parent: a terminal's
+// Ctrl-Z stops the leader, and a wrapper such as tether run must follow it
+// as a shell's job would. waitid with WSTOPPED or WCONTINUED alone never
+// reaps: an exit in between stays for the reaper.
+func (k *keeper) jobControl(pid int, stopped bool) {
+	opt := unix.WCONTINUED
+	if stopped {
+		opt = unix.WSTOPPED
+	}
+	var info unix.Siginfo
+	for {
+		if err := unix.Waitid(unix.P_PID, pid, &info, opt|unix.WNOHANG, nil); !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.leaders[pid]
+	if t == nil {
+		return // an orphan's, or a member's: the tree's leader is what parents follow
+	}
+	if stopped {
+		k.reply(keeperMsg{Op: "stopped", ID: t.id, Sig: int(siginfoStatus(&info))})
+	} else {
+		k.reply(keeperMsg{Op: "continued", ID: t.id})
+	}
+}
+
+// watchParent calls gone when the parent, ppid, has ended (at once if it
+// already has). Without pidfds the socket's EOF is the only witness, which
+// is enough.
 func watchParent(ppid int, gone func()) {
-	fd, err := unix.PidfdOpen(ppid, 0)
-	if err != nil || os.Getppid() != ppid {
-		// The parent died before we looked (or pidfds are missing: then
-		// the socket's EOF is the only witness, which is enough).
-		if errors.Is(err, syscall.ESRCH) || os.Getppid() != ppid {
-			gone()
-		}
-		if err == nil {
-			_ = syscall.Close(fd)
-		}
+	fd, dead, err := pidfd.OpenParent(ppid)
+	if err != nil {
 		return
 	}
-	watchPidfd(fd, gone)
+	if dead || pidfd.WaitExit(fd) == nil {
+		gone()
+	}
 }
 
 // watchPidfd calls gone when the process pidfd fd refers to has exited, and
 // closes fd.
 func watchPidfd(fd int, gone func()) {
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		_ = syscall.Close(fd)
-		return
+	if pidfd.WaitExit(fd) == nil {
+		gone()
 	}
-	f := os.NewFile(uintptr(fd), "parent-pidfd")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	first := true
-	_ = rc.Read(func(uintptr) bool {
-		if first {
-			first = false
-			return false // wait for readability: the parent exited
-		}
-		return true
-	})
-	gone()
 }
 
 func (k *keeper) handle(in keeperIn) {

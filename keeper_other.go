@@ -2,9 +2,12 @@
 
 package tether
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
-func startKept(keeperSpawn, []*os.File, bool) (handle, int, error) {
+func startKept(keeperSpawn, []*os.File, bool, func(bool, syscall.Signal)) (handle, int, error) {
 	return nil, 0, ErrUnsupported
 }
 

@@ -190,6 +190,10 @@ func (k *keeperClient) readLoop() {
 				delete(k.procs, m.ID)
 				kp.exit <- m
 			}
+		case "stopped", "continued":
+			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
+				kp.onJob(m.Op == "stopped", syscall.Signal(m.Sig))
+			}
 		}
 		k.mu.Unlock()
 	}
@@ -262,30 +266,36 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 
 // startKept starts a child from the keeper; with pidns, from the one in a
 // PID namespace of its own.
-func startKept(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
-	h, pid, err := startKeptOnce(spec, files, pidns)
+func startKept(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
+	h, pid, err := startKeptOnce(spec, files, pidns, onJob)
 	if errors.Is(err, errKeeperGone) {
 		// The keeper may have exited idle just as we sent: once more, with
 		// a new one.
-		h, pid, err = startKeptOnce(spec, files, pidns)
+		h, pid, err = startKeptOnce(spec, files, pidns, onJob)
 	}
 	return h, pid, err
 }
 
 // maxKeptFiles bounds the descriptors one spawn passes to the keeper: stdio,
 // ExtraFiles and the IPC channel.
-const maxKeptFiles = 16
+const maxKeptFiles = 64
 
-func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int, error) {
-	if len(files) > maxKeptFiles {
-		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(files), maxKeptFiles)
+func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
+	n := 0
+	for _, f := range files {
+		if f != nil {
+			n++
+		}
+	}
+	if n > maxKeptFiles {
+		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", n, maxKeptFiles)
 	}
 	k, err := getKeeperAt(pidns)
 	if err != nil {
 		return nil, 0, err
 	}
 	reply := make(chan keeperMsg, 1)
-	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1)}
+	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1), onJob: onJob}
 	k.mu.Lock()
 	if k.dead {
 		k.mu.Unlock()
@@ -299,9 +309,16 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool) (handle, int,
 
 	spec.Ignored = ignoredSignals()
 	spec.encodeBytes()
-	fds := make([]int, len(files))
+	// Only real descriptors travel; the child's numbers that get none
+	// (nil ExtraFiles) are named in the request.
+	fds := make([]int, 0, len(files))
+	spec.Holes = nil
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		if f == nil {
+			spec.Holes = append(spec.Holes, i)
+			continue
+		}
+		fds = append(fds, int(f.Fd()))
 	}
 	err = k.send(keeperMsg{Op: "spawn", ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
@@ -359,6 +376,10 @@ type keptProc struct {
 	pid    int
 	cgroup string // the tree's cgroup directory, "" at the keeper level
 	exit   chan keeperMsg
+	// onJob reports the leader stopped (with the signal) or continued;
+	// called by readLoop with the client's lock held, so it must not block.
+	// Set before the spawn is sent.
+	onJob func(stopped bool, sig syscall.Signal)
 }
 
 func (h *keptProc) wait() (waitResult, error) {
@@ -583,9 +604,28 @@ func spawnFiles(in keeperIn) ([]*os.File, error) {
 		closeFDs(in.fds)
 		return nil, syscall.EMFILE // the kernel could not install them in the keeper
 	}
-	files := make([]*os.File, len(in.fds))
-	for i, fd := range in.fds {
-		files[i] = os.NewFile(uintptr(fd), "stdio")
+	holes := in.m.Spawn.Holes
+	files := make([]*os.File, len(in.fds)+len(holes))
+	next := 0
+	for i := range files {
+		if len(holes) > 0 && holes[0] == i {
+			holes = holes[1:]
+			continue // nil: closed in the child
+		}
+		if next == len(in.fds) {
+			break // fewer descriptors than the holes leave room for: caught below
+		}
+		files[i] = os.NewFile(uintptr(in.fds[next]), "stdio")
+		next++
+	}
+	if next != len(in.fds) || len(holes) > 0 || files[0] == nil || files[1] == nil || files[2] == nil {
+		closeFDs(in.fds[next:])
+		for _, f := range files {
+			if f != nil {
+				_ = f.Close() // ours: received for this malformed request
+			}
+		}
+		return nil, errors.New("malformed spawn request")
 	}
 	return files, nil
 }

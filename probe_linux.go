@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
 )
 
 func probeFacts() []string {
@@ -23,8 +25,8 @@ func probeFacts() []string {
 	} else {
 		add("pidfd: no (%v): a wait4 thread per waiting child", err)
 	}
-	if mnt, err := cgroup2Mount(); err == nil {
-		own, _ := ownCgroup()
+	if mnt, err := cgroupfs.Mount(); err == nil {
+		own, _ := cgroupfs.Own()
 		add("cgroup2: mounted at %s; this process is in %s", mnt, own)
 		if v := os.Getenv(cgroupParentEnv); v != "" {
 			add("cgroup2: keepers make their cgroups under %s=%s", cgroupParentEnv, v)

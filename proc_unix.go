@@ -55,7 +55,10 @@ var sigCont os.Signal = syscall.SIGCONT
 func forkExec(path string, argv, env []string, dir string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
-		fds[i] = f.Fd()
+		fds[i] = ^uintptr(0) // -1: syscall.ForkExec closes that descriptor in the child
+		if f != nil {
+			fds[i] = f.Fd()
+		}
 	}
 	sys.Setpgid = true
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})

@@ -24,7 +24,8 @@ import (
 // A Process that Cmd.Start did not return — the zero value, say a struct
 // field never filled in, or a nil *Process — is not running and never will:
 // Wait, Signal, Stop and Kill return ErrNotStarted, Exited and Done are
-// closed, and PID, Exit and the streams are zero (0, nil).
+// closed, PID is 0, Containment ContainAuto, and Exit, the streams and
+// Channel are nil.
 type Process struct {
 	path         string
 	pid          int
@@ -59,6 +60,10 @@ type Process struct {
 	stopCtx   func() bool
 
 	emitMu sync.Mutex // observer calls one at a time
+
+	jobMu    sync.Mutex // orders job events (EventStopped, EventContinued) after EventSpawn
+	spawned  bool       // EventSpawn was emitted
+	jobQueue []Event    // job events reported before it
 }
 
 // notStarted reports whether p is a zero or nil Process (see Process).
@@ -167,7 +172,8 @@ func (p *Process) Exit() *Exit {
 // or from other goroutines while it waits; or use Writer, Output or
 // CombinedOutput, which copy as the child writes. Once the process has
 // exited, what is left in its pipes is drained on the reader's behalf, so
-// reading after Wait loses nothing.
+// reading after Wait loses nothing (ErrDrainTimeout says when a descendant
+// held a pipe past the drain bound).
 func (p *Process) Wait() (*Exit, error) {
 	if p.notStarted() {
 		return nil, ErrNotStarted
@@ -424,6 +430,39 @@ func (p *Process) monitor(streams []stream) {
 	p.err = errors.Join(errs...)
 	p.emit(Event{Kind: EventClose, Exit: exit, Err: p.err})
 	close(p.done)
+}
+
+// jobEvent reports the process stopped by sig, or continued (the keeper
+// levels: the keeper is its parent). It may run before Start has returned
+// (a child stopped at once): emit needs only what Start set before the
+// spawn.
+func (p *Process) jobEvent(stopped bool, sig syscall.Signal) {
+	e := Event{Kind: EventContinued}
+	if stopped {
+		e = Event{Kind: EventStopped, Signal: sig}
+	}
+	p.jobMu.Lock()
+	defer p.jobMu.Unlock()
+	if !p.spawned {
+		// Before EventSpawn (and before p.pid is set): kept until Start
+		// emits it.
+		p.jobQueue = append(p.jobQueue, e)
+		return
+	}
+	p.emit(e)
+}
+
+// emitSpawn emits EventSpawn, then the job events that came before it, in
+// order.
+func (p *Process) emitSpawn() {
+	p.jobMu.Lock()
+	defer p.jobMu.Unlock()
+	p.emit(Event{Kind: EventSpawn})
+	p.spawned = true
+	for _, e := range p.jobQueue {
+		p.emit(e)
+	}
+	p.jobQueue = nil
 }
 
 func (p *Process) emit(e Event) {

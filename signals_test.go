@@ -5,12 +5,14 @@ package tether_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tetherproc/tether"
 	"github.com/tetherproc/tether/internal/testproc"
@@ -85,6 +87,81 @@ func TestChildInheritsParentsIgnoredSignals(t *testing.T) {
 			// The states differ from each other: the test sees changes.
 			if lines[0] == lines[1] || lines[1] == lines[2] {
 				t.Errorf("the parent's changes did not show:\n%s", out)
+			}
+		})
+	}
+}
+
+// A nil ExtraFiles entry leaves that descriptor closed in the child, as in
+// os/exec, at every level: here 3 is nil and 4 a pipe.
+func TestExtraFilesNilEntryClosed(t *testing.T) {
+	t.Parallel()
+	for _, level := range append([]string{"group"}, keptLevels(t)...) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			c := tether.Command("sh", "-c", `{ echo x >&3; } 2>/dev/null && echo "3 open"; echo four >&4`)
+			c.Containment = levelNamed(level)
+			c.ExtraFiles = []*os.File{nil, w}
+			out, err := c.Output(context.Background())
+			_ = w.Close()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if strings.Contains(string(out), "3 open") {
+				t.Errorf("descriptor 3 (nil) is open in the child")
+			}
+			if b, _ := io.ReadAll(r); string(b) != "four\n" {
+				t.Errorf("descriptor 4 got %q", b)
+			}
+		})
+	}
+}
+
+// At the keeper levels the keeper, the process's parent, hears of its stops
+// and continues and reports them: EventStopped with the signal, then
+// EventContinued (what tether run follows for Ctrl-Z).
+func TestEventsStoppedContinued(t *testing.T) {
+	t.Parallel()
+	for _, level := range keptLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			events := make(chan tether.Event, 16)
+			c := helperCmd("sleep")
+			c.Containment = levelNamed(level)
+			c.Stdout = tether.Pipe()
+			c.Observer = func(e tether.Event) {
+				if e.Kind == tether.EventStopped || e.Kind == tether.EventContinued {
+					events <- e
+				}
+			}
+			p := start(t, c)
+			next := func() tether.Event {
+				select {
+				case e := <-events:
+					return e
+				case <-time.After(10 * time.Second):
+					t.Fatal("no job event after 10s")
+					return tether.Event{}
+				}
+			}
+			for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGTSTP} {
+				if err := p.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				if e := next(); e.Kind != tether.EventStopped || e.Signal != sig || e.PID != p.PID() {
+					t.Errorf("after %v: %v %v pid %d", sig, e.Kind, e.Signal, e.PID)
+				}
+				if err := p.Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				if e := next(); e.Kind != tether.EventContinued {
+					t.Errorf("after SIGCONT: %v", e.Kind)
+				}
 			}
 		})
 	}

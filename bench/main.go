@@ -83,6 +83,8 @@ func main() {
 			benchUp()
 		case "matrix":
 			benchMatrix()
+		case "pid1":
+			benchPID1()
 		default:
 			fatal(fmt.Errorf("unknown section %q", s))
 		}

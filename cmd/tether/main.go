@@ -46,6 +46,9 @@ func usage(w io.Writer) {
 var errUsage = errors.New("usage")
 
 func main() {
+	if path, ok := os.LookupEnv(execListenEnv); ok {
+		execWithListenPID(path) // does not return
+	}
 	ctx, stop := context.Background(), func() {}
 	if c := find(os.Args[1:]); c == nil || !c.ownSignals {
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

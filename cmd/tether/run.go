@@ -7,6 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,27 +26,37 @@ type runFlags struct {
 	tree       treeFlags
 	verbose    bool
 	restart    restartFlags
+	group      bool       // -g: signals to PROGRAM's process group
+	forward    string     // -forward: program, group or tree
+	rewrite    rewriteMap // -rewrite FROM:TO, repeatable
+	success    codeList   // -e CODE, repeatable: exit statuses that mean 0
+
+	dieWithParent bool // -die-with-parent: stop when tether's parent ends
 }
 
 func runUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `usage: tether run [flags] [--] PROGRAM [ARGS...]
 
-Runs PROGRAM as a container-grade init and wrapper: it forwards every signal
-tether receives (but SIGCHLD) to PROGRAM's tree, reaps zombies when it is
-PID 1 (and is a subreaper otherwise), gives PROGRAM the terminal's foreground
-so Ctrl-C and job control behave as without tether, and exits with PROGRAM's
-status: its code, 128+N when signal N killed it, 127 when PROGRAM was not
-found, 126 when it could not be executed.
+Runs PROGRAM as a container-grade init and wrapper, a drop-in for tini and
+dumb-init: it passes the signals tether receives on to PROGRAM, reaps zombies
+when it is PID 1 (and is a subreaper otherwise), gives PROGRAM the terminal's
+foreground so Ctrl-C and job control behave as without tether, and exits with
+PROGRAM's status: its code, 128+N when signal N killed it, 127 when PROGRAM
+was not found, 126 when it could not be executed.
+
+Signals: every one tether receives but SIGCHLD goes to PROGRAM alone (to its
+process group with -g, to the whole tree with -forward tree), translated by
+-rewrite. SIGTERM (docker stop) becomes the -stop-signal. SIGTERM and SIGINT
+ask tether to end: after passing them on it sends SIGCONT (a stopped PROGRAM
+acts on them) and ends when PROGRAM does, however long that takes — the
+deadline is the orchestrator's (docker stop -t), as with tini. SIGHUP and
+every other signal are only passed on: PROGRAM may handle them and go on
+(nginx reloads on SIGHUP).
 
 When PROGRAM exits, what is left of its tree is stopped: the stop signal,
-the grace period, SIGKILL. When tether gets SIGTERM, SIGINT or SIGHUP, it
-passes the signal to PROGRAM (then SIGCONT to the tree, so that a tree
-stopped by Ctrl-Z or SIGSTOP acts on it) and ends when PROGRAM does, stopping
-the rest of the tree as above (SIGKILL for all if PROGRAM outlives the grace
-period); when
-tether is SIGKILLed, its keeper stops the tree the same way. Nothing tether
-started survives it. Other signals (SIGUSR1, SIGQUIT, SIGWINCH, ...) go to the
-whole tree.
+the grace period, SIGKILL; tether says on stderr which processes it waits
+for, and which it kills. When tether is SIGKILLed, its keeper stops the tree
+the same way. Nothing tether started survives it.
 
 Flags (each also read from the environment variable named, the flag wins):
 `)
@@ -53,6 +67,7 @@ Flags (each also read from the environment variable named, the flag wins):
 Examples:
   tether run -- node server.js
   tether run -grace 30s -stop-signal SIGINT -- python app.py
+  tether run -g -e 143 -- java -jar app.jar
   tether run -restart on-failure -restart-limit 5/1m -- ./worker
   tether run -memory-max 512M -pids-max 200 -- make -j8
   ENTRYPOINT ["tether", "run", "--"]        # in a Dockerfile
@@ -62,10 +77,15 @@ Examples:
 func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	var f runFlags
 	fs := flag.NewFlagSet("tether run", flag.ContinueOnError)
-	fs.Var(signalSetting(&f.stopSignal, "TETHER_STOP_SIGNAL", "SIGTERM"), "stop-signal", "the `signal` that asks the tree to stop ($TETHER_STOP_SIGNAL)")
-	fs.Var(graceSetting(&f.grace, "TETHER_GRACE", 10*time.Second), "grace", "the `duration` the tree has to stop before SIGKILL ($TETHER_GRACE)")
+	fs.Var(signalSetting(&f.stopSignal, "TETHER_STOP_SIGNAL", "SIGTERM"), "stop-signal", "the `signal` PROGRAM and its tree understand as \"stop\": PROGRAM gets it when tether gets SIGTERM, and what PROGRAM leaves gets it when PROGRAM exits ($TETHER_STOP_SIGNAL)")
+	fs.Var(graceSetting(&f.grace, "TETHER_GRACE", 10*time.Second), "grace", "how long (a `duration`) what PROGRAM leaves behind has to stop before SIGKILL, once PROGRAM has exited; PROGRAM itself is never given a deadline by tether ($TETHER_GRACE)")
 	f.tree.register(fs, "the tree")
 	fs.Var(boolSetting(&f.verbose, "TETHER_VERBOSE"), "v", "log each event of the child to stderr ($TETHER_VERBOSE)")
+	fs.BoolVar(&f.group, "g", false, "send the signals tether receives to PROGRAM's process group, not to PROGRAM alone (tini's -g); the same as -forward group")
+	fs.Var(stringSetting(&f.forward, "TETHER_FORWARD", "program", checkForward), "forward", "where the signals tether receives go: program (PROGRAM alone, as tini), group (its process group, as tini -g and dumb-init) or tree (every process of the tree, setsid ones too) ($TETHER_FORWARD)")
+	fs.Var(&f.rewrite, "rewrite", "FROM:TO: pass signal FROM on as TO (TO 0: drop it), as dumb-init's --rewrite; repeatable, e.g. -rewrite TERM:QUIT -rewrite WINCH:0")
+	fs.Var(&f.success, "e", "CODE: exit with 0 when PROGRAM exits with CODE (0-255), as tini's -e, and count it as success for -restart; repeatable, e.g. -e 143 for a JVM stopped by SIGTERM")
+	fs.Var(boolSetting(&f.dieWithParent, "TETHER_DIE_WITH_PARENT"), "die-with-parent", "stop PROGRAM's tree gracefully when tether's own parent ends, however it ends, SIGKILL included (bwrap's --die-with-parent): the stop signal, then SIGKILL after -grace ($TETHER_DIE_WITH_PARENT)")
 	f.restart.register(fs)
 	if helped, err := parseFlags(fs, args, stdout, func(w io.Writer) { runUsage(w, fs) }); helped || err != nil {
 		return err
@@ -81,13 +101,37 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return badUsage(fs.Name(), "%v", err)
 	}
+	if isInit() && level == tether.ContainAuto {
+		// A container's init: the kernel kills the namespace when tether
+		// dies, however it dies, so a keeper buys nothing and costs a
+		// process, its memory, and a race with the kernel on docker kill.
+		// tether runs alone and stops the namespace itself (stopNamespace).
+		level = tether.ContainGroup
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(1) // an init waits; fewer threads
+		}
+	}
 	if err := f.restart.check(); err != nil {
 		return badUsage(fs.Name(), "%v", err)
+	}
+	if f.group {
+		if f.forward != "program" && f.forward != "group" {
+			return badUsage(fs.Name(), "-g and -forward %s disagree", f.forward)
+		}
+		f.forward = "group"
+	}
+	switch f.forward {
+	case "program", "group", "tree":
+	default:
+		return badUsage(fs.Name(), "-forward %q: want program, group or tree", f.forward)
 	}
 
 	prog := fs.Args()
 	cmd := tether.Command(prog[0], prog[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tether.Inherit(), tether.Inherit(), tether.Inherit()
+	if err := passInherited(cmd); err != nil {
+		return err
+	}
 	cmd.StopSignal, cmd.StopTimeout, cmd.Containment, cmd.Limits = sig, f.grace, level, limits
 	if f.verbose {
 		cmd.Observer = func(e tether.Event) { fmt.Fprintln(os.Stderr, "tether:", describe(e)) }
@@ -95,6 +139,9 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	code, err := wrap(ctx, cmd, f)
 	if err != nil {
 		return err
+	}
+	if slices.Contains(f.success, code) {
+		code = 0
 	}
 	if code != 0 {
 		return exitCode(code)
@@ -110,16 +157,55 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 // wrap is the init loop: start the program (again, per the restart policy),
 // forward signals, reap orphans, and say how it ended as an exit code.
 func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
-	reaper := becomeReaper()
+	// Job control: PROGRAM's stops and continues, from the keeper
+	// (EventStopped, EventContinued) or, at the group level, from the
+	// reaper's SIGCHLD. Buffered: neither sender may block.
+	jobs := make(chan tether.Event, 8)
+	reaper := becomeReaper(jobs)
 	defer reaper.stop()
+	observe := cmd.Observer
+	cmd.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventStopped || e.Kind == tether.EventContinued {
+			select {
+			case jobs <- e:
+			default: // a burst of stops and continues: the latest state is what counts
+			}
+		}
+		if observe != nil {
+			observe(e)
+		}
+	}
 
+	// A signal ignored when tether started (nohup, a script's background
+	// job) stays ignored, in tether and so in PROGRAM, as through exec or
+	// tini: it is not caught, and never forwarded.
 	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwardable()...)
+	var catch []os.Signal
+	for _, s := range forwardable() {
+		if !signal.Ignored(s) {
+			catch = append(catch, s)
+		}
+	}
+	signal.Notify(sigs, catch...)
 	defer signal.Stop(sigs)
+	parentGone, err := watchParent(f.dieWithParent)
+	if err != nil {
+		return 0, err
+	}
 
 	tty := foregroundTTY()
 	cmd.Foreground = tty.ok
-	restarts := supervise.NewRestarts(f.restart.spec())
+	spec := f.restart.spec()
+	spec.SuccessCodes = f.success
+	restarts := supervise.NewRestarts(spec)
+	sess := &session{
+		fw:         forwarder{to: f.forward, rewrite: f.rewrite, stop: cmd.StopSignal},
+		sigs:       sigs,
+		parentGone: parentGone,
+		grace:      f.grace,
+		jobs:       jobs,
+		tty:        tty,
+	}
 	last := 0
 	for {
 		p, err := cmd.Start(context.Background()) // its end is driven by serve
@@ -127,7 +213,11 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 			last = startFailure(cmd, err)
 			break
 		}
-		st, ended := serve(ctx, p, cmd.StopSignal, sigs, f.grace)
+		if p.Containment() == tether.ContainGroup {
+			reaper.program.Store(int64(p.PID()))
+		}
+		st, ended := serve(ctx, p, sess)
+		reaper.program.Store(0)
 		tty.take()
 		last = statusCode(st)
 		if ended {
@@ -146,7 +236,32 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		}
 	}
 	// What is left of the trees (daemons, orphans) is stopped gracefully, and
-	// tether returns only when it is gone.
+	// tether returns only when it is gone. It says what it waits for, and
+	// what it kills: a leftover that ignores the stop signal holds the
+	// container for the whole grace.
+	left := leftovers()
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "tether: %s exited; stopping %s it left (%v, SIGKILL after %v): %s\n",
+			cmd.Args[0], plural(len(left), "process", "processes"), sigName(cmd.StopSignal), f.grace, describeProcs(left))
+	}
+	// The keeper sends the SIGKILL at the grace; the note comes just before
+	// (5% of the grace, at most half a second), while they can still be
+	// named.
+	early := min(f.grace/20, 500*time.Millisecond)
+	// Owner: wrap. Ends when it fires (once) or is stopped.
+	killNote := time.AfterFunc(f.grace-early, func() {
+		if left := leftovers(); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "tether: %s still running after %v, SIGKILL at %v: %s\n",
+				plural(len(left), "process", "processes"), (f.grace - early).Round(time.Millisecond), f.grace, describeProcs(left))
+		}
+	})
+	defer killNote.Stop()
+	if isInit() && cmd.Containment == tether.ContainGroup {
+		// Every process of the namespace is ours to stop.
+		stop, _ := cmd.StopSignal.(syscall.Signal)
+		stopNamespace(stop, f.grace, reaper)
+		return last, nil
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), f.grace+5*time.Second)
 	defer cancel()
 	if err := tether.Shutdown(sctx); err != nil {
@@ -155,58 +270,187 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	return last, nil
 }
 
-// serve forwards signals to p's tree until p exits, and returns how it
-// exited and whether tether itself was asked to end (no restart then).
-func serve(ctx context.Context, p *tether.Process, stop os.Signal, sigs <-chan os.Signal, grace time.Duration) (*tether.Exit, bool) {
-	var escalate <-chan time.Time
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// session is what serve needs across restarts.
+type session struct {
+	fw         forwarder
+	sigs       <-chan os.Signal
+	parentGone <-chan struct{} // closed when tether's parent ends (-die-with-parent); nil otherwise
+	grace      time.Duration
+	jobs       <-chan tether.Event // PROGRAM stopped or continued
+	tty        *ttyOwner
+}
+
+// serve passes the signals tether receives on to p until p exits, and
+// returns how it exited and whether tether itself was asked to end (no
+// restart then). SIGTERM and SIGINT ask tether to end: PROGRAM gets the stop
+// signal (for SIGTERM) or SIGINT, then SIGCONT, and tether ends when PROGRAM
+// does, however long that takes: the deadline is the orchestrator's (docker
+// stop -t, terminationGracePeriodSeconds), as with tini and dumb-init.
+// Every other signal, SIGHUP included (a reload for nginx, haproxy,
+// prometheus...), is only passed on.
+//
+// With -die-with-parent, parentGone closes when tether's parent ends: then
+// PROGRAM gets the stop signal and SIGCONT as for SIGTERM, and, as nobody is
+// left to enforce a deadline, SIGKILL with its tree after grace.
+//
+// Job control, when tether runs in a terminal's foreground: when PROGRAM
+// stops (Ctrl-Z in its terminal, SIGSTOP, a background read), tether does
+// what a shell's job does — takes the
+// terminal back and stops itself with the same signal, so the shell says
+// "Stopped" and gets its prompt; when continued (fg, bg), it gives the
+// terminal back if the shell gave it tether (fg), and continues PROGRAM's
+// process group.
+func serve(ctx context.Context, p *tether.Process, s *session) (*tether.Exit, bool) {
 	ended := false
+	parentGone := s.parentGone
+	var deadline <-chan time.Time
 	for {
 		select {
 		case <-p.Exited():
 			<-p.Done() // bounded: DrainTimeout
 			return p.Exit(), ended
-		case <-ctx.Done():
-			// A caller's cancellation (tests run this in-process): as
-			// the stop signal.
-			ctx = context.Background()
-			ended = true
-			_ = p.Signal(stop)
-			continueTree(p)
-			escalate = afterOnce(escalate, grace)
-		case s := <-sigs:
-			if !isEnding(s) {
-				_ = p.Signal(s) // after exit it may fail: the loop sees the exit next
+		case e := <-s.jobs:
+			// Only as a shell's job, in a terminal: elsewhere (a container,
+			// a service) a stopped PROGRAM is someone's deliberate pause,
+			// and tether has no shell to report to.
+			if e.Kind != tether.EventStopped || p.Exit() != nil || !s.tty.ok {
 				continue
 			}
-			// tether is asked to end: PROGRAM gets the signal, as from
-			// tini; the rest of the tree is stopped when it exits
-			// (Shutdown: the stop signal, the grace, SIGKILL); if PROGRAM
-			// has not exited within the grace, the tree is SIGKILLed.
-			// The whole tree is continued after it, so that a PROGRAM
-			// stopped by Ctrl-Z or SIGSTOP acts on the signal, and the
-			// children it stops in turn can too.
-			ended = true
+			sig, _ := e.Signal.(syscall.Signal)
+			s.tty.take()
+			stopSelf(sig) // returns when a shell (or anyone) continues tether
+			s.tty.giveIfOurs(p.PID())
 			if p.Exit() == nil {
-				// Before its exit is known the pid is not a stranger: unreaped at the
-				// group level; at the keeper levels reuse would need the pid space
-				// to wrap in between.
-				signalOne(p.PID(), s)
-				continueTree(p)
+				signalGroup(p.PID(), sigCont)
 			}
-			escalate = afterOnce(escalate, grace)
-		case <-escalate:
-			fmt.Fprintf(os.Stderr, "tether: pid %d did not stop within %v: SIGKILL\n", p.PID(), grace)
-			_ = p.Kill()
-			escalate = nil
+		case <-parentGone:
+			parentGone = nil
+			ended = true
+			fmt.Fprintf(os.Stderr, "tether: parent gone: stopping pid %d (%s, SIGKILL after %v)\n", p.PID(), sigName(s.fw.stop), s.grace)
+			s.fw.pass(p, syscall.SIGTERM)
+			deadline = time.After(s.grace)
+		case <-deadline:
+			deadline = nil
+			_ = p.Kill() // the tree; best effort: it may have exited just now
+		case <-ctx.Done():
+			// A caller's cancellation (tests run this in-process): as
+			// SIGTERM.
+			ctx = context.Background()
+			ended = true
+			s.fw.pass(p, syscall.SIGTERM)
+		case sig := <-s.sigs:
+			if isEnding(sig) {
+				ended = true
+			}
+			if sig == sigCont && p.Exit() == nil {
+				// fg after tether was continued in the background, or a
+				// SIGCONT from anyone: the terminal goes with it.
+				s.tty.giveIfOurs(p.PID())
+			}
+			s.fw.pass(p, sig)
 		}
 	}
 }
 
-func afterOnce(c <-chan time.Time, d time.Duration) <-chan time.Time {
-	if c != nil {
-		return c
+// forwarder passes the signals tether receives on to the program.
+type forwarder struct {
+	to      string     // program, group or tree
+	rewrite rewriteMap // FROM -> TO; TO 0 drops FROM
+	stop    os.Signal  // what SIGTERM becomes, unless rewritten
+}
+
+// pass sends s, translated, where the forwarder says; after an ending signal
+// it sends SIGCONT too, so that a program stopped by Ctrl-Z or SIGSTOP acts
+// on it (a stopped process cannot).
+func (f forwarder) pass(p *tether.Process, s os.Signal) {
+	ss, ok := s.(syscall.Signal)
+	if !ok {
+		return
 	}
-	return time.After(d)
+	out, rewritten := f.rewrite[ss]
+	switch {
+	case rewritten && out == 0:
+		return // dropped
+	case !rewritten && ss == syscall.SIGTERM:
+		out, _ = f.stop.(syscall.Signal)
+	case !rewritten:
+		out = ss
+	}
+	if p.Exit() != nil {
+		return // the loop sees the exit next
+	}
+	// Before its exit is known the pid is not a stranger: unreaped at the
+	// group level; at the keeper levels reuse would need the pid space to
+	// wrap in between. PROGRAM leads its own process group at every level.
+	send := func(sig syscall.Signal) {
+		switch f.to {
+		case "tree":
+			_ = p.Signal(sig) // best effort: it may have exited
+		case "group":
+			signalGroup(p.PID(), sig)
+		default:
+			signalOne(p.PID(), sig)
+		}
+	}
+	send(out)
+	if isEnding(s) && sigCont != 0 && out != sigCont && out != syscall.SIGKILL {
+		send(sigCont)
+	}
+}
+
+// rewriteMap is -rewrite: FROM:TO pairs of signals.
+type rewriteMap map[syscall.Signal]syscall.Signal
+
+func (m *rewriteMap) String() string {
+	var parts []string
+	for from, to := range *m {
+		parts = append(parts, fmt.Sprintf("%d:%d", from, to))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (m *rewriteMap) Set(v string) error {
+	from, to, ok := strings.Cut(v, ":")
+	if !ok {
+		return fmt.Errorf("%q: want FROM:TO, as TERM:QUIT or 15:3 (TO 0 drops FROM)", v)
+	}
+	f, err := parseSignal(from)
+	if err != nil {
+		return err
+	}
+	var t syscall.Signal
+	if to != "0" {
+		if t, err = parseSignal(to); err != nil {
+			return err
+		}
+	}
+	if *m == nil {
+		*m = rewriteMap{}
+	}
+	(*m)[f] = t
+	return nil
+}
+
+// codeList is -e: exit statuses that count as 0.
+type codeList []int
+
+func (c *codeList) String() string { return fmt.Sprint([]int(*c)) }
+
+func (c *codeList) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 255 {
+		return fmt.Errorf("%q: want an exit status, 0 to 255", v)
+	}
+	*c = append(*c, n)
+	return nil
 }
 
 // sleepOrSignal waits d before a restart; an ending signal or ctx cancels it.
@@ -227,9 +471,11 @@ func sleepOrSignal(ctx context.Context, d time.Duration, sigs <-chan os.Signal) 
 	}
 }
 
-// isEnding reports whether s asks tether itself to end.
+// isEnding reports whether s asks tether itself to end: SIGTERM (docker
+// stop, systemd, Kubernetes) and SIGINT (Ctrl-C). SIGHUP is not: programs
+// take it as "reload".
 func isEnding(s os.Signal) bool {
-	return s == syscall.SIGTERM || s == syscall.SIGINT || s == syscall.SIGHUP
+	return s == syscall.SIGTERM || s == syscall.SIGINT
 }
 
 // statusCode is the shell's exit code for st: the code, or 128+N for

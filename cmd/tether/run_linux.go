@@ -1,33 +1,46 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/pidfd"
 )
 
 // reaper reaps orphans re-parented to tether: it is PID 1 in a container, or
 // a child subreaper otherwise. tether's own children are left to tether.
 type reaper struct {
-	chld chan os.Signal
-	done chan struct{}
+	chld   chan os.Signal
+	done   chan struct{}
+	reaped chan struct{} // a SIGCHLD was handled (cap 1: coalesced)
+
+	// At the group level PROGRAM is tether's own child, and a SIGCHLD is
+	// how its stops are known: program is its pid (0: none to watch), and
+	// jobs gets EventStopped and EventContinued for it.
+	program atomic.Int64
+	jobs    chan<- tether.Event
 }
 
-func becomeReaper() *reaper {
+func becomeReaper(jobs chan<- tether.Event) *reaper {
 	if os.Getpid() != 1 {
 		// Orphans of the tree come to us rather than to PID 1 (which, on
 		// some machines, never reaps them).
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) // best effort: old kernels; the keeper is one anyway
 	}
-	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{})}
+	r := &reaper{chld: make(chan os.Signal, 1), done: make(chan struct{}), reaped: make(chan struct{}, 1), jobs: jobs}
 	signal.Notify(r.chld, syscall.SIGCHLD)
 	// Owner: wrap (stop). Ends when stop closes done.
 	go func() {
@@ -35,6 +48,25 @@ func becomeReaper() *reaper {
 			select {
 			case <-r.chld:
 				_, _ = tether.ReapOrphans() // Linux: cannot fail
+				if pid := int(r.program.Load()); pid != 0 && r.jobs != nil {
+					e := tether.Event{PID: pid}
+					switch stopped, continued, sig := stopReport(pid); {
+					case stopped:
+						e.Kind, e.Signal = tether.EventStopped, sig
+					case continued:
+						e.Kind = tether.EventContinued
+					}
+					if e.Kind != 0 {
+						select {
+						case r.jobs <- e:
+						default: // serve is gone: nothing to follow
+						}
+					}
+				}
+				select {
+				case r.reaped <- struct{}{}:
+				default:
+				}
 			case <-r.done:
 				return
 			}
@@ -113,6 +145,82 @@ func (t *ttyOwner) take() {
 	}
 }
 
+// giveIfOurs makes pgid the foreground if the terminal's foreground is
+// tether's own group: after `fg`, not after `bg`.
+func (t *ttyOwner) giveIfOurs(pgid int) {
+	if !t.ok {
+		return
+	}
+	if fg, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP); err == nil && fg == t.ours {
+		_ = setForeground(t.fd, pgid) // best effort: the terminal may be gone
+	}
+}
+
+// stopSelf stops tether with sig, as a job's process stops, and returns
+// once tether is continued (a shell's fg or bg). SIGSTOP cannot be caught;
+// for SIGTSTP, SIGTTIN and SIGTTOU, which tether may have a handler for,
+// the default action is put back for the moment of the kill (rt_sigaction,
+// the old action restored word for word afterwards): a shell then reports
+// the job "Stopped" as it would without tether.
+func stopSelf(sig syscall.Signal) {
+	if sig == syscall.SIGSTOP || sig == 0 {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // returns once continued
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var dfl, old [8]uintptr // all zero: SIG_DFL, no flags, empty mask, on every port
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), uintptr(unsafe.Pointer(&old[0])), 8, 0, 0); e != 0 {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		return
+	}
+	// Unblocked on this thread, the signal is delivered before kill
+	// returns (kill(2)): the process stops here, and goes on from here.
+	var set, oldMask unix.Sigset_t
+	set.Val[(sig-1)/64] = 1 << (uint(sig-1) % 64)
+	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, &oldMask) // cannot fail with a valid set
+	_ = syscall.Kill(os.Getpid(), sig)
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &oldMask, nil)
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old[0])), 0, 8, 0, 0) // restores what we read
+}
+
+// stopReport reads, without reaping, whether pid (tether's own child: the
+// group level) was stopped or continued since last asked: the kernel's
+// stop and continue reports (waitid WSTOPPED|WCONTINUED; no WEXITED, so an
+// exit stays for the library).
+func stopReport(pid int) (stopped, continued bool, sig syscall.Signal) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WCONTINUED|unix.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || siginfoPID(&info) != int32(pid) {
+			return false, false, 0
+		}
+		break
+	}
+	switch info.Code {
+	case 5: // CLD_STOPPED
+		return true, false, syscall.Signal(siginfoStatus(&info))
+	case 6: // CLD_CONTINUED
+		return false, true, 0
+	}
+	return false, false, 0
+}
+
+// The pid and status of a SIGCHLD siginfo: after signo, errno and code
+// (three int32s) and, on 64-bit ports, padding to 8 bytes.
+func siginfoPID(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoFields))
+}
+
+func siginfoStatus(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoFields+8))
+}
+
+const siginfoFields = 3*4 + (unsafe.Sizeof(uintptr(0))/8)*4
+
 // setForeground is tcsetpgrp. From the background it would raise SIGTTOU
 // unless the signal is blocked: block it on this thread only (an ignored
 // SIGTTOU would be inherited by children through exec).
@@ -139,4 +247,190 @@ func signalOne(pid int, s os.Signal) {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// procDesc is a process tether waits for, as ps would name it.
+type procDesc struct {
+	pid int
+	cmd string
+}
+
+// leftovers lists the live processes below tether, its keepers aside: what a
+// stop is waiting for. (/proc/PID/task/*/children: Linux 3.5+.)
+func leftovers() []procDesc {
+	var out []procDesc
+	queue := childPIDs(os.Getpid())
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		queue = append(queue, childPIDs(pid)...)
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue // gone
+		}
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue // exited, not yet reaped
+		}
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "tether-keeper" {
+			continue
+		}
+		out = append(out, procDesc{pid, procCmdline(pid)})
+	}
+	return out
+}
+
+func childPIDs(pid int) []int {
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var out []int
+	for _, t := range tasks {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children") // a thread may have exited
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// procCmdline is pid's command line, shortened to 60 bytes.
+func procCmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	if s == "" {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		s = "[" + strings.TrimSpace(string(comm)) + "]"
+	}
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+// describeProcs lists processes as "PID (COMMAND)", at most ten.
+func describeProcs(ps []procDesc) string {
+	var parts []string
+	for i, p := range ps {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-10))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d (%s)", p.pid, p.cmd))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sigName is SIGTERM for SIGTERM (os.Signal's String says "terminated").
+func sigName(s os.Signal) string {
+	if n, ok := s.(syscall.Signal); ok {
+		if name := unix.SignalName(n); name != "" {
+			return name
+		}
+	}
+	return s.String()
+}
+
+// maxInherited bounds the descriptors passed on: the keeper takes 64 per
+// spawn, stdio included.
+const maxInherited = 61
+
+// inheritedFiles returns the descriptors from 3 up that tether was started
+// with, as Files at index fd-3 (nil in a gap), and marks them close-on-exec
+// so that only PROGRAM (through ExtraFiles) gets them, not a keeper. They
+// are those without close-on-exec: every descriptor Go opens has it.
+func inheritedFiles() ([]*os.File, error) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // ReadDir's own, now closed, or one of Go's
+		}
+		fds = append(fds, fd)
+	}
+	if len(fds) == 0 {
+		return nil, nil
+	}
+	slices.Sort(fds)
+	if len(fds) > maxInherited {
+		return nil, fmt.Errorf("%d inherited descriptors (%s): tether passes on at most %d", len(fds), describeFDs(fds), maxInherited)
+	}
+	files := make([]*os.File, fds[len(fds)-1]-2)
+	for _, fd := range fds {
+		syscall.CloseOnExec(fd)
+		files[fd-3] = os.NewFile(uintptr(fd), "inherited-"+strconv.Itoa(fd))
+	}
+	return files, nil
+}
+
+// watchParent, when on, returns a channel closed when tether's parent ends,
+// however it ends: a pidfd of the parent becomes readable (Linux 5.3). The
+// pidfd is opened, then getppid checked, so a parent that died before
+// (tether already reparented) closes the channel at once.
+func watchParent(on bool) (<-chan struct{}, error) {
+	if !on {
+		return nil, nil
+	}
+	gone := make(chan struct{})
+	fd, dead, err := pidfd.OpenParent(os.Getppid())
+	if err != nil {
+		return nil, fmt.Errorf("-die-with-parent watches the parent with a pidfd (Linux 5.3 or later): %w", err)
+	}
+	if dead {
+		close(gone)
+		return gone, nil
+	}
+	// Owner: the run. Ends when the parent ends; a parent that outlives
+	// tether leaves it blocked until tether exits.
+	go func() {
+		if pidfd.WaitExit(fd) == nil {
+			close(gone)
+		}
+	}()
+	return gone, nil
+}
+
+// isInit reports whether tether is PID 1 of its PID namespace (a
+// container's init): there the kernel kills every process in the namespace
+// when tether dies, SIGKILL included, so no keeper is needed.
+func isInit() bool { return os.Getpid() == 1 }
+
+// stopNamespace stops every other process of tether's PID namespace, as
+// its init: the stop signal and SIGCONT to all (kill(-1), which spares
+// PID 1 itself), up to grace for them to exit (the reaper reaps them), then
+// SIGKILL to what is left. It returns when none is left, or after the
+// SIGKILL's reaping has had five seconds.
+func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper) {
+	anyLeft := func() bool { return syscall.Kill(-1, 0) == nil }
+	if !anyLeft() {
+		return
+	}
+	_ = syscall.Kill(-1, stop)            // best effort: ESRCH once all are gone
+	_ = syscall.Kill(-1, syscall.SIGCONT) // a stopped process cannot act on it
+	// waitGone waits up to d for every other process to be gone; each exit
+	// comes to tether, their init, as a SIGCHLD.
+	waitGone := func(d time.Duration) bool {
+		deadline := time.NewTimer(d)
+		defer deadline.Stop()
+		for anyLeft() {
+			select {
+			case <-r.reaped:
+			case <-deadline.C:
+				return !anyLeft()
+			}
+		}
+		return true
+	}
+	if waitGone(grace) {
+		return
+	}
+	_ = syscall.Kill(-1, syscall.SIGKILL) // the grace is over
+	waitGone(5 * time.Second)
 }

@@ -3,18 +3,25 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
+
+	"github.com/tetherproc/tether"
 )
 
 // Elsewhere tether run forwards signals and passes exit codes through, but
 // does not reap orphans or hand over the terminal (not built yet).
-type reaper struct{}
+type reaper struct {
+	program atomic.Int64 // unused here: no stop reports
+}
 
-func becomeReaper() *reaper { return &reaper{} }
-func (*reaper) stop()       {}
+func becomeReaper(chan<- tether.Event) *reaper { return &reaper{} }
+func (*reaper) stop()                          {}
 
 func forwardable() []os.Signal {
 	return []os.Signal{os.Interrupt, syscall.SIGTERM}
@@ -42,3 +49,38 @@ func signalOne(pid int, s os.Signal) {
 func isTerminal(f *os.File) bool {
 	return term.IsTerminal(int(f.Fd()))
 }
+
+// procDesc is a process tether waits for.
+type procDesc struct {
+	pid int
+	cmd string
+}
+
+// leftovers is not known here: no /proc to walk.
+func leftovers() []procDesc { return nil }
+
+func describeProcs([]procDesc) string { return "" }
+
+func sigName(s os.Signal) string { return s.String() }
+
+// inheritedFiles: passing descriptors on is done on Linux only so far.
+func inheritedFiles() ([]*os.File, error) { return nil, nil }
+
+// watchParent: -die-with-parent is Linux only so far.
+func watchParent(on bool) (<-chan struct{}, error) {
+	if on {
+		return nil, errors.New("-die-with-parent: only on Linux so far")
+	}
+	return nil, nil
+}
+
+// isInit: only Linux's tether run acts as a PID namespace's init.
+func isInit() bool { return false }
+
+func stopNamespace(syscall.Signal, time.Duration, *reaper) {}
+
+// giveIfOurs: no terminal handling here.
+func (*ttyOwner) giveIfOurs(int) {}
+
+// stopSelf: job control is Linux only so far.
+func stopSelf(syscall.Signal) {}

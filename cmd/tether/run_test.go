@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,10 @@ import (
 // own (it becomes a subreaper and takes signals: not something to do to the
 // test process).
 func TestMain(m *testing.M) {
+	if os.Getenv("TETHER_TEST_LISTEN") != "" && os.Getenv(execListenEnv) == "" {
+		listenServer()
+		return
+	}
 	if os.Getenv("TETHER_TEST_CLI") != "" {
 		main()
 		os.Exit(0)
@@ -258,20 +264,188 @@ func unixName(s syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2"}[s]
 }
 
-// tini's scenario: a child that ignores SIGTERM is SIGKILLed after the grace.
-func TestRunEscalates(t *testing.T) {
+// docker stop: SIGTERM reaches PROGRAM, which takes its time (it drains,
+// say). tether gives it no deadline of its own — that is the orchestrator's
+// (docker stop -t, terminationGracePeriodSeconds), as with tini and
+// dumb-init: -grace is for what PROGRAM leaves behind. When the orchestrator
+// gives up and SIGKILLs tether, the keeper stops PROGRAM (TERM again, then
+// SIGKILL after the grace): nothing survives.
+func TestRunLeavesProgramsDeadlineToOrchestrator(t *testing.T) {
 	t.Parallel()
-	c, out := startRun(t, "-grace", "300ms", "--", "sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+	c, out := startRun(t, "-grace", "300ms", "--", "sh", "-c", `trap 'echo draining' TERM; echo "ready $$"; while :; do sleep 0.05; done`)
+	f := strings.Fields(readLine(t, out))
+	if len(f) != 2 || f[0] != "ready" {
+		t.Fatalf("got %q", f)
+	}
+	prog, _ := strconv.Atoi(f[1])
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, out); l != "draining" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	// Five graces later PROGRAM still runs, and so does tether.
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }() // ends when tether does: at the latest at its SIGKILL below
+	select {
+	case err := <-exited:
+		t.Fatalf("tether ended %v after SIGTERM, with PROGRAM still draining: %v", 1500*time.Millisecond, err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if !testproc.Alive(prog) {
+		t.Fatalf("PROGRAM was killed before the orchestrator's deadline")
+	}
+	_ = c.Process.Kill() // the orchestrator's SIGKILL, to tether alone
+	<-exited
+	if left := testproc.WaitGone(10*time.Second, prog); len(left) > 0 {
+		t.Errorf("PROGRAM survived tether's SIGKILL")
+	}
+}
+
+// SIGHUP is how nginx, haproxy and prometheus are told to reload: tether
+// passes it on and never starts a stop for it, however often it comes.
+func TestRunSIGHUPReloads(t *testing.T) {
+	t.Parallel()
+	c, out := startRun(t, "-grace", "200ms", "--", "sh", "-c", `trap 'echo reloaded' HUP; trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
 	if l := readLine(t, out); l != "ready" {
 		t.Fatalf("got %q", l)
 	}
-	start := time.Now()
-	_ = c.Process.Signal(syscall.SIGTERM)
-	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 137 {
-		t.Fatalf("status %d, want 137 (SIGKILL)", got)
+	for range 3 {
+		_ = c.Process.Signal(syscall.SIGHUP)
+		if l := readLine(t, out); l != "reloaded" {
+			t.Fatalf("after SIGHUP: %q", l)
+		}
 	}
-	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Fatalf("killed after %v, before the grace", d)
+	// Still there after several graces: HUP started no stop.
+	_ = c.Process.Signal(syscall.SIGHUP)
+	if l := readLine(t, out); l != "reloaded" {
+		t.Fatalf("after SIGHUP: %q", l)
+	}
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, out); l != "bye" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 0 {
+		t.Errorf("status %d, want 0", got)
+	}
+}
+
+// Where a signal that does not end tether goes: to PROGRAM alone by default
+// (tini), to its process group with -g (tini -g, dumb-init), to every
+// process of the tree with -forward tree. The helpers have no handler:
+// SIGUSR1 ends whichever it reaches.
+func TestRunSignalRouting(t *testing.T) {
+	t.Parallel()
+	// The setsid helper says its pid once it is in its own session.
+	script := `sleep 100 & echo "group $!"; setsid sh -c 'echo "setsid $$"; exec sleep 100' & trap 'echo usr1' USR1; echo ready; while :; do sleep 0.05; done`
+	for _, tc := range []struct {
+		args                  []string
+		groupDies, setsidDies bool
+	}{
+		{nil, false, false},
+		{[]string{"-g"}, true, false},
+		{[]string{"-forward", "group"}, true, false},
+		{[]string{"-forward", "tree"}, true, true},
+	} {
+		t.Run(strings.Join(append([]string{"default"}, tc.args...), " "), func(t *testing.T) {
+			t.Parallel()
+			c, out := startRun(t, append(tc.args, "--", "sh", "-c", script)...)
+			// Three lines in any order: group PID, setsid PID, ready.
+			said := map[string]int{}
+			for len(said) < 3 {
+				f := strings.Fields(readLine(t, out))
+				n, _ := strconv.Atoi(f[len(f)-1])
+				said[f[0]] = n
+			}
+			group, setsid := said["group"], said["setsid"]
+			if group == 0 || setsid == 0 {
+				t.Fatalf("the script said %v", said)
+			}
+			_ = c.Process.Signal(syscall.SIGUSR1)
+			if l := readLine(t, out); l != "usr1" {
+				t.Fatalf("PROGRAM after SIGUSR1: %q", l)
+			}
+			for _, h := range []struct {
+				name string
+				pid  int
+				dies bool
+			}{{"its process group's", group, tc.groupDies}, {"a setsid", setsid, tc.setsidDies}} {
+				if h.dies {
+					if left := testproc.WaitGone(5*time.Second, h.pid); len(left) > 0 {
+						t.Errorf("%s helper did not get SIGUSR1", h.name)
+					}
+				} else if !testproc.Alive(h.pid) {
+					t.Errorf("%s helper got SIGUSR1", h.name)
+				}
+			}
+			_ = c.Process.Signal(syscall.SIGTERM)
+			_ = waitBounded(t, c, 15*time.Second) // sh exits 143; what it left is stopped
+		})
+	}
+}
+
+// dumb-init's --rewrite and tini's -e: a program that stops on SIGUSR1 gets
+// it for docker stop's SIGTERM (-stop-signal), a dropped signal never
+// reaches it, and a JVM's 143 can count as success.
+func TestRunStopSignalRewriteAndSuccessCodes(t *testing.T) {
+	t.Parallel()
+	c, out := startRun(t, "-stop-signal", "USR1", "-rewrite", "USR2:0", "-rewrite", "WINCH:URG", "--", "sh", "-c",
+		`trap 'echo usr1; exit 3' USR1; trap 'echo term' TERM; trap 'echo usr2' USR2; trap 'echo urg' URG; trap 'echo winch' WINCH; echo ready; while :; do sleep 0.05; done`)
+	if l := readLine(t, out); l != "ready" {
+		t.Fatalf("got %q", l)
+	}
+	_ = c.Process.Signal(syscall.SIGUSR2)  // dropped
+	_ = c.Process.Signal(syscall.SIGWINCH) // as SIGURG
+	if l := readLine(t, out); l != "urg" {
+		t.Fatalf("after SIGUSR2 (dropped) and SIGWINCH (as SIGURG): %q", l)
+	}
+	_ = c.Process.Signal(syscall.SIGTERM) // as SIGUSR1
+	if l := readLine(t, out); l != "usr1" {
+		t.Fatalf("after SIGTERM with -stop-signal USR1: %q", l)
+	}
+	if got := exitStatus(waitBounded(t, c, 10*time.Second)); got != 3 {
+		t.Errorf("status %d, want 3", got)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"-e", "143"}, 0},
+		{[]string{"-e", "1", "-e", "143"}, 0},
+		{[]string{"-e", "1"}, 143},
+	} {
+		c := tetherCmd(append(append([]string{"run"}, tc.args...), "--", "sh", "-c", "exit 143")...)
+		if got := exitStatus(c.Run()); got != tc.want {
+			t.Errorf("%v, PROGRAM exits 143: status %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
+
+// A program that leaves a TERM-ignoring process behind: tether keeps the
+// graceful stop, and says on stderr what it waits for (pid, command, how
+// long) and when it SIGKILLs.
+func TestRunSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	// PROGRAM exits once what it leaves ignores SIGTERM.
+	c := tetherCmd("run", "-grace", "500ms", "--", "sh", "-c",
+		`sh -c 'trap "" TERM; : > "$0/ready"; exec sleep 100' "$0" & while [ ! -e "$0/ready" ]; do sleep 0.01; done; echo "left $!"`, t.TempDir())
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 || f[0] != "left" {
+		t.Fatalf("stdout %q", out)
+	}
+	for _, want := range []string{
+		// (Its command is "sh -c ..." or "sleep 100" at first: the exec may be under way.)
+		"tether: sh exited; stopping 1 process it left (SIGTERM, SIGKILL after 500ms): " + f[1] + " (",
+		"tether: 1 process still running after 475ms, SIGKILL at 500ms: " + f[1] + " (sleep 100)",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
 
@@ -353,6 +527,71 @@ func TestRunInteractiveCtrlC(t *testing.T) {
 	screen.waitFor("status 130")
 }
 
+// Job control as without tether, in an interactive bash: Ctrl-Z stops the
+// job (bash prints Stopped and its prompt), jobs lists it, fg resumes it in
+// the foreground, Ctrl-Z and bg run it in the background, fg brings it back,
+// and Ctrl-C ends it with status 130.
+func TestRunInteractiveJobControl(t *testing.T) {
+	t.Parallel()
+	screen := interactive(t, "") // a shell, nothing typed yet
+	exe, _ := os.Executable()
+	screen.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -- sh -c 'i=0; while :; do i=$((i+1)); echo "ti""ck $i"; sleep 0.1; done'`, exe))
+	screen.keys("Enter")
+	ticks := func() int { // the highest tick on the screen
+		n := 0
+		for _, l := range strings.Split(screen.text(), "\n") {
+			if v, ok := strings.CutPrefix(l, "tick "); ok {
+				if m, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && m > n {
+					n = m
+				}
+			}
+		}
+		return n
+	}
+	screen.waitFor("tick 3")
+	screen.keys("C-z")
+	screen.waitFor("Stopped")
+	screen.keys("jobs")
+	screen.keys("Enter")
+	screen.waitForCount("Stopped", 2)
+	before := ticks()
+	screen.keys("fg")
+	screen.keys("Enter")
+	screen.waitFor(fmt.Sprintf("tick %d", before+2)) // it runs again, in the foreground
+	screen.keys("C-z")
+	screen.waitForCount("Stopped", 3)
+	screen.keys("bg")
+	screen.keys("Enter")
+	before = ticks()
+	screen.waitFor(fmt.Sprintf("tick %d", before+2)) // it runs in the background
+	screen.keys("fg")
+	screen.keys("Enter")
+	before = ticks()
+	screen.waitFor(fmt.Sprintf("tick %d", before+2))
+	screen.keys("C-c")
+	screen.keys(`echo "after $?"`)
+	screen.keys("Enter")
+	screen.waitFor("after 130")
+}
+
+// In a terminal, PROGRAM starts with the signal mask and ignored signals a
+// shell's job gets, at every level: tether's own terminal handling (SIGTTOU
+// blocked while it takes the foreground back, the keeper's dispositions)
+// leaks nothing into it.
+func TestRunInteractiveSignalState(t *testing.T) {
+	t.Parallel()
+	screen := interactive(t, "")
+	exe, _ := os.Executable()
+	dir := t.TempDir()
+	screen.keys(fmt.Sprintf(`grep -E 'SigBlk|SigIgn' /proc/self/status > %s/bare`, dir))
+	screen.keys("Enter")
+	for _, level := range []string{"auto", "keeper", "group"} {
+		screen.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -containment %s -- grep -E 'SigBlk|SigIgn' /proc/self/status > %s/%s; cmp %[3]s/bare %[3]s/%[4]s && echo "same as ba""re: %[4]s"`, exe, level, dir, level))
+		screen.keys("Enter")
+		screen.waitFor("same as bare: " + level)
+	}
+}
+
 // The same for tether up: Ctrl-C stops every process gracefully, tether up
 // exits 0, and nothing is left.
 func TestUpInteractiveCtrlC(t *testing.T) {
@@ -376,8 +615,11 @@ func TestUpInteractiveCtrlC(t *testing.T) {
 	}
 }
 
+var tmuxServers atomic.Int64 // a number for each tmux server the tests start
+
 // tmuxScreen is a terminal in a private tmux server, running one tether
-// command and then printing "status N".
+// command and then printing "status N" (or, for "", an interactive bash
+// waiting for what the test types).
 type tmuxScreen struct {
 	t    *testing.T
 	tmux func(args ...string) (string, error)
@@ -392,7 +634,9 @@ func interactive(t *testing.T, tetherArgs string) *tmuxScreen {
 		t.Skip("no tmux")
 	}
 	exe, _ := os.Executable()
-	sock := fmt.Sprintf("tether-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	// Its own server each time (-count: a dying server of the same name
+	// would take the new session with it).
+	sock := fmt.Sprintf("tether-test-%d-%s-%d", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"), tmuxServers.Add(1))
 	s := &tmuxScreen{t: t, tmux: func(args ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out), err
@@ -403,17 +647,28 @@ func interactive(t *testing.T, tetherArgs string) *tmuxScreen {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _, _ = s.tmux("kill-server") })
-	s.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q %s; echo "status $?"`, exe, tetherArgs))
-	s.keys("Enter")
+	if tetherArgs != "" {
+		s.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q %s; echo "status $?"`, exe, tetherArgs))
+		s.keys("Enter")
+	}
 	return s
 }
 
-func (s *tmuxScreen) waitFor(want string) {
+func (s *tmuxScreen) waitFor(want string) { s.t.Helper(); s.waitForCount(want, 1) }
+
+// text is what the screen shows, with its scrollback.
+func (s *tmuxScreen) text() string {
+	screen, _ := s.tmux("capture-pane", "-p", "-S", "-200", "-t", "t")
+	return screen
+}
+
+// waitForCount waits until want shows at least n times (scrollback included).
+func (s *tmuxScreen) waitForCount(want string, n int) {
 	s.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		screen, _ := s.tmux("capture-pane", "-p", "-t", "t")
-		if strings.Contains(screen, want) {
+		screen := s.text()
+		if strings.Count(screen, want) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -426,7 +681,7 @@ func (s *tmuxScreen) waitFor(want string) {
 func (s *tmuxScreen) keys(k string) {
 	s.t.Helper()
 	args := []string{"send-keys", "-t", "t", "-l", k} // literally
-	if k == "Enter" || k == "C-c" {
+	if k == "Enter" || k == "C-c" || k == "C-z" {
 		args = []string{"send-keys", "-t", "t", k} // a key
 	}
 	if out, err := s.tmux(args...); err != nil {
@@ -622,4 +877,235 @@ func childOf(pid int) int {
 		}
 	}
 	return 0
+}
+
+// listenServer is a socket-activated server, as sd_listen_fds(3) wants it:
+// the socket at fd 3 is its only if LISTEN_PID is its pid and LISTEN_FDS 1.
+// It answers one connection with its pid and exits 0.
+func listenServer() {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+		fmt.Fprintf(os.Stderr, "not for me: LISTEN_PID=%s LISTEN_FDS=%s, my pid %d\n", os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getpid())
+		os.Exit(3)
+	}
+	ln, err := net.FileListener(os.NewFile(3, "listen"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(4)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(5)
+	}
+	fmt.Fprintf(c, "hello from %d\n", os.Getpid())
+	_ = c.Close()
+	os.Exit(0)
+}
+
+// systemd socket activation through tether run, with Debian's
+// systemd-socket-activate: the listening socket reaches PROGRAM at fd 3,
+// and LISTEN_PID names PROGRAM, so a server that checks it (as
+// sd_listen_fds does) takes the socket and serves.
+func TestRunSocketActivation(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
+		t.Skip("no systemd-socket-activate (Debian's systemd package)")
+	}
+	// A free port on loopback: bound, read, closed (another program could
+	// take it in between; then the test fails, it does not hang).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	exe, _ := os.Executable()
+	// systemd-socket-activate gives the command a clean environment but
+	// for LISTEN_* and what -E names; only PROGRAM is the server.
+	c := exec.Command("systemd-socket-activate", "-l", addr, "-E", "PATH", "-E", "TETHER_TEST_CLI=1",
+		"-E", "GORACE=atexit_sleep_ms=0", exe, "run", "--", "env", "TETHER_TEST_LISTEN=1", exe)
+	stderr := &lockedBuffer{}
+	c.Stderr = stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Process.Kill() // best effort: it has exited when the test passes
+		_ = c.Wait()
+	})
+	var conn net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if conn, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens at %s after 10s: %v; %s", addr, err, stderr.String())
+		}
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "hello from ") {
+		t.Fatalf("the server said %q (%v); stderr: %s", line, err, stderr.String())
+	}
+	if err := waitBounded(t, c, 20*time.Second); err != nil {
+		t.Errorf("tether run under socket activation: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+// Descriptors inherited by tether run reach PROGRAM at the same numbers, as
+// with tini: here 3 and 5, and nothing at 4.
+func TestRunPassesInheritedDescriptors(t *testing.T) {
+	t.Parallel()
+	r3, w3, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	r5, w5, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r5.Close()
+	c := tetherCmd("run", "--", "sh", "-c", `echo three >&3; echo five >&5; { echo four >&4; } 2>/dev/null && echo "4 is open"; exit 0`)
+	c.ExtraFiles = []*os.File{w3, nil, w5}
+	out, err := c.CombinedOutput()
+	_ = w3.Close()
+	_ = w5.Close()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, p := range []struct {
+		r    *os.File
+		want string
+	}{{r3, "three\n"}, {r5, "five\n"}} {
+		b, _ := io.ReadAll(p.r)
+		if string(b) != p.want {
+			t.Errorf("read %q, want %q", b, p.want)
+		}
+	}
+	if strings.Contains(string(out), "4 is open") {
+		t.Errorf("fd 4, not inherited, is open in PROGRAM: %s", out)
+	}
+}
+
+// lockedBuffer is a strings.Builder that a process's copier goroutine may
+// write while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// -die-with-parent: when tether's parent is SIGKILLed, PROGRAM gets the stop
+// signal and, since nobody else will enforce a deadline then, SIGKILL with
+// its tree after -grace. Here PROGRAM ignores SIGTERM.
+func TestRunDieWithParent(t *testing.T) {
+	t.Parallel()
+	exe, _ := os.Executable()
+	parent := exec.Command("sh", "-c", `"$0" run -die-with-parent -grace 300ms -- sh -c 'trap "" TERM; echo "program $$"; while :; do sleep 0.05; done' & wait`, exe)
+	parent.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+	var stderr lockedBuffer
+	parent.Stderr = &stderr
+	out, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(readLine(t, bufio.NewReader(out)))
+	prog, _ := strconv.Atoi(f[len(f)-1])
+	if f[0] != "program" || prog == 0 {
+		t.Fatalf("got %q", f)
+	}
+	tetherPID := childOf(parent.Process.Pid)
+	_ = parent.Process.Kill() // the parent SIGKILLed
+	_ = parent.Wait()
+	if left := testproc.WaitGone(10*time.Second, prog, tetherPID); len(left) > 0 {
+		t.Fatalf("still alive after the parent's SIGKILL: %v; stderr: %s", left, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "tether: parent gone: stopping pid") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// PROGRAM starts with the signals ignored that tether was started with
+// ignored, as through exec or tini: `nohup`, or a script's background job.
+// (A Go program knows of SIGHUP and SIGINT only: the runtime replaces other
+// inherited SIG_IGNs before main; docs/design.md.)
+func TestRunKeepsIgnoredSignals(t *testing.T) {
+	t.Parallel()
+	exe, _ := os.Executable()
+	for _, level := range []string{"group", "keeper", "auto"} {
+		c := exec.Command("sh", "-c", `trap '' INT HUP; exec "$0" run -containment "$1" -- grep ^SigIgn /proc/self/status`, exe, level)
+		c.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", level, err, out)
+		}
+		f := strings.Fields(string(out))
+		mask, perr := strconv.ParseUint(f[len(f)-1], 16, 64)
+		if perr != nil || mask&3 != 3 {
+			t.Errorf("-containment %s: PROGRAM's %s: want SIGHUP and SIGINT (mask 3) ignored", level, strings.TrimSpace(string(out)))
+		}
+	}
+}
+
+// As PID 1 of a PID namespace (a container's init) tether runs alone: no
+// keeper (the kernel kills the namespace when its init dies). When PROGRAM
+// exits it stops every other process of the namespace itself: the stop
+// signal and SIGCONT, the grace, SIGKILL; and passes PROGRAM's status on.
+func TestRunAsPID1RunsAlone(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("no PID namespaces here: %v", err)
+	}
+	exe, _ := os.Executable()
+	dir := t.TempDir()
+	// Two leftovers, each ready once its trap is set: a polite one and one
+	// that ignores SIGTERM. Then PROGRAM counts keepers and exits 7.
+	script := `D=$0
+sh -c 'trap "echo cleaned > $0/polite; exit 0" TERM; : > $0/ready1; while :; do sleep 0.05; done' "$D" &
+sh -c 'trap "" TERM; : > $0/ready2; while :; do sleep 0.05; done' "$D" &
+while [ ! -e "$D/ready1" ] || [ ! -e "$D/ready2" ]; do sleep 0.01; done
+n=0; for c in /proc/[0-9]*/comm; do [ "$(cat "$c" 2>/dev/null)" = tether-keeper ] && n=$((n+1)); done
+echo "keepers $n"; echo "pid1 $(cat /proc/1/comm)"
+exit 7`
+	c := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "run", "-grace", "300ms", "--", "sh", "-c", script, dir)
+	c.Env = append(os.Environ(), "TETHER_TEST_CLI=1", "GORACE=atexit_sleep_ms=0")
+	var stderr lockedBuffer
+	c.Stderr = &stderr
+	start := time.Now()
+	out, err := c.Output()
+	took := time.Since(start)
+	if got := exitStatus(err); got != 7 {
+		t.Fatalf("status %d, want PROGRAM's 7; stdout %q; stderr %s", got, out, stderr.String())
+	}
+	if !strings.Contains(string(out), "keepers 0\n") || !strings.Contains(string(out), "pid1 tether.test\n") && !strings.Contains(string(out), "pid1 tether\n") {
+		t.Errorf("want tether alone as PID 1: %s", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "polite")); err != nil || string(b) != "cleaned\n" {
+		t.Errorf("the polite leftover did not clean up (%v)", err)
+	}
+	if !strings.Contains(stderr.String(), "still running after 285ms, SIGKILL at 300ms") {
+		t.Errorf("stderr does not name the SIGKILLed leftover:\n%s", stderr.String())
+	}
+	if took > 10*time.Second {
+		t.Errorf("took %v", took)
+	}
 }

@@ -207,3 +207,12 @@ func readSignal(s string) (syscall.Signal, error) {
 	}
 	return 0, fmt.Errorf("%q is not a signal (want a name such as SIGTERM, TERM or term, or a number)", s)
 }
+
+// checkForward accepts where tether run's -forward sends signals.
+func checkForward(s string) error {
+	switch s {
+	case "program", "group", "tree":
+		return nil
+	}
+	return fmt.Errorf("%q is not program, group or tree", s)
+}
