@@ -37,7 +37,12 @@ var badSettings = []struct {
 	{"TETHER_CONTAINMENT", "containment", "jail", `"jail" is not auto, group, keeper, cgroup or pidns`},
 	{"TETHER_MEMORY_MAX", "memory-max", "lots", `"lots" is not a size such as 512M or 2G`},
 	{"TETHER_PIDS_MAX", "pids-max", "0", `"0" is not a count of processes`},
+	{"TETHER_FORWARD", "forward", "everywhere", `"everywhere" is not program, group or tree`},
+	{"TETHER_DIE_WITH_PARENT", "die-with-parent", "maybe", `"maybe" is neither on (1, true, yes, on) nor off (0, false, no, off)`},
 }
+
+// runOnly are the settings tether up does not have.
+var runOnly = map[string]bool{"v": true, "forward": true, "die-with-parent": true}
 
 // runTether runs tether with args and extra environment, and returns its
 // status and stderr.
@@ -94,8 +99,8 @@ func TestUpEnvBadValues(t *testing.T) {
 	t.Parallel()
 	dir := upDir(t, map[string]string{"Procfile": "web: true\n"})
 	for _, tc := range badSettings {
-		if tc.flag == "v" {
-			continue // tether run's alone
+		if runOnly[tc.flag] {
+			continue
 		}
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
 			t.Parallel()
