@@ -1,8 +1,8 @@
 // Package supervise keeps processes running: it starts them in order, each
 // once the one before is ready, restarts them by policy with an exponential
 // backoff and a restart limit, and stops them in reverse order. It is the
-// engine of `tether run` (one process, signals forwarded with
-// Supervisor.Signal) and `tether up` (a Procfile's processes).
+// engine of `tether up` (a Procfile's processes); `tether run` uses its
+// restart rules (Restarts) for its one process.
 //
 //	var s supervise.Supervisor
 //	s.Observer = func(e supervise.Event) { log.Println(e.Name, e.Kind, e.Exit) }

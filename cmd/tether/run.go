@@ -93,7 +93,7 @@ func runRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() == 0 {
 		return badUsage(fs.Name(), "no program given")
 	}
-	sig, err := parseSignal(f.stopSignal)
+	sig, err := readSignal(f.stopSignal)
 	if err != nil {
 		return badUsage(fs.Name(), "-stop-signal: %v", err)
 	}
@@ -422,13 +422,13 @@ func (m *rewriteMap) Set(v string) error {
 	if !ok {
 		return fmt.Errorf("%q: want FROM:TO, as TERM:QUIT or 15:3 (TO 0 drops FROM)", v)
 	}
-	f, err := parseSignal(from)
+	f, err := readSignal(from)
 	if err != nil {
 		return err
 	}
 	var t syscall.Signal
 	if to != "0" {
-		if t, err = parseSignal(to); err != nil {
+		if t, err = readSignal(to); err != nil {
 			return err
 		}
 	}

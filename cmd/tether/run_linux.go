@@ -100,21 +100,6 @@ func forwardable() []os.Signal {
 	return out
 }
 
-// parseSignal reads SIGTERM, TERM or 15.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if n := unix.SignalNum(name); n != 0 {
-		return n, nil
-	}
-	return 0, fmt.Errorf("%q is not a signal", s)
-}
-
 // ttyOwner knows whether tether runs in the foreground of a terminal: then
 // the child is started in the foreground (Cmd.Foreground), so that Ctrl-C,
 // ^Z and reads from the terminal behave as without tether, and tether takes
@@ -318,16 +303,6 @@ func describeProcs(ps []procDesc) string {
 		parts = append(parts, fmt.Sprintf("%d (%s)", p.pid, p.cmd))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// sigName is SIGTERM for SIGTERM (os.Signal's String says "terminated").
-func sigName(s os.Signal) string {
-	if n, ok := s.(syscall.Signal); ok {
-		if name := unix.SignalName(n); name != "" {
-			return name
-		}
-	}
-	return s.String()
 }
 
 // maxInherited bounds the descriptors passed on: the keeper takes 64 per

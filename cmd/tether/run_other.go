@@ -27,11 +27,6 @@ func forwardable() []os.Signal {
 	return []os.Signal{os.Interrupt, syscall.SIGTERM}
 }
 
-// parseSignal reads a signal as every command does (readSignal).
-func parseSignal(s string) (syscall.Signal, error) {
-	return readSignal(s)
-}
-
 type ttyOwner struct{ ok bool }
 
 func foregroundTTY() *ttyOwner { return &ttyOwner{} }
@@ -60,8 +55,6 @@ type procDesc struct {
 func leftovers() []procDesc { return nil }
 
 func describeProcs([]procDesc) string { return "" }
-
-func sigName(s os.Signal) string { return s.String() }
 
 // inheritedFiles: passing descriptors on is done on Linux only so far.
 func inheritedFiles() ([]*os.File, error) { return nil, nil }

@@ -216,3 +216,12 @@ func checkForward(s string) error {
 	}
 	return fmt.Errorf("%q is not program, group or tree", s)
 }
+
+// sigName is an os.Signal's name for messages: "SIGTERM" (os.Signal's String
+// says "terminated").
+func sigName(s os.Signal) string {
+	if n, ok := s.(syscall.Signal); ok {
+		return signalName(n)
+	}
+	return s.String()
+}

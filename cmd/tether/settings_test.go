@@ -97,7 +97,7 @@ func TestReadSignal(t *testing.T) {
 		if err := v.Set(in); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := parseSignal(s); err != nil || got != want {
+		if got, err := readSignal(s); err != nil || got != want {
 			t.Errorf("-stop-signal %s stored %q, read back as %v, %v; want %v", in, s, got, err, want)
 		}
 	}
