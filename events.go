@@ -19,7 +19,9 @@ const (
 	// or was abandoned at the drain timeout; Exit is set, Err says what
 	// went wrong with the streams, if anything. Always the last event.
 	EventClose
-	// EventSignal: a signal was sent to the process's tree; Signal is set.
+	// EventSignal: a signal is sent to the process's tree; Signal is set.
+	// It is emitted as the signal goes, so it comes before the exit the
+	// signal causes; if sending fails, an EventError follows.
 	// The SIGCONT a stop sends after its StopSignal or StopMessage is part
 	// of the stop and not reported (a SIGCONT sent with Signal is); if it
 	// fails, an EventError with Signal SIGCONT says so.

@@ -323,10 +323,21 @@ func (p *Process) signalTree(sig os.Signal) error {
 	if err != nil {
 		return err
 	}
+	done := func() error { return fmt.Errorf("tether: signal %v to pid %d: %w", sig, p.pid, os.ErrProcessDone) }
+	p.mu.Lock()
+	released := p.released
+	p.mu.Unlock()
+	if released {
+		return done()
+	}
+	// Emitted before the signal goes, so that what it causes (the exit)
+	// reaches the observer after it: the order is spawn, signal, exit.
+	// (Not under p.mu: an observer may call Signal.)
+	p.emit(Event{Kind: EventSignal, Signal: sig})
 	p.mu.Lock()
 	if p.released {
 		p.mu.Unlock()
-		return fmt.Errorf("tether: signal %v to pid %d: %w", sig, p.pid, os.ErrProcessDone)
+		return done() // closed meanwhile: nothing was sent
 	}
 	err = p.h.signal(s)
 	p.mu.Unlock()
@@ -335,7 +346,6 @@ func (p *Process) signalTree(sig os.Signal) error {
 		p.emit(Event{Kind: EventError, Signal: sig, Err: err})
 		return err
 	}
-	p.emit(Event{Kind: EventSignal, Signal: sig})
 	return nil
 }
 
