@@ -30,7 +30,11 @@ func kernelIgnored(sig syscall.Signal) bool {
 	// handler comes first, but on MIPS, where an int sa_flags (padded to a
 	// word) precedes it.
 	var old [8]uintptr
-	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old[0])), 8, 0, 0)
+	size := uintptr(8) // the kernel's sigset_t: 64 signals, 128 on MIPS
+	if strings.HasPrefix(runtime.GOARCH, "mips") {
+		size = 16
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old[0])), size, 0, 0)
 	if e != 0 {
 		return false
 	}

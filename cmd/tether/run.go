@@ -159,7 +159,8 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	// Job control: PROGRAM's stops and continues, from the keeper
 	// (EventStopped, EventContinued) or, at the group level, from the
-	// reaper's SIGCHLD. Buffered: neither sender may block.
+	// reaper's SIGCHLD. Buffered: neither sender may block, and in a burst
+	// the newest are dropped (a stop is followed by its continue anyway).
 	jobs := make(chan tether.Event, 8)
 	reaper := becomeReaper(jobs)
 	defer reaper.stop()
@@ -168,7 +169,7 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		if e.Kind == tether.EventStopped || e.Kind == tether.EventContinued {
 			select {
 			case jobs <- e:
-			default: // a burst of stops and continues: the latest state is what counts
+			default: // a burst of stops and continues: see above
 			}
 		}
 		if observe != nil {
@@ -218,7 +219,7 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		}
 		st, ended := serve(ctx, p, sess)
 		reaper.program.Store(0)
-		tty.take()
+		tty.takeFrom(p.PID())
 		last = statusCode(st)
 		if ended {
 			break
@@ -319,13 +320,14 @@ func serve(ctx context.Context, p *tether.Process, s *session) (*tether.Exit, bo
 		case e := <-s.jobs:
 			// Only as a shell's job, in a terminal: elsewhere (a container,
 			// a service) a stopped PROGRAM is someone's deliberate pause,
-			// and tether has no shell to report to.
-			if e.Kind != tether.EventStopped || p.Exit() != nil || !s.tty.ok {
+			// and tether has no shell to report to. Only this run's: an
+			// event of the run before a restart is stale.
+			if e.Kind != tether.EventStopped || e.PID != p.PID() || e.Signal == nil || p.Exit() != nil || !s.tty.followsJobs() {
 				continue
 			}
 			sig, _ := e.Signal.(syscall.Signal)
-			s.tty.take()
-			stopSelf(sig) // returns when a shell (or anyone) continues tether
+			s.tty.takeFrom(p.PID()) // not after a background read (SIGTTIN): the shell has it
+			stopSelf(sig)           // returns when a shell (or anyone) continues tether
 			s.tty.giveIfOurs(p.PID())
 			if p.Exit() == nil {
 				signalGroup(p.PID(), sigCont)

@@ -49,14 +49,20 @@ func becomeReaper(jobs chan<- tether.Event) *reaper {
 			case <-r.chld:
 				_, _ = tether.ReapOrphans() // Linux: cannot fail
 				if pid := int(r.program.Load()); pid != 0 && r.jobs != nil {
-					e := tether.Event{PID: pid}
-					switch stopped, continued, sig := stopReport(pid); {
-					case stopped:
-						e.Kind, e.Signal = tether.EventStopped, sig
-					case continued:
-						e.Kind = tether.EventContinued
-					}
-					if e.Kind != 0 {
+					// Every report: SIGCHLDs coalesce, and a continue and
+					// a stop (bg, then a read of the terminal) may come
+					// with one.
+					for {
+						e := tether.Event{PID: pid}
+						switch stopped, continued, sig := stopReport(pid); {
+						case stopped:
+							e.Kind, e.Signal = tether.EventStopped, sig
+						case continued:
+							e.Kind = tether.EventContinued
+						}
+						if e.Kind == 0 {
+							break
+						}
 						select {
 						case r.jobs <- e:
 						default: // serve is gone: nothing to follow
@@ -106,26 +112,43 @@ func forwardable() []os.Signal {
 // the foreground back when the child is done.
 type ttyOwner struct {
 	fd, ours int
-	ok       bool
+	ok       bool // tether started in the terminal's foreground: PROGRAM gets it
+	term     bool // stdin is the controlling terminal of tether's session: tether is a shell's job
 }
 
-// foregroundTTY is a ttyOwner when stdin is a terminal whose foreground is
-// tether's process group; otherwise one that does nothing.
+// foregroundTTY looks at stdin: a ttyOwner that is a shell's job's (term)
+// when stdin is the controlling terminal of tether's session, and that hands
+// the terminal to PROGRAM (ok) when tether's group is its foreground;
+// otherwise one that does nothing.
 func foregroundTTY() *ttyOwner {
 	fd := int(os.Stdin.Fd())
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
 		return &ttyOwner{}
 	}
-	pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
-	if err != nil || pg != syscall.Getpgrp() {
-		return &ttyOwner{} // not in the foreground: leave the terminal alone
+	sid, err := unix.IoctlGetInt(fd, unix.TIOCGSID)
+	if own, _ := unix.Getsid(0); err != nil || sid != own {
+		return &ttyOwner{} // a terminal, but not ours: leave it alone
 	}
-	return &ttyOwner{fd: fd, ours: pg, ok: true}
+	t := &ttyOwner{fd: fd, ours: syscall.Getpgrp(), term: true}
+	pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	t.ok = err == nil && pg == t.ours // else started in the background (&, or bg)
+	return t
 }
 
-// take makes tether's own group the foreground again.
-func (t *ttyOwner) take() {
-	if t.ok {
+// followsJobs reports whether tether acts as a shell's job: stops when
+// PROGRAM stops, goes on when continued. Not as PID 1 (a container's init
+// cannot be stopped by its own signals), nor without a terminal.
+func (t *ttyOwner) followsJobs() bool { return t.term && !isInit() }
+
+// takeFrom makes tether's own group the foreground again, if the terminal's
+// foreground is pgid (PROGRAM's group): not when the shell has it (tether
+// was put in the background with bg), which would take the terminal from
+// under the shell.
+func (t *ttyOwner) takeFrom(pgid int) {
+	if !t.term {
+		return
+	}
+	if fg, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP); err == nil && fg == pgid {
 		_ = setForeground(t.fd, t.ours) // best effort: the terminal may be gone
 	}
 }
@@ -133,7 +156,7 @@ func (t *ttyOwner) take() {
 // giveIfOurs makes pgid the foreground if the terminal's foreground is
 // tether's own group: after `fg`, not after `bg`.
 func (t *ttyOwner) giveIfOurs(pgid int) {
-	if !t.ok {
+	if !t.term {
 		return
 	}
 	if fg, err := unix.IoctlGetInt(t.fd, unix.TIOCGPGRP); err == nil && fg == t.ours {
@@ -148,26 +171,39 @@ func (t *ttyOwner) giveIfOurs(pgid int) {
 // the old action restored word for word afterwards): a shell then reports
 // the job "Stopped" as it would without tether.
 func stopSelf(sig syscall.Signal) {
-	if sig == syscall.SIGSTOP || sig == 0 {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // returns once continued
-		return
-	}
+	// The signal goes to this very thread (tgkill), unblocked here: the
+	// thread takes it on its way out of the syscall and the whole process
+	// stops there, before this function goes on. Sent to the process
+	// (kill), another thread could take it while this one ran ahead and
+	// continued PROGRAM before tether had stopped at all.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var dfl, old [8]uintptr // all zero: SIG_DFL, no flags, empty mask, on every port
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), uintptr(unsafe.Pointer(&old[0])), 8, 0, 0); e != 0 {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	self := func(s syscall.Signal) { _ = unix.Tgkill(os.Getpid(), unix.Gettid(), s) }
+	if sig == syscall.SIGSTOP || sig == 0 {
+		self(syscall.SIGSTOP) // returns once continued
 		return
 	}
-	// Unblocked on this thread, the signal is delivered before kill
-	// returns (kill(2)): the process stops here, and goes on from here.
+	var dfl, old [8]uintptr // all zero: SIG_DFL, no flags, empty mask, on every port
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), uintptr(unsafe.Pointer(&old[0])), sigsetSize, 0, 0); e != 0 {
+		self(syscall.SIGSTOP)
+		return
+	}
 	var set, oldMask unix.Sigset_t
 	set.Val[(sig-1)/64] = 1 << (uint(sig-1) % 64)
 	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, &oldMask) // cannot fail with a valid set
-	_ = syscall.Kill(os.Getpid(), sig)
+	self(sig)
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &oldMask, nil)
-	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old[0])), 0, 8, 0, 0) // restores what we read
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old[0])), 0, sigsetSize, 0, 0) // restores what we read
 }
+
+// sigsetSize is the kernel's sigset_t in bytes: 128 signals on MIPS, 64
+// elsewhere.
+var sigsetSize = func() uintptr {
+	if strings.HasPrefix(runtime.GOARCH, "mips") {
+		return 16
+	}
+	return 8
+}()
 
 // stopReport reads, without reaping, whether pid (tether's own child: the
 // group level) was stopped or continued since last asked: the kernel's

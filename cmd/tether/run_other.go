@@ -30,7 +30,9 @@ func forwardable() []os.Signal {
 type ttyOwner struct{ ok bool }
 
 func foregroundTTY() *ttyOwner { return &ttyOwner{} }
-func (*ttyOwner) take()        {}
+
+func (*ttyOwner) followsJobs() bool { return false }
+func (*ttyOwner) takeFrom(int)      {}
 
 func signalOne(pid int, s os.Signal) {
 	if p, err := os.FindProcess(pid); err == nil {

@@ -533,9 +533,21 @@ func TestRunInteractiveCtrlC(t *testing.T) {
 // and Ctrl-C ends it with status 130.
 func TestRunInteractiveJobControl(t *testing.T) {
 	t.Parallel()
+	// The default level hears of the stop from the keeper; the group level
+	// from tether's own SIGCHLD.
+	for _, level := range []string{"auto", "group"} {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			interactiveJobControl(t, level)
+		})
+	}
+}
+
+func interactiveJobControl(t *testing.T, level string) {
 	screen := interactive(t, "") // a shell, nothing typed yet
 	exe, _ := os.Executable()
-	screen.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -- sh -c 'i=0; while :; do i=$((i+1)); echo "ti""ck $i"; sleep 0.1; done'`, exe))
+	tether := fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -containment %s`, exe, level)
+	screen.keys(tether + ` -- sh -c 'i=0; while :; do i=$((i+1)); echo "ti""ck $i"; sleep 0.1; done'`)
 	screen.keys("Enter")
 	ticks := func() int { // the highest tick on the screen
 		n := 0
@@ -572,6 +584,37 @@ func TestRunInteractiveJobControl(t *testing.T) {
 	screen.keys(`echo "after $?"`)
 	screen.keys("Enter")
 	screen.waitFor("after 130")
+
+	// A job sent to the background that ends there leaves the terminal to
+	// the shell: tether must not take it back from under bash.
+	screen.keys(tether + ` -- sh -c 'read x; echo "bg-do""ne"'`)
+	screen.keys("Enter")
+	screen.keys("C-z")
+	screen.waitForCount("Stopped", 4)
+	stops := strings.Count(screen.text(), "Stopped")
+	screen.keys("bg")
+	screen.keys("Enter")
+	// In the background its read stops it (SIGTTIN), as without tether;
+	// bash says so when asked (jobs), and its own prompt keeps working.
+	screen.keys(`echo "shell al""ive"`)
+	screen.keys("Enter")
+	screen.waitFor("shell alive")
+	for i := 0; strings.Count(screen.text(), "Stopped") <= stops; i++ {
+		if i == 100 {
+			t.Fatalf("the background job never stopped on its read:\n%s", screen.text())
+		}
+		screen.keys("jobs")
+		screen.keys("Enter")
+		time.Sleep(100 * time.Millisecond) // a terminal has no event to wait on
+	}
+	screen.keys("fg")
+	screen.keys("Enter")
+	screen.keys("x")
+	screen.keys("Enter")
+	screen.waitFor("bg-done")
+	screen.keys(`echo "still al""ive $?"`)
+	screen.keys("Enter")
+	screen.waitFor("still alive 0")
 }
 
 // In a terminal, PROGRAM starts with the signal mask and ignored signals a
