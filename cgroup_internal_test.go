@@ -5,8 +5,12 @@ package tether
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
 )
 
 // The cgroup files Limits use, against a directory standing in for a
@@ -75,5 +79,69 @@ func TestCgroupLimitFiles(t *testing.T) {
 	}
 	if n := cgroupOOMKills(tree); n != 0 {
 		t.Errorf("oom_kill without memory.events = %d, want 0", n)
+	}
+}
+
+// Which keeper cgroups a starting keeper collects: only unlocked ones of
+// the current name form that have trees or are old. A live keeper's
+// (locked), a young empty one (a keeper may be about to lock it) and an
+// old-form name (no lock to tell by) are left alone.
+func TestCollectStaleKeepersDecisions(t *testing.T) {
+	mnt, err := cgroupfs.Mount()
+	if err != nil {
+		t.Skip("no cgroup v2:", err)
+	}
+	own, _ := cgroupfs.Own()
+	base := filepath.Join(mnt, own, "collect-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(base, 0o755); err != nil {
+		t.Skip("cannot make a cgroup here:", err)
+	}
+	defer func() {
+		// Deepest first; those the collector removed are gone already.
+		for _, d := range []string{"tether-keeper.4/tree.1", "tether-keeper.4", "tether-keeper-2-young", "tether-keeper-1-dead/tree.1", "tether-keeper-1-dead", "tether-keeper-3-old", ""} {
+			_ = os.Remove(filepath.Join(base, d)) // best effort: see above
+		}
+	}()
+	live, err := newKeeperCgroup(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.Remove(live.dir); live.close() }()
+	mk := func(name string) string {
+		t.Helper()
+		d := filepath.Join(base, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	dead := mk("tether-keeper-1-dead")
+	mk("tether-keeper-1-dead/tree.1")
+	young := mk("tether-keeper-2-young")
+	old := mk("tether-keeper-3-old")
+	long := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	oldForm := mk("tether-keeper.4")
+	mk("tether-keeper.4/tree.1")
+
+	collectStaleKeepers(base)
+
+	for _, c := range []struct {
+		dir  string
+		kept bool
+		why  string
+	}{
+		{live.dir, true, "a live keeper's (locked)"},
+		{dead, false, "an unlocked one with trees"},
+		{young, true, "a young empty one"},
+		{old, false, "an old empty one"},
+		{oldForm, true, "an old-form name"},
+	} {
+		_, err := os.Stat(c.dir)
+		if kept := err == nil; kept != c.kept {
+			t.Errorf("%s: kept %v, want %v", c.why, kept, c.kept)
+		}
 	}
 }

@@ -145,6 +145,10 @@ func newKeeperCgroup(base string) (*keeperCgroup, error) {
 			return nil, err
 		}
 		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			lastErr = err
+			continue // a collector removed it (a clock that jumped): another name
+		}
 		if err != nil {
 			_ = unix.Rmdir(dir) // best effort: it is empty
 			return nil, err
@@ -227,7 +231,9 @@ func isStaleKeeperCgroup(dir string, fd int) bool {
 	if unix.Fstat(fd, &st) != nil {
 		return false
 	}
-	// A cgroup directory's times are those of its creation.
+	// A cgroup directory's mtime is set at its creation, and later only
+	// moves forward (cgroups added or removed below it): at worst a stale
+	// one looks younger, and waits for a later collector.
 	made := time.Unix(st.Mtim.Unix())
 	return time.Since(made) > staleSetupAge
 }

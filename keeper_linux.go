@@ -45,6 +45,23 @@ func kernelIgnored(sig syscall.Signal) bool {
 	return h == 1 // SIG_IGN
 }
 
+// procIsOurs checks that the /proc mounted here shows this process's PID
+// namespace: in a PID namespace that kept the host's /proc (unshare --pid
+// without --mount-proc, bwrap --unshare-pid without --proc), /proc/PID names
+// another process than the pid kill(2) and waitid(2) speak of, and nothing
+// read there may be acted on.
+func procIsOurs() error {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return fmt.Errorf("tether: /proc: %w", err)
+	}
+	if self != strconv.Itoa(os.Getpid()) {
+		return fmt.Errorf("tether: the /proc mounted here belongs to another PID namespace (it says this process is %s, the kernel says %d): "+
+			"mount one for this namespace (unshare --mount-proc, bwrap --proc /proc) to use the keeper levels", self, os.Getpid())
+	}
+	return nil
+}
+
 // ---- keeper side ----
 
 // nameKeeper makes ps, top and docker top show the keeper as tether-keeper,
@@ -134,6 +151,11 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// Trees get no cgroups here: the keeper's cgroup is named by its
 		// pid, 1 in every namespace, and the level does without them.
 		k.cgErr = "no cgroups at the PID-namespace level"
+	} else if err := procIsOurs(); err != nil {
+		// Its tree walk and teardown would read, and signal, another
+		// namespace's processes by their pids.
+		k.reply(keeperMsg{Op: "hello", Err: err.Error()})
+		return 2
 	} else if own, err := cgroupParent(); err == nil {
 		k.cgOwn, k.cgDir = own, own.dir
 		k.controllers = cgroupEnableControllers(own.dir, limitControllers)
@@ -233,10 +255,14 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 		opt = unix.WSTOPPED
 	}
 	var info unix.Siginfo
+	var err error
 	for {
-		if err := unix.Waitid(unix.P_PID, pid, &info, opt|unix.WNOHANG, nil); !errors.Is(err, syscall.EINTR) {
+		if err = unix.Waitid(unix.P_PID, pid, &info, opt|unix.WNOHANG, nil); !errors.Is(err, syscall.EINTR) {
 			break
 		}
+	}
+	if err != nil || int(siginfoPid(&info)) != pid {
+		return // continued, or gone, between the look and now: nothing to report
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

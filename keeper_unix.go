@@ -78,9 +78,10 @@ func getKeeperAt(pidns bool) (*keeperClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pidns {
-		// Mounting its /proc can fail where the clone did not: learn it
-		// here, once, rather than as a keeper gone at every spawn.
+	{
+		// The keeper can refuse to work (its /proc mount failed, or the
+		// /proc it sees is another PID namespace's): learn it here, once,
+		// rather than as a keeper gone at every spawn.
 		<-k.hello
 		if k.helloErr != "" {
 			return nil, errors.New(k.helloErr)
@@ -175,6 +176,7 @@ func (k *keeperClient) readLoop() {
 		if err != nil {
 			break
 		}
+		var job func() // a job event, reported once the lock is released
 		k.mu.Lock()
 		switch m.Op {
 		case "hello":
@@ -192,10 +194,16 @@ func (k *keeperClient) readLoop() {
 			}
 		case "stopped", "continued":
 			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
-				kp.onJob(m.Op == "stopped", syscall.Signal(m.Sig))
+				stopped, sig := m.Op == "stopped", syscall.Signal(m.Sig)
+				job = func() { kp.onJob(stopped, sig) }
 			}
 		}
 		k.mu.Unlock()
+		if job != nil {
+			// Not under k.mu: it reaches the program's Observer, which may
+			// start a process (and take k.mu) or be slow.
+			job()
+		}
 	}
 	k.helloOnce.Do(func() { close(k.hello) })
 	k.mu.Lock()
@@ -254,12 +262,17 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 			_ = k.conn.Close()
 		}
 		// The next start makes a new keeper, even before readLoop has
-		// read the EOF of this one (a SIGKILLed keeper: EPIPE comes
-		// first).
-		k.mu.Lock()
-		k.dead = true
-		k.mu.Unlock()
-		return fmt.Errorf("%w: %v", errKeeperGone, err)
+		// read the EOF of this one, when the socket says the keeper is
+		// gone (a SIGKILLed keeper: EPIPE comes first) or a frame is cut.
+		// Other errors (a bad descriptor of this spawn's) fail this send
+		// alone.
+		if n > 0 || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			k.mu.Lock()
+			k.dead = true
+			k.mu.Unlock()
+			return fmt.Errorf("%w: %v", errKeeperGone, err)
+		}
+		return fmt.Errorf("tether: to the keeper: %w", err)
 	}
 	return nil
 }

@@ -46,8 +46,13 @@ func disown(pid int) {
 // zombies unless it reaps them. Call it when SIGCHLD arrives (it does not
 // block). Do not use it in a program that also starts processes with os/exec
 // or syscall: it would reap those too, and their Wait would fail (the
-// go-reaper and runc bugs); tether's own children are never touched.
+// go-reaper and runc bugs); tether's own children are never touched. It
+// reads /proc, and fails where the /proc mounted is another PID
+// namespace's (see Containment's keeper levels).
 func ReapOrphans() (int, error) {
+	if err := procIsOurs(); err != nil {
+		return 0, err // its children lists would be another process's
+	}
 	forkMu.Lock()
 	defer forkMu.Unlock()
 	n := 0

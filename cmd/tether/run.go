@@ -189,6 +189,12 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	}
 	signal.Notify(sigs, catch...)
 	defer signal.Stop(sigs)
+	// SIGPIPE from tether's own writes (stderr gone: a dead parent's pipe)
+	// is caught and dropped, so the write fails with EPIPE and neither
+	// tether nor PROGRAM dies of it.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, sigPipe...)
+	defer signal.Stop(pipe)
 	parentGone, err := watchParent(f.dieWithParent)
 	if err != nil {
 		return 0, err
@@ -245,10 +251,20 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		fmt.Fprintf(os.Stderr, "tether: %s exited; stopping %s it left (%v, SIGKILL after %v): %s\n",
 			cmd.Args[0], plural(len(left), "process", "processes"), sigName(cmd.StopSignal), f.grace, describeProcs(left))
 	}
-	// The keeper sends the SIGKILL at the grace; the note comes just before
-	// (5% of the grace, at most half a second), while they can still be
-	// named.
-	early := min(f.grace/20, 500*time.Millisecond)
+	if isInit() && cmd.Containment == tether.ContainGroup {
+		// Every process of the namespace is ours to stop, and the SIGKILL
+		// is ours to send: stopNamespace names what it kills.
+		stop, _ := cmd.StopSignal.(syscall.Signal)
+		stopNamespace(stop, f.grace, reaper, func(left int) {
+			fmt.Fprintf(os.Stderr, "tether: SIGKILL to %s still running after %v: %s\n",
+				plural(left, "process", "processes"), f.grace, describeProcs(leftovers()))
+		})
+		return last, nil
+	}
+	// Elsewhere the keeper sends the SIGKILL at the grace; the note comes
+	// just before (a tenth of the grace, from 100 ms to half a second, at
+	// most half of it), while they can still be named.
+	early := min(max(f.grace/10, 100*time.Millisecond), 500*time.Millisecond, f.grace/2)
 	// Owner: wrap. Ends when it fires (once) or is stopped.
 	killNote := time.AfterFunc(f.grace-early, func() {
 		if left := leftovers(); len(left) > 0 {
@@ -257,12 +273,6 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		}
 	})
 	defer killNote.Stop()
-	if isInit() && cmd.Containment == tether.ContainGroup {
-		// Every process of the namespace is ours to stop.
-		stop, _ := cmd.StopSignal.(syscall.Signal)
-		stopNamespace(stop, f.grace, reaper)
-		return last, nil
-	}
 	sctx, cancel := context.WithTimeout(context.Background(), f.grace+5*time.Second)
 	defer cancel()
 	if err := tether.Shutdown(sctx); err != nil {

@@ -23,7 +23,8 @@ const execListenEnv = "TETHER_EXEC_LISTEN_PID"
 // tether inherited, at its number (and no other). Under socket activation (LISTEN_FDS and LISTEN_PID set: the
 // sockets are for the process whose pid LISTEN_PID names, sd_listen_fds(3)),
 // PROGRAM is started through a re-execution of tether that sets LISTEN_PID
-// to its own pid, which exec keeps, and then executes PROGRAM.
+// to its own pid, which exec keeps, and then executes PROGRAM (when
+// LISTEN_PID named tether: the sockets were tether's to pass on).
 func passInherited(cmd *tether.Cmd) error {
 	files, err := inheritedFiles()
 	if err != nil {
@@ -33,7 +34,9 @@ func passInherited(cmd *tether.Cmd) error {
 		return nil
 	}
 	cmd.ExtraFiles = files // nil in a gap: closed in PROGRAM too
-	if os.Getenv("LISTEN_FDS") != "" && os.Getenv("LISTEN_PID") != "" {
+	// Only sockets meant for tether: a LISTEN_PID naming another process
+	// (a parent that did not unset it) makes them nobody's here.
+	if os.Getenv("LISTEN_FDS") != "" && os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()) {
 		self, err := os.Executable()
 		if err != nil {
 			return fmt.Errorf("socket activation needs tether's own path to set LISTEN_PID: %w", err)

@@ -47,7 +47,7 @@ func becomeReaper(jobs chan<- tether.Event) *reaper {
 		for {
 			select {
 			case <-r.chld:
-				_, _ = tether.ReapOrphans() // Linux: cannot fail
+				_, _ = tether.ReapOrphans() // fails only under another namespace's /proc: orphans stay zombies then
 				if pid := int(r.program.Load()); pid != 0 && r.jobs != nil {
 					// Every report: SIGCHLDs coalesce, and a continue and
 					// a stop (bg, then a read of the terminal) may come
@@ -96,6 +96,10 @@ func forwardable() []os.Signal {
 		syscall.SIGFPE: true, syscall.SIGILL: true, syscall.SIGSEGV: true, syscall.SIGBUS: true,
 		syscall.SIGABRT: true, syscall.SIGTRAP: true, syscall.SIGSYS: true,
 		syscall.SIGTTIN: true, syscall.SIGTTOU: true,
+		// Raised by tether's own writes to a closed stderr (-v, the
+		// notes): passing it on would kill PROGRAM for tether's write.
+		// wrap catches it apart, so the write fails with EPIPE instead.
+		syscall.SIGPIPE: true,
 	}
 	var out []os.Signal
 	for s := syscall.Signal(1); s <= 31; s++ {
@@ -279,6 +283,9 @@ type procDesc struct {
 // leftovers lists the live processes below tether, its keepers aside: what a
 // stop is waiting for. (/proc/PID/task/*/children: Linux 3.5+.)
 func leftovers() []procDesc {
+	if self, _ := os.Readlink("/proc/self"); self != strconv.Itoa(os.Getpid()) {
+		return nil // another PID namespace's /proc: nothing in it is ours
+	}
 	var out []procDesc
 	queue := childPIDs(os.Getpid())
 	for len(queue) > 0 {
@@ -390,6 +397,9 @@ func watchParent(on bool) (<-chan struct{}, error) {
 		return nil, nil
 	}
 	gone := make(chan struct{})
+	if os.Getppid() == 0 {
+		return nil, errors.New("-die-with-parent: tether's parent is outside its PID namespace (tether is its init), where it cannot be watched; as PID 1 the namespace ends with tether anyway")
+	}
 	fd, dead, err := pidfd.OpenParent(os.Getppid())
 	if err != nil {
 		return nil, fmt.Errorf("-die-with-parent watches the parent with a pidfd (Linux 5.3 or later): %w", err)
@@ -416,9 +426,9 @@ func isInit() bool { return os.Getpid() == 1 }
 // stopNamespace stops every other process of tether's PID namespace, as
 // its init: the stop signal and SIGCONT to all (kill(-1), which spares
 // PID 1 itself), up to grace for them to exit (the reaper reaps them), then
-// SIGKILL to what is left. It returns when none is left, or after the
-// SIGKILL's reaping has had five seconds.
-func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper) {
+// killing (after it says so) SIGKILL to what is left. It returns when none
+// is left, or after the SIGKILL's reaping has had five seconds.
+func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper, killing func(left int)) {
 	anyLeft := func() bool { return syscall.Kill(-1, 0) == nil }
 	if !anyLeft() {
 		return
@@ -426,13 +436,20 @@ func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper) {
 	_ = syscall.Kill(-1, stop)            // best effort: ESRCH once all are gone
 	_ = syscall.Kill(-1, syscall.SIGCONT) // a stopped process cannot act on it
 	// waitGone waits up to d for every other process to be gone; each exit
-	// comes to tether, their init, as a SIGCHLD.
+	// comes to tether, their init, as a SIGCHLD. The children lists the
+	// reaper reads can miss an orphan in the middle of its reparenting, and
+	// no SIGCHLD may follow to look again: so it looks again every 100 ms
+	// too.
 	waitGone := func(d time.Duration) bool {
 		deadline := time.NewTimer(d)
 		defer deadline.Stop()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
 		for anyLeft() {
 			select {
 			case <-r.reaped:
+			case <-tick.C:
+				_, _ = tether.ReapOrphans() // fails only under another namespace's /proc
 			case <-deadline.C:
 				return !anyLeft()
 			}
@@ -441,6 +458,9 @@ func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper) {
 	}
 	if waitGone(grace) {
 		return
+	}
+	if killing != nil {
+		killing(len(leftovers()))
 	}
 	_ = syscall.Kill(-1, syscall.SIGKILL) // the grace is over
 	waitGone(5 * time.Second)

@@ -2,10 +2,16 @@
 
 package main
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // sigCont continues a stopped process; see forwarder.pass.
 const sigCont = syscall.SIGCONT
+
+// sigPipe is caught apart and dropped by tether run (see wrap).
+var sigPipe = []os.Signal{syscall.SIGPIPE}
 
 // signalGroup sends s to process group pgid.
 func signalGroup(pgid int, s syscall.Signal) {

@@ -69,8 +69,9 @@ func Enter(prefix string) (*Jail, error) {
 
 // collectDeadRuns removes the cgroups of runs that were killed before they
 // could leave (a test binary's timeout, a SIGKILL): siblings with a run's
-// prefix whose lock nobody holds and where no process is left. A live run
-// holds its lock; one that still has processes is left alone.
+// prefix, older than a minute, whose lock nobody holds and where no process
+// is left. A live run holds its lock; one that still has processes is left
+// alone.
 func collectDeadRuns(parent string) {
 	entries, _ := os.ReadDir(parent)
 	for _, e := range entries {
@@ -82,7 +83,11 @@ func collectDeadRuns(parent string) {
 		if err != nil {
 			continue
 		}
-		if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		// Older than a minute too: a run that made its cgroup an instant
+		// ago may not hold its lock yet.
+		var st syscall.Stat_t
+		old := syscall.Fstat(fd, &st) == nil && time.Since(time.Unix(st.Mtim.Unix())) > time.Minute
+		if old && syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			if ev, err := os.ReadFile(filepath.Join(dir, "cgroup.events")); err == nil && strings.Contains(string(ev), "populated 0") {
 				removeTree(dir, 0)
 			}
