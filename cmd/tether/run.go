@@ -232,7 +232,7 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		}
 		delay, again, err := restarts.Next(st, st.Duration())
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "tether: %s: %v: giving up\n", cmd.Args[0], err)
+			fmt.Fprintf(os.Stderr, "tether: %s: %s: giving up\n", cmd.Args[0], strings.TrimPrefix(err.Error(), "tether: "))
 		}
 		if !again {
 			break
