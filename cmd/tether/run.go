@@ -216,6 +216,9 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	last := 0
 	for {
 		p, err := cmd.Start(context.Background()) // its end is driven by serve
+		if err != nil && shellFallback(cmd, err) {
+			p, err = cmd.Start(context.Background())
+		}
 		if err != nil {
 			last = startFailure(cmd, err)
 			break

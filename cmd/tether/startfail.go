@@ -166,3 +166,23 @@ func readHead(path string) []byte {
 func isText(b []byte) bool {
 	return bytes.IndexByte(b, 0) < 0
 }
+
+// shellFallback does what execvp(3) does for a file the kernel will not
+// execute (ENOEXEC) that has no #! line and is text: runs it with /bin/sh,
+// as tini and dumb-init (through execvp) and every shell do. It reports
+// whether cmd now does so.
+func shellFallback(cmd *tether.Cmd, err error) bool {
+	if !errors.Is(err, syscall.ENOEXEC) || cmd.Path == "/bin/sh" {
+		return false
+	}
+	head := readHead(cmd.Path)
+	if len(head) == 0 || bytes.HasPrefix(head, []byte("#!")) || !isText(head) {
+		return false
+	}
+	args := []string{"sh", cmd.Path}
+	if len(cmd.Args) > 1 {
+		args = append(args, cmd.Args[1:]...)
+	}
+	cmd.Path, cmd.Args = "/bin/sh", args
+	return true
+}
