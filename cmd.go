@@ -260,6 +260,8 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		go s.stdinCopy.run()
 	}
 	p.stopCtx = context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		p.ctxErr.Store(&cause)
 		_ = p.Stop() // the caller asked for this by ending ctx; errors surface in Wait
 	})
 	// Owner: the Process. Ends after close (see monitor).
@@ -327,7 +329,10 @@ func (c *Cmd) startErr(op string, err error) error {
 
 // Run starts the program, waits for it to close and returns how it exited.
 // The error is an *ExitError when the exit status is not 0, a *StartError
-// when it could not start, or an I/O error from its streams.
+// when it could not start, or an I/O error from its streams; when ctx
+// ended and so stopped the program, it also matches ctx's error
+// (errors.Is(err, context.DeadlineExceeded), or context.Canceled), whatever
+// the exit status, as with os/exec.
 func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	p, err := c.Start(ctx)
 	if err != nil {
@@ -336,6 +341,11 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	st, err := p.Wait()
 	if err == nil && !st.Success() {
 		err = &ExitError{Exit: st}
+	}
+	if cerr := p.ctxErr.Load(); cerr != nil && *cerr != nil {
+		// Stopped because ctx ended: say so even if it then exited 0, as
+		// os/exec does; errors.As still finds the *ExitError.
+		err = errors.Join(err, fmt.Errorf("tether: %s stopped: %w", c.Path, *cerr))
 	}
 	return st, err
 }

@@ -54,7 +54,8 @@ type Process struct {
 	mu       sync.Mutex // guards released, and orders signals against release
 	released bool       // the process is reaped: its pid may be anyone's now
 
-	stopping  atomic.Bool // Stop or Kill was called: sweep the group at close
+	ctxErr    atomic.Pointer[error] // why Start's ctx ended, once it has stopped the process
+	stopping  atomic.Bool           // Stop or Kill was called: sweep the group at close
 	escalated atomic.Bool
 	stopOnce  sync.Once
 	stopCtx   func() bool

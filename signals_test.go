@@ -4,6 +4,7 @@ package tether_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -164,5 +165,30 @@ func TestEventsStoppedContinued(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Run when ctx ends first: the error says so even if the program then
+// exits 0 (a timeout must not look like success), as os/exec's does, and
+// an *ExitError is still found when the status is not 0.
+func TestRunContextEndedIsAnError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		script string
+		ok     bool
+	}{
+		{`trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`, true},
+		{`echo ready; while :; do sleep 0.05; done`, false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		st, err := tether.Command("sh", "-c", tc.script).Run(ctx)
+		cancel()
+		var ee *tether.ExitError
+		if !errors.Is(err, context.DeadlineExceeded) || st == nil || st.Success() != tc.ok || errors.As(err, &ee) == tc.ok {
+			t.Errorf("%q: exit %v, err %v; want the deadline in the error, success %v", tc.script, st, err, tc.ok)
+		}
+	}
+	if _, err := tether.Command("true").Run(context.Background()); err != nil {
+		t.Errorf("a run that ends by itself: %v", err)
 	}
 }
