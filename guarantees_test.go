@@ -155,6 +155,7 @@ var signalsByName = map[string]syscall.Signal{
 // members cleaned up.
 type matrixRun struct {
 	pids      []int
+	pinned    []*testproc.Pinned // the pids, held so a cleanup kill never reaches a reuser
 	polite    []int
 	survivors []int
 	atExit    []int // alive when the parent had just exited
@@ -177,8 +178,8 @@ func runParent(t *testing.T, ending, level string, trees int, kind string, grace
 	}
 	var run matrixRun
 	t.Cleanup(func() {
-		for _, pid := range run.pids { // a failed test leaves nothing behind
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		for _, p := range run.pinned { // a failed test leaves nothing behind
+			p.Kill()
 		}
 	})
 	lines := make(chan string)
@@ -211,6 +212,7 @@ read:
 				t.Fatalf("parent said %q", line)
 			}
 			run.pids = append(run.pids, pid)
+			run.pinned = append(run.pinned, testproc.Pin(pid))
 		case <-timeout:
 			t.Fatal("parent not ready after 30s")
 		}

@@ -105,6 +105,7 @@ func keptOp(t *testing.T, op, level string) (*exec.Cmd, []int, func() string) {
 		return ""
 	}
 	var pids []int
+	var pinned []*testproc.Pinned // the pids, held so a kill never reaches a reuser
 	for {
 		l := next()
 		if l == "ready" {
@@ -119,12 +120,13 @@ func keptOp(t *testing.T, op, level string) (*exec.Cmd, []int, func() string) {
 			t.Fatalf("helper said %q", l)
 		}
 		pids = append(pids, pid)
+		pinned = append(pinned, testproc.Pin(pid))
 	}
 	t.Cleanup(func() {
 		_ = c.Process.Kill()
 		_ = c.Wait()
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL) // a failed test leaves nothing behind
+		for _, p := range pinned {
+			p.Kill() // a failed test leaves nothing behind
 		}
 		go func() {
 			for range lines {

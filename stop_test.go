@@ -148,9 +148,7 @@ func stopTree(t *testing.T, ctx context.Context, c *tether.Cmd) (p *tether.Proce
 		waitDone(t, p, 10*time.Second)
 	})
 	leader, member := readTree(t, p, bufio.NewReader(p.Stdout()))
-	t.Cleanup(func() {
-		_ = syscall.Kill(member, syscall.SIGKILL) // best effort: gone already unless the test failed
-	})
+	t.Cleanup(testproc.Pin(member).Kill) // gone already unless the test failed: never another's pid
 	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -329,9 +327,10 @@ func TestShutdownStoppedTree(t *testing.T) {
 				t.Fatal(err)
 			}
 			var pids []int
+			var pinned []*testproc.Pinned // the pids, held so a kill never reaches a reuser
 			t.Cleanup(func() {
-				for _, pid := range pids { // a failed test leaves nothing behind
-					_ = syscall.Kill(pid, syscall.SIGKILL)
+				for _, p := range pinned { // a failed test leaves nothing behind
+					p.Kill()
 				}
 				_ = c.Process.Kill()
 				_ = c.Wait()
@@ -347,6 +346,7 @@ func TestShutdownStoppedTree(t *testing.T) {
 					t.Fatalf("parent said %q", f)
 				}
 				pids = append(pids, pid)
+				pinned = append(pinned, testproc.Pin(pid))
 			}
 			if l := readLine(t, br, 10*time.Second); l != "parent ready" {
 				t.Fatalf("parent said %q", l)

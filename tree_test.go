@@ -35,9 +35,8 @@ func spawnTree(t *testing.T, c *tether.Cmd) (*tether.Process, int, *bufio.Reader
 	if err != nil {
 		t.Fatalf("spawn said %q", line)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(gc, syscall.SIGKILL) // best effort: normally gone already
-	})
+	pinned := testproc.Pin(gc) // now, while gc is surely the grandchild
+	t.Cleanup(pinned.Kill)     // normally gone already: then a no-op, whoever has the pid since
 	return p, gc, br
 }
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,7 +79,7 @@ func TestNodeCompanionPlainOutlivesParent(t *testing.T) {
 	t.Parallel()
 	needNode(t)
 	child, dir := companion(t, "plain")
-	defer func() { _ = syscall.Kill(child, syscall.SIGKILL) }() // ours: our child's child, left behind by design
+	defer testproc.Pin(child).Kill() // ours: our child's child, left behind by design
 	waitFile(t, filepath.Join(dir, "disconnect-"+strconv.Itoa(child)))
 	if !testproc.Alive(child) {
 		t.Fatalf("the plain companion ended with its parent: Node changed, update docs/node.md")
