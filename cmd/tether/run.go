@@ -278,10 +278,31 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	defer killNote.Stop()
 	sctx, cancel := context.WithTimeout(context.Background(), f.grace+5*time.Second)
 	defer cancel()
-	if err := tether.Shutdown(sctx); err != nil {
-		fmt.Fprintln(os.Stderr, "tether: stopping what is left:", err)
+	done := make(chan error, 1)
+	// Owner: wrap. Ends when Shutdown does: at the grace and its SIGKILL,
+	// or at sctx's end.
+	go func() { done <- tether.Shutdown(sctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "tether: stopping what is left:", err)
+			}
+			return last, nil
+		case s := <-sigs:
+			// A Ctrl-C or SIGTERM (a second one, often) while the leftovers have their
+			// grace: the user will not wait; neither does tether.
+			if !isEnding(s) {
+				continue
+			}
+			if left := leftovers(); len(left) > 0 {
+				fmt.Fprintf(os.Stderr, "tether: %s while they had their grace: SIGKILL to %s: %s\n", sigName(s), plural(len(left), "process", "processes"), describeProcs(left))
+				for _, l := range left {
+					signalOne(l.pid, syscall.SIGKILL) // alive when listed; best effort: it may be exiting
+				}
+			}
+		}
 	}
-	return last, nil
 }
 
 func plural(n int, one, many string) string {

@@ -1182,3 +1182,46 @@ func TestRunForeignProc(t *testing.T) {
 		t.Errorf("-containment auto with the host's /proc: %v: %s", err, out)
 	}
 }
+
+// A SIGTERM (or Ctrl-C) while what PROGRAM left has its grace ends the wait:
+// tether SIGKILLs the leftovers, says so, and exits, long before the grace.
+func TestRunSignalCutsTheGrace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := tetherCmd("run", "-grace", "30s", "--", "sh", "-c",
+		`sh -c 'trap "" TERM; : > "$0/ready"; exec sleep 100' "$0" & while [ ! -e "$0/ready" ]; do sleep 0.01; done; echo "left $!"`, dir)
+	var stderr lockedBuffer
+	c.Stderr = &stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	f := strings.Fields(readLine(t, bufio.NewReader(out)))
+	left, _ := strconv.Atoi(f[len(f)-1])
+	pinned := testproc.Pin(left)
+	defer pinned.Kill()
+	// PROGRAM has exited; tether is giving the leftover its 30 s.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "stopping 1 process it left"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no leftover note: %s", stderr.String())
+		}
+	}
+	start := time.Now()
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if err := waitBounded(t, c, 10*time.Second); err != nil {
+		t.Errorf("tether after the second SIGTERM: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v after the second SIGTERM", d)
+	}
+	if left := testproc.WaitGone(5*time.Second, left); len(left) > 0 {
+		t.Errorf("the leftover survived")
+	}
+	if !strings.Contains(stderr.String(), "tether: SIGTERM while they had their grace: SIGKILL to 1 process") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
