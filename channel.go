@@ -84,6 +84,7 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // cause), Close returns nil and SetMaxMessageSize does nothing.
 type Channel struct {
 	conn *net.UnixConn
+	rc   syscall.RawConn // conn's descriptor, for writes that must not wait
 
 	maxMsg atomic.Int64
 
@@ -100,6 +101,11 @@ type Channel struct {
 	penc     *json.Encoder // encodes into pending
 	peerGone bool          // set at the peer's EOF, before the descriptor closes
 	lastSend time.Time     // when Send last queued into an empty queue
+
+	// For tests: writes by Send itself and by the writer (under wmu), and
+	// a hook run in the middle of Send's own write (wmu not held).
+	directWrites, writerWrites int
+	directHook                 func()
 
 	// The read side. rsem is held by whoever reads the socket and parses
 	// (a Recv, the watcher, Close's drain); it guards the fields below it.
@@ -161,8 +167,10 @@ func (noChannelError) Is(target error) bool {
 func (c *Channel) missing() bool { return c == nil || c.conn == nil }
 
 func newChannel(conn *net.UnixConn) *Channel {
+	rc, _ := conn.SyscallConn() // cannot fail for an open conn
 	c := &Channel{
 		conn:     conn,
+		rc:       rc,
 		rsem:     make(chan struct{}, 1),
 		consumed: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
@@ -278,18 +286,39 @@ func (c *Channel) queuedLocked(start int) error {
 			// A quiet channel (a request, a reply): write it from here,
 			// sparing the hand-off to a writer. Under a stream of Sends a
 			// writer batches instead.
-			buf := c.pending
-			c.pending, c.spare = c.spare[:0], nil
-			c.writing = true
-			c.wmu.Unlock()
-			_, err := c.conn.Write(buf)
-			c.wmu.Lock()
-			c.wroteLocked(buf, err)
+			c.writeDirectLocked()
 			return nil
 		}
 	}
 	c.kickLocked()
 	return nil
+}
+
+// writeDirectLocked writes pending from Send's goroutine, once and without
+// waiting: what the socket does not take now (the peer is behind) stays
+// queued, first, for a writer, so that Send does not block on a full socket
+// while the queue has room.
+func (c *Channel) writeDirectLocked() {
+	buf := c.pending
+	c.pending, c.spare = c.spare[:0], nil
+	c.writing = true
+	c.directWrites++
+	c.wmu.Unlock()
+	if c.directHook != nil {
+		c.directHook()
+	}
+	n, err := c.writeOnce(buf)
+	c.wmu.Lock()
+	if err == nil && n < len(buf) {
+		// Ahead of what Sends queued meanwhile.
+		rest := append(buf[:0], buf[n:]...)
+		c.pending, c.spare = append(rest, c.pending...), c.pending[:0]
+		c.writing = false
+		c.kickLocked()
+		c.wcond.Broadcast()
+		return
+	}
+	c.wroteLocked(buf, err)
 }
 
 // kickLocked starts a writer if messages wait and nobody writes them.
@@ -344,6 +373,7 @@ func (c *Channel) writeLoop() {
 		buf := c.pending
 		c.pending, c.spare = c.spare[:0], nil
 		c.writing = true
+		c.writerWrites++
 		c.wcond.Broadcast() // room for Sends waiting for it
 		c.wmu.Unlock()
 		_, err := c.conn.Write(buf)

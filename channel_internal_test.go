@@ -3,10 +3,16 @@
 package tether
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,7 +114,7 @@ type benchMsg struct {
 }
 
 // channelPairBoth is a connected pair of Channels in this process.
-func channelPairBoth(b *testing.B) (*Channel, *Channel) {
+func channelPairBoth(b testing.TB) (*Channel, *Channel) {
 	a, peer, err := channelPair()
 	if err != nil {
 		b.Fatal(err)
@@ -212,5 +218,293 @@ func TestChannelSendUnblocksAtPeerEnd(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Send still blocked 10 s after the peer's end")
+	}
+}
+
+// writeCounts returns how many writes Send made itself and how many the
+// writer goroutine made.
+func (c *Channel) writeCounts() (direct, writer int) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.directWrites, c.writerWrites
+}
+
+// seqMsg is what the ordering tests send: who sent it and its number.
+type seqMsg struct {
+	From int `json:"from"`
+	Seq  int `json:"seq"`
+}
+
+func recvBoundedInternal(c *Channel, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.RecvContext(ctx, v)
+}
+
+// Sends written directly, queued behind a running writer, and replies, in
+// any mix, arrive in the order they returned.
+func TestChannelSendPathsKeepOrder(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	defer b.Close()
+	const n = 5000
+	got := make(chan error, 1)
+	go func() { // ends after n messages or an error
+		var m seqMsg
+		for i := range n {
+			if err := recvBoundedInternal(b, &m); err != nil {
+				got <- err
+				return
+			}
+			if m.Seq != i {
+				got <- fmt.Errorf("message %d, want %d", m.Seq, i)
+				return
+			}
+			if i%7 == 0 { // ask for the next one as a reply
+				if err := b.Send(seqMsg{Seq: i}); err != nil {
+					got <- err
+					return
+				}
+			}
+		}
+		got <- nil
+	}()
+	for i := range n {
+		if err := a.Send(seqMsg{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i%7 == 0: // the next Send is a reply: direct
+			var m seqMsg
+			if err := recvBoundedInternal(a, &m); err != nil || m.Seq != i {
+				t.Fatalf("ack %d: %v, want %d", m.Seq, err, i)
+			}
+		case i%13 == 0: // a quiet spell: the next Send is direct
+			time.Sleep(2 * directIdle) // shapes the traffic; not a synchronisation
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if d, w := a.writeCounts(); d == 0 || w == 0 {
+		t.Fatalf("%d direct writes and %d by the writer: the test did not mix the two", d, w)
+	}
+}
+
+// Many goroutines sending at once: every message arrives whole, each
+// sender's in its order, whichever path wrote it.
+func TestChannelConcurrentSends(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	defer b.Close()
+	const senders, each = 8, 1000
+	got := make(chan error, 1)
+	go func() { // ends after every message or an error
+		next := make([]int, senders)
+		var m seqMsg
+		for range senders * each {
+			if err := recvBoundedInternal(b, &m); err != nil {
+				got <- err
+				return
+			}
+			if m.From < 0 || m.From >= senders || m.Seq != next[m.From] {
+				got <- fmt.Errorf("message %+v, want seq %d", m, next[max(0, min(m.From, senders-1))])
+				return
+			}
+			next[m.From]++
+		}
+		got <- nil
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for s := range senders {
+		wg.Add(1)
+		go func() { // ends after its messages
+			defer wg.Done()
+			for i := range each {
+				if err := a.Send(seqMsg{From: s, Seq: i}); err != nil {
+					errs <- err
+					return
+				}
+				switch {
+				case i%100 == 99:
+					time.Sleep(2 * directIdle) // some Sends find the channel quiet; not a synchronisation
+				case i%250 == 0:
+					if err := a.Flush(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if d, w := a.writeCounts(); d == 0 || w == 0 {
+		t.Fatalf("%d direct writes and %d by the writer: the test did not mix the two", d, w)
+	}
+}
+
+// smallSendBuffer shrinks the kernel's send buffer of c's socket so that it
+// fills after a few KiB the peer has not read.
+func smallSendBuffer(t *testing.T, c *Channel) {
+	if err := c.conn.SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readLines reads n lines from r (a peer that is not a Channel).
+func readLines(r io.Reader, n int) ([]string, error) {
+	br := bufio.NewReader(r)
+	var lines []string
+	for range n {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return lines, err
+		}
+		lines = append(lines, strings.TrimSuffix(l, "\n"))
+	}
+	return lines, nil
+}
+
+// When the socket is full (the peer is behind), Send's own write takes what
+// fits and leaves the rest queued, ahead of what other Sends queued during
+// that write; Send returns without waiting for the peer.
+func TestChannelFullSocketFallsBackToQueue(t *testing.T) {
+	t.Parallel()
+	ch, peer, err := channelPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	defer ch.Close()
+	smallSendBuffer(t, ch)
+	big := strings.Repeat("x", 100<<10) // far more than the socket takes
+	second := make(chan error, 1)
+	ch.directHook = func() {
+		ch.directHook = nil // only the first direct write: Send holds no lock here
+		// Another Send while the direct write is under way queues behind
+		// it and returns at once.
+		second <- ch.Send("second")
+	}
+	first := make(chan error, 1)
+	go func() { first <- ch.Send(big) }() // ends when Send returns
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send blocked on a full socket with room in the queue")
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	ch.wmu.Lock()
+	queued := len(ch.pending)
+	busy := ch.writer || ch.writing
+	ch.wmu.Unlock()
+	if queued == 0 && !busy {
+		t.Fatal("the socket took everything: the test did not fill it")
+	}
+	third := make(chan error, 1)
+	go func() { third <- ch.Send("third") }() // queued behind the rest
+	lines, err := readLines(peer, 3)
+	if err != nil {
+		t.Fatalf("after %d lines: %v", len(lines), err)
+	}
+	if want := []string{`"` + big + `"`, `"second"`, `"third"`}; !reflect.DeepEqual(lines, want) {
+		for i := range lines {
+			lines[i] = prefixString(lines[i])
+		}
+		t.Fatalf("peer read %q", lines)
+	}
+	if err := <-third; err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func prefixString(s string) string {
+	if len(s) > 20 {
+		return fmt.Sprintf("%s… (%d bytes)", s[:20], len(s))
+	}
+	return s
+}
+
+// A peer that does not read holds Send back: the socket fills, then the
+// queue up to its bound, then Send blocks, whichever path each Send took;
+// when the peer reads, everything arrives in order.
+func TestChannelBackpressure(t *testing.T) {
+	t.Parallel()
+	ch, peer, err := channelPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	defer ch.Close()
+	smallSendBuffer(t, ch)
+	msg := strings.Repeat("y", 1000)
+	const n = 2 << 20 / 1000 // 2 MiB: more than the socket and the queue hold
+	sent := make(chan error, 1)
+	go func() { // ends when every Send returned
+		for i := range n {
+			if err := ch.Send(seqMsg{Seq: i}); err != nil {
+				sent <- err
+				return
+			}
+			if err := ch.SendRaw(json.RawMessage(`"` + msg + `"`)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	// Wait (bounded) for the queue to reach its bound.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ch.wmu.Lock()
+		queued := len(ch.pending)
+		ch.wmu.Unlock()
+		if queued >= maxPending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue at %d bytes after 10 s", queued)
+		}
+		time.Sleep(time.Millisecond) // waiting for the sender; bounded above
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("every Send returned (%v) though the peer read nothing", err)
+	default:
+	}
+	ch.wmu.Lock()
+	queued := len(ch.pending)
+	ch.wmu.Unlock()
+	if queued > maxPending+len(msg)+64 {
+		t.Fatalf("queue at %d bytes, over the %d bound", queued, maxPending)
+	}
+	lines, err := readLines(peer, 2*n)
+	if err != nil {
+		t.Fatalf("after %d lines: %v", len(lines), err)
+	}
+	for i := range n {
+		if want := fmt.Sprintf(`{"from":0,"seq":%d}`, i); lines[2*i] != want || lines[2*i+1] != `"`+msg+`"` {
+			t.Fatalf("line %d: %q, want %q", 2*i, prefixString(lines[2*i]), want)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
 	}
 }
