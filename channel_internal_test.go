@@ -235,10 +235,107 @@ type seqMsg struct {
 	Seq  int `json:"seq"`
 }
 
+// A round trip's reply is written by Send itself, never handed to the
+// writer goroutine, however fast the exchange: the hand-off (and the
+// thread it wakes) used to cost go↔go round trips half their rate.
+func TestChannelReplyWritesDirectly(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	defer b.Close()
+	go func() { // ends at a's Close: Recv returns EOF
+		for {
+			raw, err := b.RecvRaw()
+			if err != nil {
+				return
+			}
+			neverQuiet(b)
+			if b.SendRaw(raw) != nil {
+				return
+			}
+		}
+	}()
+	const n = 2000
+	for i := range n {
+		neverQuiet(a)
+		if err := a.Send(seqMsg{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			// The first message answers nothing: the writer takes it. Let
+			// it end, or a reply could find it still running, and queue.
+			if err := a.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var m seqMsg
+		if err := recvBoundedInternal(a, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Seq != i {
+			t.Fatalf("echo %d, want %d", m.Seq, i)
+		}
+	}
+	if d, w := a.writeCounts(); d != n-1 || w != 1 {
+		t.Errorf("requester: %d direct writes and %d by the writer, want %d and 1", d, w, n-1)
+	}
+	if d, w := b.writeCounts(); d != n || w != 0 {
+		t.Errorf("echoer: %d direct writes and %d by the writer, want %d and 0", d, w, n)
+	}
+}
+
+// neverQuiet makes c's next Send see the channel busy, whatever the time
+// since the last one, so that only the reply rule can make it direct.
+func neverQuiet(c *Channel) {
+	c.wmu.Lock()
+	c.lastSend = time.Now().Add(time.Hour)
+	c.wmu.Unlock()
+}
+
 func recvBoundedInternal(c *Channel, v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.RecvContext(ctx, v)
+}
+
+// A stream of Sends with nothing received in between is batched by the
+// writer: the direct path is for lone messages only, or one-way throughput
+// falls to one write(2) per message.
+func TestChannelStreamIsBatched(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	defer b.Close()
+	const n = 20000
+	got := make(chan error, 1)
+	go func() { // ends after n messages or an error
+		var m seqMsg
+		for i := range n {
+			if err := recvBoundedInternal(b, &m); err != nil {
+				got <- err
+				return
+			}
+			if m.Seq != i {
+				got <- fmt.Errorf("message %d, want %d", m.Seq, i)
+				return
+			}
+		}
+		got <- nil
+	}()
+	for i := range n {
+		// A pause (the sender preempted) would rightly let a message
+		// through directly: rule that out to test the decision alone.
+		neverQuiet(a)
+		if err := a.Send(seqMsg{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if d, w := a.writeCounts(); d != 0 || w > n/2 {
+		t.Errorf("%d messages took %d direct writes and %d by the writer, want 0 and batches", n, d, w)
+	}
 }
 
 // Sends written directly, queued behind a running writer, and replies, in
