@@ -120,6 +120,18 @@ type Channel struct {
 	consumed   chan struct{}
 	watchOnce  sync.Once
 
+	// Between Recv and the watcher (see watch): watching is set once the
+	// watcher runs; wkmu guards the rest.
+	watching  atomic.Bool
+	wkmu      sync.Mutex
+	recvs     int           // Recvs in progress
+	lastRecv  time.Time     // when a Recv last ended
+	watchKick func()        // while the watcher reads: makes it stop
+	watchWait bool          // the watcher waits on recvIdle
+	recvIdle  chan struct{} // the last Recv in progress ended
+	watchEnds int           // for tests: reads of the watcher that ended,
+	watchGot  int           // and of those, how many brought messages
+
 	closed   chan struct{} // closed by Close
 	gone     chan struct{} // closed when the socket is done or at Close
 	goneOnce sync.Once
@@ -135,6 +147,10 @@ const maxPending = 256 << 10
 // directIdle: a Send into an empty queue this long after the previous one
 // writes the message itself, as does a reply (see queuedLocked).
 const directIdle = 20 * time.Microsecond
+
+// watchIdle: the watcher stands aside until nobody has received for this
+// long (see watch).
+const watchIdle = 20 * time.Millisecond
 
 // closeFlushTimeout bounds how long Close waits for a peer that does not read.
 const closeFlushTimeout = 5 * time.Second
@@ -174,6 +190,7 @@ func newChannel(conn *net.UnixConn) *Channel {
 		rc:       rc,
 		rsem:     make(chan struct{}, 1),
 		consumed: make(chan struct{}, 1),
+		recvIdle: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		gone:     make(chan struct{}),
 	}
@@ -447,6 +464,10 @@ func (c *Channel) RecvRaw() (json.RawMessage, error) {
 }
 
 func (c *Channel) next(ctx context.Context) ([]byte, error) {
+	if c.watching.Load() {
+		c.recvStart()
+		defer c.recvEnd()
+	}
 	select {
 	case c.rsem <- struct{}{}:
 	case <-c.closed:
@@ -553,12 +574,15 @@ func (c *Channel) closeConn() error {
 // Done is closed when the channel has ended: the peer's end is gone (its
 // process exited or closed the channel) and the messages before that were
 // read, or Close was called. A child whose channel to its parent is done
-// knows its parent is gone; see Context.
+// knows its parent is gone; see Context. Noticing the end takes a read:
+// Recv's when one is in progress, otherwise, from 20 ms after the last Recv
+// ended (or at once if there was none), a read-ahead of the Channel's own.
 func (c *Channel) Done() <-chan struct{} {
 	if c.missing() {
 		return closedChan
 	}
 	c.watchOnce.Do(func() {
+		c.watching.Store(true)
 		// Owner: the Channel. Ends when the socket is done or at Close.
 		go c.watch()
 	})
@@ -569,7 +593,18 @@ func (c *Channel) markGone() { c.goneOnce.Do(func() { close(c.gone) }) }
 
 // watch reads ahead one batch at a time while nobody receives, so that the
 // peer's end is noticed (Done) even by a process that never calls Recv.
+//
+// While Recv is in use it stands aside: Recv reads the socket and sees the
+// end itself. A watcher that read then would take each message from the
+// socket and hand it over, waking a second goroutine per message (that
+// halved the round-trip rate of a child using Context). It reads again once
+// no Recv is in progress and none ended for watchIdle, so the end of a
+// channel whose Recvs stopped is noticed within that; a Recv that comes
+// while it reads stops the read (no message is lost: the read either
+// returns data, which is parsed, or nothing).
 func (c *Channel) watch() {
+	idle := time.NewTimer(time.Hour)
+	defer idle.Stop()
 	for {
 		select {
 		case c.rsem <- struct{}{}:
@@ -589,8 +624,86 @@ func (c *Channel) watch() {
 			}
 			continue
 		}
-		_ = c.fill(context.Background()) // only a context error; there is none
+		ctx, wait, ok := c.watchTurn()
+		if !ok {
+			<-c.rsem
+			var until <-chan struct{} = c.recvIdle // a Recv is in progress
+			var timer <-chan time.Time
+			if wait > 0 { // Recvs ended recently
+				idle.Reset(wait)
+				until, timer = nil, idle.C
+			}
+			select {
+			case <-until:
+			case <-timer:
+			case <-c.closed:
+				return
+			}
+			continue
+		}
+		had := len(c.queue)
+		_ = c.fill(ctx) // only ctx's error: a Recv came, and it takes over
+		c.watchEnd(len(c.queue) > had)
 		<-c.rsem
+	}
+}
+
+// watchTurn says whether the watcher may read now, and gives it a context
+// that a Recv cancels to take over; if not, how long to wait (0: until the
+// Recv in progress ends, which signals recvIdle). The watcher holds rsem.
+func (c *Channel) watchTurn() (context.Context, time.Duration, bool) {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	if c.recvs > 0 {
+		c.watchWait = true
+		return nil, 0, false
+	}
+	if since := time.Since(c.lastRecv); since < watchIdle {
+		return nil, watchIdle - since, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.watchKick = cancel
+	return ctx, 0, true
+}
+
+// watchEnd ends the watcher's read; got says whether it brought messages.
+func (c *Channel) watchEnd(got bool) {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	c.watchEnds++
+	if got {
+		c.watchGot++
+	}
+	if c.watchKick != nil {
+		c.watchKick() // releases the context
+		c.watchKick = nil
+	}
+}
+
+// recvStart marks a Recv in progress, stopping the watcher's read if one is
+// under way so that this Recv reads instead.
+func (c *Channel) recvStart() {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	c.recvs++
+	if c.watchKick != nil {
+		c.watchKick()
+		c.watchKick = nil
+	}
+}
+
+// recvEnd marks a Recv ended, and tells a watcher that waits for it.
+func (c *Channel) recvEnd() {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	c.recvs--
+	c.lastRecv = time.Now()
+	if c.recvs == 0 && c.watchWait {
+		c.watchWait = false
+		select {
+		case c.recvIdle <- struct{}{}:
+		default: // already signalled
+		}
 	}
 }
 

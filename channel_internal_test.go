@@ -605,3 +605,138 @@ func TestChannelBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// echoPeer echoes every message b receives until it ends.
+func echoPeer(b *Channel) {
+	go func() { // ends at the other end's Close: Recv returns EOF
+		for {
+			raw, err := b.RecvRaw()
+			if err != nil || b.SendRaw(raw) != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (c *Channel) watcherReads() int {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	return c.watchGot
+}
+
+// With Done watched (as Context does), Recv still reads the socket itself:
+// the watcher stands aside while Recv is in use instead of reading each
+// message and handing it over.
+func TestChannelWatcherStandsAsideForRecv(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	defer b.Close()
+	echoPeer(b)
+	_ = a.Done()
+	const n = 2000
+	for i := range n {
+		if err := a.Send(seqMsg{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+		var m seqMsg
+		if err := recvBoundedInternal(a, &m); err != nil || m.Seq != i {
+			t.Fatalf("echo %d: %v, want %d", m.Seq, err, i)
+		}
+	}
+	// The first echo may come while the watcher reads (no Recv yet), and
+	// a pause of watchIdle between two Recvs (the machine busy) lets it
+	// read again; one read per message is the failure.
+	if got := a.watcherReads(); got > n/100 {
+		t.Fatalf("the watcher read %d of %d messages", got, n)
+	}
+	select {
+	case <-a.Done():
+		t.Fatal("Done before the end")
+	default:
+	}
+}
+
+// A Recv that comes while the watcher waits in a read takes the read over:
+// the message that follows is read by Recv itself, and none is lost.
+func TestChannelRecvTakesOverFromWatcher(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	defer b.Close()
+	_ = a.Done()
+	// Wait (bounded) until the watcher is in its read.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.wkmu.Lock()
+		reading := a.watchKick != nil
+		a.wkmu.Unlock()
+		if reading {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not start reading in 10 s")
+		}
+		time.Sleep(time.Millisecond) // waiting for the watcher; bounded above
+	}
+	got := make(chan error, 1)
+	go func() { // ends when the Recv returns
+		var m seqMsg
+		err := recvBoundedInternal(a, &m)
+		if err == nil && m.Seq != 7 {
+			err = fmt.Errorf("got %+v", m)
+		}
+		got <- err
+	}()
+	// Wait (bounded) until the Recv has stopped the watcher's read, and
+	// the read has returned.
+	for {
+		a.wkmu.Lock()
+		ended := a.watchEnds
+		a.wkmu.Unlock()
+		if ended > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Recv did not stop the watcher's read in 10 s")
+		}
+		time.Sleep(time.Millisecond) // as above
+	}
+	if err := b.Send(seqMsg{Seq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if n := a.watcherReads(); n != 0 {
+		t.Fatalf("the watcher read %d messages after a Recv took over", n)
+	}
+}
+
+// When Recvs stop, the watcher reads again: the peer's end is still
+// noticed by Done without another Recv.
+func TestChannelDoneAfterRecvsStop(t *testing.T) {
+	t.Parallel()
+	a, b := channelPairBoth(t)
+	defer a.Close()
+	echoPeer(b)
+	done := a.Done()
+	for i := range 100 {
+		if err := a.Send(seqMsg{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+		var m seqMsg
+		if err := recvBoundedInternal(a, &m); err != nil || m.Seq != i {
+			t.Fatalf("echo %d: %v, want %d", m.Seq, err, i)
+		}
+	}
+	_ = b.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed 10 s after the peer's end, with no Recv")
+	}
+	if _, err := a.next(context.Background()); !errors.Is(err, io.EOF) {
+		t.Fatalf("Recv after the end: %v, want EOF", err)
+	}
+}
