@@ -100,13 +100,14 @@ type Channel struct {
 	writer   bool          // a writer goroutine runs (it ends when pending is empty)
 	penc     *json.Encoder // encodes into pending
 	peerGone bool          // set at the peer's EOF, before the descriptor closes
-	lastSend time.Time     // when Send last queued
+	lastSend time.Time     // when Send last found the queue idle, or a write last ended
 	reply    atomic.Bool   // Recv took the last message it had: a Send next is a reply
 
 	// For tests: writes by Send itself and by the writer (under wmu), and
 	// a hook run in the middle of Send's own write (wmu not held).
 	directWrites, writerWrites int
 	directHook                 func()
+	quietAfter                 time.Duration // directIdle, unless a test says otherwise
 
 	// The read side. rsem is held by whoever reads the socket and parses
 	// (a Recv, the watcher, Close's drain); it guards the fields below it.
@@ -193,6 +194,8 @@ func newChannel(conn *net.UnixConn) *Channel {
 		recvIdle: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		gone:     make(chan struct{}),
+
+		quietAfter: directIdle,
 	}
 	c.wcond.L = &c.wmu
 	c.maxMsg.Store(DefaultMaxMessageSize)
@@ -305,14 +308,19 @@ func (c *Channel) queuedLocked(start int) error {
 	// a quiet spell, or a reply. Quiet alone missed the fastest exchanges: a
 	// go↔go round trip under directIdle sent every message through the
 	// writer, at half the rate. A stream of Sends (each within directIdle
-	// of the last, nothing received in between) is batched by the writer.
-	now := time.Now()
-	quiet := now.Sub(c.lastSend) > directIdle
-	c.lastSend = now
+	// of the last Send or write, nothing received in between) is batched
+	// by the writer.
 	reply := c.reply.Load() && c.reply.Swap(false)
-	if start == 0 && !c.writer && !c.writing && (quiet || reply) {
-		c.writeDirectLocked()
-		return nil
+	if start == 0 && !c.writer && !c.writing {
+		// (The clock is read only here and after each write, not for
+		// every Send of a stream.)
+		now := time.Now()
+		quiet := now.Sub(c.lastSend) > c.quietAfter
+		c.lastSend = now
+		if quiet || reply {
+			c.writeDirectLocked()
+			return nil
+		}
 	}
 	c.kickLocked()
 	return nil
@@ -410,6 +418,7 @@ func (c *Channel) writeLoop() {
 
 func (c *Channel) wroteLocked(buf []byte, err error) {
 	c.writing = false
+	c.lastSend = time.Now() // a Send soon after is part of the same stream
 	if cap(buf) <= 4*maxPending {
 		c.spare = buf[:0]
 	}
@@ -489,7 +498,9 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 			// Nothing else parsed: a Send now answers this one. (With more
 			// queued, this side is working through a burst: its answers
 			// batch.)
-			c.reply.Store(len(c.queue) == 0)
+			if last := len(c.queue) == 0; c.reply.Load() != last {
+				c.reply.Store(last)
+			}
 			select {
 			case c.consumed <- struct{}{}: // the watcher may read ahead again
 			default:

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -243,13 +244,14 @@ func TestChannelReplyWritesDirectly(t *testing.T) {
 	a, b := channelPairBoth(t)
 	defer a.Close()
 	defer b.Close()
+	neverQuiet(a)
+	neverQuiet(b)
 	go func() { // ends at a's Close: Recv returns EOF
 		for {
 			raw, err := b.RecvRaw()
 			if err != nil {
 				return
 			}
-			neverQuiet(b)
 			if b.SendRaw(raw) != nil {
 				return
 			}
@@ -257,7 +259,6 @@ func TestChannelReplyWritesDirectly(t *testing.T) {
 	}()
 	const n = 2000
 	for i := range n {
-		neverQuiet(a)
 		if err := a.Send(seqMsg{Seq: i}); err != nil {
 			t.Fatal(err)
 		}
@@ -284,11 +285,11 @@ func TestChannelReplyWritesDirectly(t *testing.T) {
 	}
 }
 
-// neverQuiet makes c's next Send see the channel busy, whatever the time
-// since the last one, so that only the reply rule can make it direct.
+// neverQuiet makes c's Sends see the channel busy, whatever the time since
+// the last one, so that only the reply rule can make one direct.
 func neverQuiet(c *Channel) {
 	c.wmu.Lock()
-	c.lastSend = time.Now().Add(time.Hour)
+	c.quietAfter = math.MaxInt64 // now.Sub(lastSend) saturates there
 	c.wmu.Unlock()
 }
 
@@ -322,10 +323,10 @@ func TestChannelStreamIsBatched(t *testing.T) {
 		}
 		got <- nil
 	}()
+	// A pause (the sender preempted) would rightly let a message through
+	// directly: rule that out to test the decision alone.
+	neverQuiet(a)
 	for i := range n {
-		// A pause (the sender preempted) would rightly let a message
-		// through directly: rule that out to test the decision alone.
-		neverQuiet(a)
 		if err := a.Send(seqMsg{Seq: i}); err != nil {
 			t.Fatal(err)
 		}
