@@ -84,6 +84,7 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // cause), Close returns nil and SetMaxMessageSize does nothing.
 type Channel struct {
 	conn *net.UnixConn
+	rc   syscall.RawConn // conn's descriptor, for writes that must not wait
 
 	maxMsg atomic.Int64
 
@@ -99,7 +100,14 @@ type Channel struct {
 	writer   bool          // a writer goroutine runs (it ends when pending is empty)
 	penc     *json.Encoder // encodes into pending
 	peerGone bool          // set at the peer's EOF, before the descriptor closes
-	lastSend time.Time     // when Send last queued into an empty queue
+	lastSend time.Time     // when Send last found the queue idle, or a write last ended
+	reply    atomic.Bool   // Recv took the last message it had: a Send next is a reply
+
+	// For tests: writes by Send itself and by the writer (under wmu), and
+	// a hook run in the middle of Send's own write (wmu not held).
+	directWrites, writerWrites int
+	directHook                 func()
+	quietAfter                 time.Duration // directIdle, unless a test says otherwise
 
 	// The read side. rsem is held by whoever reads the socket and parses
 	// (a Recv, the watcher, Close's drain); it guards the fields below it.
@@ -112,6 +120,18 @@ type Channel struct {
 	endErr     error     // io.EOF at the peer's end
 	consumed   chan struct{}
 	watchOnce  sync.Once
+
+	// Between Recv and the watcher (see watch): watching is set once the
+	// watcher runs; wkmu guards the rest.
+	watching  atomic.Bool
+	wkmu      sync.Mutex
+	recvs     int           // Recvs in progress
+	lastRecv  time.Time     // when a Recv last ended
+	watchKick func()        // while the watcher reads: makes it stop
+	watchWait bool          // the watcher waits on recvIdle
+	recvIdle  chan struct{} // the last Recv in progress ended
+	watchEnds int           // for tests: reads of the watcher that ended,
+	watchGot  int           // and of those, how many brought messages
 
 	closed   chan struct{} // closed by Close
 	gone     chan struct{} // closed when the socket is done or at Close
@@ -126,8 +146,12 @@ type Channel struct {
 const maxPending = 256 << 10
 
 // directIdle: a Send into an empty queue this long after the previous one
-// writes the message itself (see queuedLocked).
+// writes the message itself, as does a reply (see queuedLocked).
 const directIdle = 20 * time.Microsecond
+
+// watchIdle: the watcher stands aside until nobody has received for this
+// long (see watch).
+const watchIdle = 20 * time.Millisecond
 
 // closeFlushTimeout bounds how long Close waits for a peer that does not read.
 const closeFlushTimeout = 5 * time.Second
@@ -161,12 +185,17 @@ func (noChannelError) Is(target error) bool {
 func (c *Channel) missing() bool { return c == nil || c.conn == nil }
 
 func newChannel(conn *net.UnixConn) *Channel {
+	rc, _ := conn.SyscallConn() // cannot fail for an open conn
 	c := &Channel{
 		conn:     conn,
+		rc:       rc,
 		rsem:     make(chan struct{}, 1),
 		consumed: make(chan struct{}, 1),
+		recvIdle: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		gone:     make(chan struct{}),
+
+		quietAfter: directIdle,
 	}
 	c.wcond.L = &c.wmu
 	c.maxMsg.Store(DefaultMaxMessageSize)
@@ -189,12 +218,16 @@ func (c *Channel) SetMaxMessageSize(n int) {
 }
 
 // Send encodes v as JSON (as JSON.stringify would: Go's encoding/json rules,
-// HTML characters not escaped) and queues it as one message. Messages go out
-// in the order their Sends returned, written in batches by a goroutine of the
-// Channel, so Send returns before the message is in the socket: call Flush
-// (or Close) before the process exits if the last messages matter — as with
-// Node's process.send. When the queue is 256 KiB ahead of the socket (the
-// peer is not reading), Send blocks: backpressure, never an unbounded queue.
+// HTML characters not escaped) and sends it as one message. Messages go out
+// in the order their Sends returned. A lone message — a reply to what Recv
+// last returned, or the first after a quiet spell — is written by Send
+// itself, as far as the socket takes it without waiting; the rest, and a
+// stream of Sends, are queued and written in batches by a goroutine of the
+// Channel. Either way Send may return before the message is in the socket:
+// call Flush (or Close) before the process exits if the last messages
+// matter — as with Node's process.send. When the queue is 256 KiB ahead of
+// the socket (the peer is not reading), Send blocks: backpressure, never an
+// unbounded queue.
 //
 // Errors: ErrChannelClosed after Close; ErrInternalMessage for a value whose
 // "cmd" starts with "NODE_"; once the peer is gone or a write failed, an
@@ -270,26 +303,54 @@ func (c *Channel) queuedLocked(start int) error {
 		c.pending = c.pending[:start]
 		return ErrInternalMessage
 	}
+	// A lone message is written from here, sparing the hand-off to a
+	// writer (a goroutine start, and the thread it wakes): the first after
+	// a quiet spell, or a reply. Quiet alone missed the fastest exchanges: a
+	// go↔go round trip under directIdle sent every message through the
+	// writer, at half the rate. A stream of Sends (each within directIdle
+	// of the last Send or write, nothing received in between) is batched
+	// by the writer.
+	reply := c.reply.Load() && c.reply.Swap(false)
 	if start == 0 && !c.writer && !c.writing {
+		// (The clock is read only here and after each write, not for
+		// every Send of a stream.)
 		now := time.Now()
-		quiet := now.Sub(c.lastSend) > directIdle
+		quiet := now.Sub(c.lastSend) > c.quietAfter
 		c.lastSend = now
-		if quiet {
-			// A quiet channel (a request, a reply): write it from here,
-			// sparing the hand-off to a writer. Under a stream of Sends a
-			// writer batches instead.
-			buf := c.pending
-			c.pending, c.spare = c.spare[:0], nil
-			c.writing = true
-			c.wmu.Unlock()
-			_, err := c.conn.Write(buf)
-			c.wmu.Lock()
-			c.wroteLocked(buf, err)
+		if quiet || reply {
+			c.writeDirectLocked()
 			return nil
 		}
 	}
 	c.kickLocked()
 	return nil
+}
+
+// writeDirectLocked writes pending from Send's goroutine, once and without
+// waiting: what the socket does not take now (the peer is behind) stays
+// queued, first, for a writer, so that Send does not block on a full socket
+// while the queue has room.
+func (c *Channel) writeDirectLocked() {
+	buf := c.pending
+	c.pending, c.spare = c.spare[:0], nil
+	c.writing = true
+	c.directWrites++
+	c.wmu.Unlock()
+	if c.directHook != nil {
+		c.directHook()
+	}
+	n, err := c.writeOnce(buf)
+	c.wmu.Lock()
+	if err == nil && n < len(buf) {
+		// Ahead of what Sends queued meanwhile.
+		rest := append(buf[:0], buf[n:]...)
+		c.pending, c.spare = append(rest, c.pending...), c.pending[:0]
+		c.writing = false
+		c.kickLocked()
+		c.wcond.Broadcast()
+		return
+	}
+	c.wroteLocked(buf, err)
 }
 
 // kickLocked starts a writer if messages wait and nobody writes them.
@@ -344,6 +405,7 @@ func (c *Channel) writeLoop() {
 		buf := c.pending
 		c.pending, c.spare = c.spare[:0], nil
 		c.writing = true
+		c.writerWrites++
 		c.wcond.Broadcast() // room for Sends waiting for it
 		c.wmu.Unlock()
 		_, err := c.conn.Write(buf)
@@ -356,6 +418,7 @@ func (c *Channel) writeLoop() {
 
 func (c *Channel) wroteLocked(buf []byte, err error) {
 	c.writing = false
+	c.lastSend = time.Now() // a Send soon after is part of the same stream
 	if cap(buf) <= 4*maxPending {
 		c.spare = buf[:0]
 	}
@@ -410,6 +473,10 @@ func (c *Channel) RecvRaw() (json.RawMessage, error) {
 }
 
 func (c *Channel) next(ctx context.Context) ([]byte, error) {
+	if c.watching.Load() {
+		c.recvStart()
+		defer c.recvEnd()
+	}
 	select {
 	case c.rsem <- struct{}{}:
 	case <-c.closed:
@@ -428,6 +495,12 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 			it := c.queue[0]
 			c.queue[0] = rawItem{}
 			c.queue = c.queue[1:]
+			// Nothing else parsed: a Send now answers this one. (With more
+			// queued, this side is working through a burst: its answers
+			// batch.)
+			if last := len(c.queue) == 0; c.reply.Load() != last {
+				c.reply.Store(last)
+			}
 			select {
 			case c.consumed <- struct{}{}: // the watcher may read ahead again
 			default:
@@ -512,12 +585,15 @@ func (c *Channel) closeConn() error {
 // Done is closed when the channel has ended: the peer's end is gone (its
 // process exited or closed the channel) and the messages before that were
 // read, or Close was called. A child whose channel to its parent is done
-// knows its parent is gone; see Context.
+// knows its parent is gone; see Context. Noticing the end takes a read:
+// Recv's when one is in progress, otherwise, from 20 ms after the last Recv
+// ended (or at once if there was none), a read-ahead of the Channel's own.
 func (c *Channel) Done() <-chan struct{} {
 	if c.missing() {
 		return closedChan
 	}
 	c.watchOnce.Do(func() {
+		c.watching.Store(true)
 		// Owner: the Channel. Ends when the socket is done or at Close.
 		go c.watch()
 	})
@@ -528,7 +604,18 @@ func (c *Channel) markGone() { c.goneOnce.Do(func() { close(c.gone) }) }
 
 // watch reads ahead one batch at a time while nobody receives, so that the
 // peer's end is noticed (Done) even by a process that never calls Recv.
+//
+// While Recv is in use it stands aside: Recv reads the socket and sees the
+// end itself. A watcher that read then would take each message from the
+// socket and hand it over, waking a second goroutine per message (that
+// halved the round-trip rate of a child using Context). It reads again once
+// no Recv is in progress and none ended for watchIdle, so the end of a
+// channel whose Recvs stopped is noticed within that; a Recv that comes
+// while it reads stops the read (no message is lost: the read either
+// returns data, which is parsed, or nothing).
 func (c *Channel) watch() {
+	idle := time.NewTimer(time.Hour)
+	defer idle.Stop()
 	for {
 		select {
 		case c.rsem <- struct{}{}:
@@ -548,8 +635,86 @@ func (c *Channel) watch() {
 			}
 			continue
 		}
-		_ = c.fill(context.Background()) // only a context error; there is none
+		ctx, wait, ok := c.watchTurn()
+		if !ok {
+			<-c.rsem
+			var until <-chan struct{} = c.recvIdle // a Recv is in progress
+			var timer <-chan time.Time
+			if wait > 0 { // Recvs ended recently
+				idle.Reset(wait)
+				until, timer = nil, idle.C
+			}
+			select {
+			case <-until:
+			case <-timer:
+			case <-c.closed:
+				return
+			}
+			continue
+		}
+		had := len(c.queue)
+		_ = c.fill(ctx) // only ctx's error: a Recv came, and it takes over
+		c.watchEnd(len(c.queue) > had)
 		<-c.rsem
+	}
+}
+
+// watchTurn says whether the watcher may read now, and gives it a context
+// that a Recv cancels to take over; if not, how long to wait (0: until the
+// Recv in progress ends, which signals recvIdle). The watcher holds rsem.
+func (c *Channel) watchTurn() (context.Context, time.Duration, bool) {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	if c.recvs > 0 {
+		c.watchWait = true
+		return nil, 0, false
+	}
+	if since := time.Since(c.lastRecv); since < watchIdle {
+		return nil, watchIdle - since, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.watchKick = cancel
+	return ctx, 0, true
+}
+
+// watchEnd ends the watcher's read; got says whether it brought messages.
+func (c *Channel) watchEnd(got bool) {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	c.watchEnds++
+	if got {
+		c.watchGot++
+	}
+	if c.watchKick != nil {
+		c.watchKick() // releases the context
+		c.watchKick = nil
+	}
+}
+
+// recvStart marks a Recv in progress, stopping the watcher's read if one is
+// under way so that this Recv reads instead.
+func (c *Channel) recvStart() {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	c.recvs++
+	if c.watchKick != nil {
+		c.watchKick()
+		c.watchKick = nil
+	}
+}
+
+// recvEnd marks a Recv ended, and tells a watcher that waits for it.
+func (c *Channel) recvEnd() {
+	c.wkmu.Lock()
+	defer c.wkmu.Unlock()
+	c.recvs--
+	c.lastRecv = time.Now()
+	if c.recvs == 0 && c.watchWait {
+		c.watchWait = false
+		select {
+		case c.recvIdle <- struct{}{}:
+		default: // already signalled
+		}
 	}
 }
 

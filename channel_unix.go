@@ -69,3 +69,24 @@ func socketpairCloexec() ([2]int, error) {
 func shutdownFD(fd uintptr) {
 	_ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) // best effort: see shutdown
 }
+
+// writeOnce writes b to the channel's socket with one write(2) that does not
+// wait: n < len(b) with a nil error when the socket is full.
+func (c *Channel) writeOnce(b []byte) (n int, err error) {
+	if c.rc == nil {
+		return 0, net.ErrClosed
+	}
+	rerr := c.rc.Write(func(fd uintptr) bool {
+		n, err = syscall.Write(int(fd), b)
+		return true // never wait: what is left goes to the writer
+	})
+	switch {
+	case rerr != nil: // closed, or past the write deadline
+		return 0, rerr
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return 0, nil
+	case err != nil:
+		return 0, os.NewSyscallError("write", err)
+	}
+	return n, nil
+}

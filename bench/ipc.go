@@ -26,7 +26,8 @@ type ipcMsg struct {
 }
 
 // ipcChild is the bench binary re-executed as the Go child: "sink N" or
-// "echo", as bench/node/ipc_child.js.
+// "echo", as bench/node/ipc_child.js, or "echo-ctx": echo, with the
+// channel's Context watched as a child following its parent's life does.
 func ipcChild(spec string) {
 	ch, err := tether.ParentChannel()
 	if err != nil {
@@ -34,6 +35,12 @@ func ipcChild(spec string) {
 	}
 	mode, nstr, _ := cut(spec)
 	n, _ := strconv.Atoi(nstr)
+	if mode == "echo-ctx" {
+		ctx, cancel := ch.Context(context.Background())
+		defer cancel()
+		_ = ctx // a real child would hand it to its work
+		mode = "echo"
+	}
 	if mode == "echo" {
 		for {
 			m, err := ch.RecvRaw()
@@ -67,11 +74,15 @@ func cut(s string) (string, string, bool) {
 }
 
 // ipcRun starts the child (the bench binary, or node with the script) with a
-// channel and times n messages one way or n round trips.
-func ipcRun(nodeChild bool, oneway bool, n int) (float64, string, error) {
+// channel and times n messages one way or n round trips; a Go child echoing
+// watches its Context if withCtx.
+func ipcRun(nodeChild, oneway, withCtx bool, n int) (float64, string, error) {
 	mode := "echo"
-	if oneway {
+	switch {
+	case oneway:
 		mode = "sink"
+	case withCtx:
+		mode = "echo-ctx"
 	}
 	var c *tether.Cmd
 	if nodeChild {
@@ -141,8 +152,13 @@ func benchIPC() {
 				s, _, err := nodeScript2("ipc.js", mode, strconv.Itoa(work))
 				return s, "", err
 			}},
-			{"tether go↔go", func() (float64, string, error) { return ipcRun(false, oneway, work) }},
-			{"tether go↔node", func() (float64, string, error) { return ipcRun(true, oneway, work) }},
+			{"tether go↔go", func() (float64, string, error) { return ipcRun(false, oneway, false, work) }},
+			{"tether go↔node", func() (float64, string, error) { return ipcRun(true, oneway, false, work) }},
+		}
+		if !oneway {
+			cs = append(cs, contender{"tether go↔go, child watching Context", func() (float64, string, error) {
+				return ipcRun(false, false, true, work)
+			}})
 		}
 		compareTo("node↔node (fork)", title, unit, float64(work), *rounds, cs)
 	}
