@@ -266,7 +266,8 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 		// gone (a SIGKILLed keeper: EPIPE comes first) or a frame is cut.
 		// Other errors (a bad descriptor of this spawn's) fail this send
 		// alone.
-		if n > 0 || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		// (net.ErrClosed: readLoop saw the EOF and closed conn meanwhile.)
+		if n > 0 || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
 			k.mu.Lock()
 			k.dead = true
 			k.mu.Unlock()

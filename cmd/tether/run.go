@@ -359,6 +359,12 @@ func serve(ctx context.Context, p *tether.Process, s *session) (*tether.Exit, bo
 			if e.Kind != tether.EventStopped || e.PID != p.PID() || e.Signal == nil || p.Exit() != nil || !s.tty.followsJobs() {
 				continue
 			}
+			// A report can be stale: continued twice (bg's SIGCONT, passed
+			// on, and ours), a background read stops PROGRAM twice, and
+			// after fg the second report finds it running.
+			if !isStopped(p.PID()) {
+				continue
+			}
 			sig, _ := e.Signal.(syscall.Signal)
 			s.tty.takeFrom(p.PID()) // not after a background read (SIGTTIN): the shell has it
 			stopSelf(sig)           // returns when a shell (or anyone) continues tether

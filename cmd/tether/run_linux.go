@@ -465,3 +465,13 @@ func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper, killing 
 	_ = syscall.Kill(-1, syscall.SIGKILL) // the grace is over
 	waitGone(5 * time.Second)
 }
+
+// isStopped reports whether pid is stopped now (state T in /proc/PID/stat).
+func isStopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
+}

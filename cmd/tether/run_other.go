@@ -79,3 +79,6 @@ func (*ttyOwner) giveIfOurs(int) {}
 
 // stopSelf: job control is Linux only so far.
 func stopSelf(syscall.Signal) {}
+
+// isStopped: job control is Linux only so far.
+func isStopped(int) bool { return false }

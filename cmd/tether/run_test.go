@@ -549,6 +549,7 @@ func interactiveJobControl(t *testing.T, level string) {
 	exe, _ := os.Executable()
 	tether := fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q run -containment %s`, exe, level)
 	screen.keys(tether + ` -- sh -c 'i=0; while :; do i=$((i+1)); echo "ti""ck $i"; sleep 0.1; done'`)
+	// (C-z waits for the ticks: by then the program has the terminal.)
 	screen.keys("Enter")
 	ticks := func() int { // the highest tick on the screen
 		n := 0
@@ -587,9 +588,24 @@ func interactiveJobControl(t *testing.T, level string) {
 	screen.waitFor("after 130")
 
 	// A job sent to the background that ends there leaves the terminal to
-	// the shell: tether must not take it back from under bash.
-	screen.keys(tether + ` -- sh -c 'read x; echo "bg-do""ne"'`)
+	// the shell: tether must not take it back from under bash. The program
+	// says its pid first: the test types only once it runs in the
+	// foreground (keys typed before the shell has read the line, or before
+	// the program has the terminal, are flushed or reach the wrong reader).
+	screen.keys(tether + ` -- sh -c 'echo "rea""der $$"; read x; echo "bg-do""ne"'`)
 	screen.keys("Enter")
+	var reader int
+	for deadline := time.Now().Add(15 * time.Second); reader == 0; time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(screen.text(), "\n") {
+			if v, ok := strings.CutPrefix(l, "reader "); ok {
+				reader, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader never said its pid:\n%s", screen.text())
+		}
+	}
+	waitForeground(t, reader)
 	screen.keys("C-z")
 	screen.waitForCount("Stopped", 4)
 	stops := strings.Count(screen.text(), "Stopped")
@@ -610,6 +626,7 @@ func interactiveJobControl(t *testing.T, level string) {
 	}
 	screen.keys("fg")
 	screen.keys("Enter")
+	waitForeground(t, reader)
 	screen.keys("x")
 	screen.keys("Enter")
 	screen.waitFor("bg-done")
@@ -1223,5 +1240,23 @@ func TestRunSignalCutsTheGrace(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "tether: SIGTERM while they had their grace: SIGKILL to 1 process") {
 		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// waitForeground waits until pid runs (not stopped) in its terminal's
+// foreground process group: what a user sees before typing to it.
+func waitForeground(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
+			f := strings.Fields(string(b[i+2:])) // state ppid pgrp session tty_nr tpgid ...
+			if len(f) > 5 && f[0] != "T" && f[2] == f[5] {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not running in the foreground after 15s: %q", pid, b)
+		}
 	}
 }
