@@ -162,9 +162,10 @@ type peer struct {
 
 // startPeer starts a peer on the host, or with pidns in a new PID namespace
 // (unshare --pid --fork --mount-proc, as a sandbox would), where it is PID 1.
-func startPeer(t *testing.T, name, dir string, pidns bool) *peer {
+func startPeer(t *testing.T, name, dir string, pidns bool, extraEnv ...string) *peer {
 	t.Helper()
 	path, argv, env := testproc.Command("peer", dir)
+	env = append(env, extraEnv...)
 	var c *exec.Cmd
 	if pidns {
 		c = exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child", path}, argv[1:]...)...)
@@ -342,10 +343,19 @@ func TestStaleKeeperCgroupCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	live := startPeer(t, "live", dir, false)
+	// The peers' keepers make their cgroups under a parent of this test's
+	// own: the keepers of the tests running beside it would collect the
+	// stale cgroup too (rightly), before this test looked.
+	base := filepath.Join(mnt, ownCgroupForTest(), "stale-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(base, 0o755); err != nil {
+		t.Skip("cannot make a cgroup under the tests' own:", err)
+	}
+	t.Cleanup(func() { _ = os.Remove(base) }) // best effort: after the peers, empty
+	parent := "TETHER_CGROUP_PARENT=" + base
+	live := startPeer(t, "live", dir, false, parent)
 	live.do("start l1")
 
-	doomed := startPeer(t, "doomed", dir, false)
+	doomed := startPeer(t, "doomed", dir, false, parent)
 	f := strings.Fields(doomed.do("start d1 child"))
 	treeCg := filepath.Join(mnt, f[1])
 	keeperCg := filepath.Dir(treeCg)
@@ -368,7 +378,7 @@ func TestStaleKeeperCgroupCollected(t *testing.T) {
 		t.Fatalf("the grandchild should outlive its keeper (it is in the stale cgroup)")
 	}
 
-	collector := startPeer(t, "collector", dir, true)
+	collector := startPeer(t, "collector", dir, true, parent)
 	collector.do("start c1") // its keeper collects before it answers
 	if _, err := os.Stat(keeperCg); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the stale keeper cgroup %s is still there (%v)", keeperCg, err)
