@@ -707,7 +707,15 @@ func interactive(t *testing.T, tetherArgs string) *tmuxScreen {
 	if out, err := s.tmux("new-session", "-d", "-s", "t", "-x", "150", "-y", "40", "bash", "--norc", "--noprofile", "-i"); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
-	t.Cleanup(func() { _, _ = s.tmux("kill-server") })
+	t.Cleanup(func() {
+		_, _ = s.tmux("kill-server")
+		// tmux leaves its socket file behind: /tmp/tmux-UID/NAME by default.
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		_ = os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), sock)) // best effort: a socket file
+	})
 	if tetherArgs != "" {
 		s.keys(fmt.Sprintf(`TETHER_TEST_CLI=1 GORACE=atexit_sleep_ms=0 %q %s; echo "status $?"`, exe, tetherArgs))
 		s.keys("Enter")
