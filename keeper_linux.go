@@ -17,50 +17,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tetherproc/tether/internal/pidfd"
+	"github.com/tetherproc/tether/internal/procfs"
+	"github.com/tetherproc/tether/internal/sigabi"
 )
 
 // selfExe is what startKeeper re-executes: this very binary, even if its
 // path was replaced or removed since.
 func selfExe() (string, error) { return "/proc/self/exe", nil }
 
-// kernelIgnored asks the kernel whether sig's disposition is SIG_IGN
-// (rt_sigaction with no new action).
-func kernelIgnored(sig syscall.Signal) bool {
-	// The kernel's struct sigaction, 32 bytes or less on every port. The
-	// handler comes first, but on MIPS, where an int sa_flags (padded to a
-	// word) precedes it.
-	var old [8]uintptr
-	size := uintptr(8) // the kernel's sigset_t: 64 signals, 128 on MIPS
-	if strings.HasPrefix(runtime.GOARCH, "mips") {
-		size = 16
-	}
-	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old[0])), size, 0, 0)
-	if e != 0 {
-		return false
-	}
-	h := old[0]
-	if strings.HasPrefix(runtime.GOARCH, "mips") {
-		h = old[1]
-	}
-	return h == 1 // SIG_IGN
-}
-
-// procIsOurs checks that the /proc mounted here shows this process's PID
-// namespace: in a PID namespace that kept the host's /proc (unshare --pid
-// without --mount-proc, bwrap --unshare-pid without --proc), /proc/PID names
-// another process than the pid kill(2) and waitid(2) speak of, and nothing
-// read there may be acted on.
-func procIsOurs() error {
-	self, err := os.Readlink("/proc/self")
-	if err != nil {
-		return fmt.Errorf("tether: /proc: %w", err)
-	}
-	if self != strconv.Itoa(os.Getpid()) {
-		return fmt.Errorf("tether: the /proc mounted here belongs to another PID namespace (it says this process is %s, the kernel says %d): "+
-			"mount one for this namespace (unshare --mount-proc, bwrap --proc /proc) to use the keeper levels", self, os.Getpid())
-	}
-	return nil
-}
+// kernelIgnored asks the kernel whether sig is ignored (see ignoredSignals).
+func kernelIgnored(sig syscall.Signal) bool { return sigabi.Ignored(sig) }
 
 // ---- keeper side ----
 
@@ -151,7 +117,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// Trees get no cgroups here: the keeper's cgroup is named by its
 		// pid, 1 in every namespace, and the level does without them.
 		k.cgErr = "no cgroups at the PID-namespace level"
-	} else if err := procIsOurs(); err != nil {
+	} else if err := procfs.IsOurs(); err != nil {
 		// Its tree walk and teardown would read, and signal, another
 		// namespace's processes by their pids.
 		k.reply(keeperMsg{Op: "hello", Err: err.Error()})
@@ -197,7 +163,7 @@ const recvCloexec = unix.MSG_CMSG_CLOEXEC
 // EOF, retries it with a new keeper).
 func (k *keeper) idleExit() {
 	k.mu.Lock()
-	if len(k.trees) > 0 || len(childrenOf(k.self)) > 0 {
+	if len(k.trees) > 0 || len(procfs.Children(k.self)) > 0 {
 		k.mu.Unlock()
 		return // a reap or the next request rearms the timer
 	}
@@ -223,12 +189,12 @@ func (k *keeper) reaper() {
 		if err != nil {
 			return // cannot happen; the keeper then reaps in teardown
 		}
-		if info.Code == cldStopped || info.Code == cldContinued {
-			k.jobControl(int(siginfoPid(&info)), info.Code == cldStopped)
+		if info.Code == sigabi.CLDStopped || info.Code == sigabi.CLDContinued {
+			k.jobControl(int(sigabi.ChildPID(&info)), info.Code == sigabi.CLDStopped)
 			continue
 		}
 		k.mu.Lock()
-		k.reap(int(siginfoPid(&info)))
+		k.reap(int(sigabi.ChildPID(&info)))
 		k.idle.Reset(keeperIdle)
 		k.mu.Unlock()
 		select {
@@ -237,12 +203,6 @@ func (k *keeper) reaper() {
 		}
 	}
 }
-
-// si_code of a child's stop and continue (waitid(2)).
-const (
-	cldStopped   = 5 // CLD_STOPPED
-	cldContinued = 6 // CLD_CONTINUED
-)
 
 // jobControl consumes a child's stop or continue report (the WNOWAIT look
 // left it there) and, for a tree's leader, tells the parent: a terminal's
@@ -261,7 +221,7 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 			break
 		}
 	}
-	if err != nil || int(siginfoPid(&info)) != pid {
+	if err != nil || int(sigabi.ChildPID(&info)) != pid {
 		return // continued, or gone, between the look and now: nothing to report
 	}
 	k.mu.Lock()
@@ -271,7 +231,7 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 		return // an orphan's, or a member's: the tree's leader is what parents follow
 	}
 	if stopped {
-		k.reply(keeperMsg{Op: "stopped", ID: t.id, Sig: int(siginfoStatus(&info))})
+		k.reply(keeperMsg{Op: "stopped", ID: t.id, Sig: int(sigabi.ChildStatus(&info))})
 	} else {
 		k.reply(keeperMsg{Op: "continued", ID: t.id})
 	}
@@ -494,14 +454,14 @@ func (k *keeper) snapshot() []procInfo {
 	var out []procInfo
 	type item struct{ pid, ppid int }
 	queue := []item{}
-	for _, c := range childrenOf(k.self) {
+	for _, c := range procfs.Children(k.self) {
 		queue = append(queue, item{c, k.self})
 	}
 	for len(queue) > 0 {
 		it := queue[0]
 		queue = queue[1:]
 		out = append(out, procInfo{it.pid, it.ppid, pgidOf(it.pid)})
-		for _, c := range childrenOf(it.pid) {
+		for _, c := range procfs.Children(it.pid) {
 			queue = append(queue, item{c, it.pid})
 		}
 	}
@@ -586,7 +546,7 @@ func (k *keeper) teardown() {
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
-	for len(childrenOf(k.self)) > 0 {
+	for len(procfs.Children(k.self)) > 0 {
 		if time.Since(last) >= 20*time.Millisecond {
 			k.mu.Lock()
 			k.signalNew(signalled, false)
@@ -605,7 +565,7 @@ func (k *keeper) teardown() {
 			freezeKill(func() []int { return descendants(k.self) })
 			k.mu.Unlock()
 			// Bounded: everything is SIGKILLed, and the reaper collects it.
-			for len(childrenOf(k.self)) > 0 {
+			for len(procfs.Children(k.self)) > 0 {
 				<-k.exits
 			}
 			k.removeCgroups()
@@ -664,38 +624,15 @@ func (k *keeper) signalNew(signalled map[int]bool, first bool) {
 	}
 }
 
-// childrenOf lists pid's children from /proc/PID/task/*/children (Linux 3.5+,
-// CONFIG_PROC_CHILDREN): each thread lists the children it forked.
-func childrenOf(pid int) []int {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
-
 // descendants lists every process below pid, breadth first.
 func descendants(pid int) []int {
 	var out []int
-	queue := childrenOf(pid)
+	queue := procfs.Children(pid)
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		out = append(out, p)
-		queue = append(queue, childrenOf(p)...)
+		queue = append(queue, procfs.Children(p)...)
 	}
 	return out
 }

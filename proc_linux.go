@@ -7,8 +7,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/tetherproc/tether/internal/sigabi"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,7 +77,7 @@ func (h *osProc) wait() (waitResult, error) {
 				break
 			}
 		}
-		if werr == unix.EAGAIN || (werr == nil && siginfoPid(&info) == 0) {
+		if werr == unix.EAGAIN || (werr == nil && sigabi.ChildPID(&info) == 0) {
 			return false // still running: wait for the pidfd to become readable
 		}
 		return true
@@ -99,35 +99,17 @@ func (h *osProc) wait() (waitResult, error) {
 		stime:  time.Duration(unix.TimevalToNsec(ru.Stime)),
 		maxRSS: maxRSSBytes(int64(ru.Maxrss)), // int32 on 32-bit
 	}
-	status := siginfoStatus(&info)
+	status := sigabi.ChildStatus(&info)
 	switch info.Code {
-	case cldExited:
+	case sigabi.CLDExited:
 		w.code = int(status)
-	case cldDumped:
+	case sigabi.CLDDumped:
 		w.core = true
 		fallthrough
 	default:
 		w.signal = syscall.Signal(status)
 	}
 	return w, nil
-}
-
-// si_code values for SIGCHLD (asm-generic/siginfo.h).
-const (
-	cldExited = 1
-	cldDumped = 3
-)
-
-// siginfo's union starts after three ints, aligned like a pointer.
-const siginfoUnion = (12 + unsafe.Sizeof(uintptr(0)) - 1) &^ (unsafe.Sizeof(uintptr(0)) - 1)
-
-// For SIGCHLD the union holds pid_t si_pid, uid_t si_uid, int si_status.
-func siginfoPid(info *unix.Siginfo) int32 {
-	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoUnion))
-}
-
-func siginfoStatus(info *unix.Siginfo) int32 {
-	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoUnion+8))
 }
 
 func maxRSSBytes(kib int64) int64 { return kib * 1024 }

@@ -2,6 +2,7 @@ package tether
 
 import (
 	"errors"
+	"github.com/tetherproc/tether/internal/procfs"
 	"os"
 	"sync"
 	"syscall"
@@ -50,13 +51,13 @@ func disown(pid int) {
 // reads /proc, and fails where the /proc mounted is another PID
 // namespace's (see Containment's keeper levels).
 func ReapOrphans() (int, error) {
-	if err := procIsOurs(); err != nil {
+	if err := procfs.IsOurs(); err != nil {
 		return 0, err // its children lists would be another process's
 	}
 	forkMu.Lock()
 	defer forkMu.Unlock()
 	n := 0
-	for _, pid := range childrenOf(os.Getpid()) {
+	for _, pid := range procfs.Children(os.Getpid()) {
 		ownMu.Lock()
 		ours := ownPIDs[pid] > 0
 		ownMu.Unlock()

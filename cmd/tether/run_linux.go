@@ -12,12 +12,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tetherproc/tether"
 	"github.com/tetherproc/tether/internal/pidfd"
+	"github.com/tetherproc/tether/internal/procfs"
+	"github.com/tetherproc/tether/internal/sigabi"
 )
 
 // reaper reaps orphans re-parented to tether: it is PID 1 in a container, or
@@ -187,27 +188,17 @@ func stopSelf(sig syscall.Signal) {
 		self(syscall.SIGSTOP) // returns once continued
 		return
 	}
-	var dfl, old [8]uintptr // all zero: SIG_DFL, no flags, empty mask, on every port
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), uintptr(unsafe.Pointer(&old[0])), sigsetSize, 0, 0); e != 0 {
+	err := sigabi.WithDefault(sig, func() {
+		var set, oldMask unix.Sigset_t
+		set.Val[(sig-1)/64] = 1 << (uint(sig-1) % 64)
+		_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, &oldMask) // cannot fail with a valid set
+		self(sig)
+		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &oldMask, nil)
+	})
+	if err != nil {
 		self(syscall.SIGSTOP)
-		return
 	}
-	var set, oldMask unix.Sigset_t
-	set.Val[(sig-1)/64] = 1 << (uint(sig-1) % 64)
-	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, &oldMask) // cannot fail with a valid set
-	self(sig)
-	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &oldMask, nil)
-	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old[0])), 0, sigsetSize, 0, 0) // restores what we read
 }
-
-// sigsetSize is the kernel's sigset_t in bytes: 128 signals on MIPS, 64
-// elsewhere.
-var sigsetSize = func() uintptr {
-	if strings.HasPrefix(runtime.GOARCH, "mips") {
-		return 16
-	}
-	return 8
-}()
 
 // stopReport reads, without reaping, whether pid (tether's own child: the
 // group level) was stopped or continued since last asked: the kernel's
@@ -220,31 +211,19 @@ func stopReport(pid int) (stopped, continued bool, sig syscall.Signal) {
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
-		if err != nil || siginfoPID(&info) != int32(pid) {
+		if err != nil || sigabi.ChildPID(&info) != int32(pid) {
 			return false, false, 0
 		}
 		break
 	}
 	switch info.Code {
-	case 5: // CLD_STOPPED
-		return true, false, syscall.Signal(siginfoStatus(&info))
-	case 6: // CLD_CONTINUED
+	case sigabi.CLDStopped:
+		return true, false, syscall.Signal(sigabi.ChildStatus(&info))
+	case sigabi.CLDContinued:
 		return false, true, 0
 	}
 	return false, false, 0
 }
-
-// The pid and status of a SIGCHLD siginfo: after signo, errno and code
-// (three int32s) and, on 64-bit ports, padding to 8 bytes.
-func siginfoPID(info *unix.Siginfo) int32 {
-	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoFields))
-}
-
-func siginfoStatus(info *unix.Siginfo) int32 {
-	return *(*int32)(unsafe.Add(unsafe.Pointer(info), siginfoFields+8))
-}
-
-const siginfoFields = 3*4 + (unsafe.Sizeof(uintptr(0))/8)*4
 
 // setForeground is tcsetpgrp. From the background it would raise SIGTTOU
 // unless the signal is blocked: block it on this thread only (an ignored
@@ -283,40 +262,22 @@ type procDesc struct {
 // leftovers lists the live processes below tether, its keepers aside: what a
 // stop is waiting for. (/proc/PID/task/*/children: Linux 3.5+.)
 func leftovers() []procDesc {
-	if self, _ := os.Readlink("/proc/self"); self != strconv.Itoa(os.Getpid()) {
+	if procfs.IsOurs() != nil {
 		return nil // another PID namespace's /proc: nothing in it is ours
 	}
 	var out []procDesc
-	queue := childPIDs(os.Getpid())
+	queue := procfs.Children(os.Getpid())
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		queue = append(queue, childPIDs(pid)...)
-		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			continue // gone
-		}
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			continue // exited, not yet reaped
+		queue = append(queue, procfs.Children(pid)...)
+		if st := procfs.State(pid); st == 0 || st == 'Z' {
+			continue // gone, or exited and not yet reaped
 		}
 		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "tether-keeper" {
 			continue
 		}
 		out = append(out, procDesc{pid, procCmdline(pid)})
-	}
-	return out
-}
-
-func childPIDs(pid int) []int {
-	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	var out []int
-	for _, t := range tasks {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children") // a thread may have exited
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(out, c)
-			}
-		}
 	}
 	return out
 }
@@ -467,11 +428,4 @@ func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper, killing 
 }
 
 // isStopped reports whether pid is stopped now (state T in /proc/PID/stat).
-func isStopped(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
-}
+func isStopped(pid int) bool { st := procfs.State(pid); return st == 'T' || st == 't' }
