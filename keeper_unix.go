@@ -295,14 +295,19 @@ func startKept(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, 
 const maxKeptFiles = 64
 
 func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
-	n := 0
-	for _, f := range files {
-		if f != nil {
-			n++
+	// Only real descriptors travel; the child's numbers that get none
+	// (nil ExtraFiles) are named in the request.
+	fds := make([]int, 0, len(files))
+	spec.Holes = nil
+	for i, f := range files {
+		if f == nil {
+			spec.Holes = append(spec.Holes, i)
+			continue
 		}
+		fds = append(fds, int(f.Fd()))
 	}
-	if n > maxKeptFiles {
-		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", n, maxKeptFiles)
+	if len(fds) > maxKeptFiles {
+		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(fds), maxKeptFiles)
 	}
 	k, err := getKeeperAt(pidns)
 	if err != nil {
@@ -323,17 +328,6 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 
 	spec.Ignored = ignoredSignals()
 	spec.encodeBytes()
-	// Only real descriptors travel; the child's numbers that get none
-	// (nil ExtraFiles) are named in the request.
-	fds := make([]int, 0, len(files))
-	spec.Holes = nil
-	for i, f := range files {
-		if f == nil {
-			spec.Holes = append(spec.Holes, i)
-			continue
-		}
-		fds = append(fds, int(f.Fd()))
-	}
 	err = k.send(keeperMsg{Op: "spawn", ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
 	var m keeperMsg

@@ -258,9 +258,11 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		// Every process of the namespace is ours to stop, and the SIGKILL
 		// is ours to send: stopNamespace names what it kills.
 		stop, _ := cmd.StopSignal.(syscall.Signal)
-		stopNamespace(stop, f.grace, reaper, func(left int) {
-			fmt.Fprintf(os.Stderr, "tether: SIGKILL to %s still running after %v: %s\n",
-				plural(left, "process", "processes"), f.grace, describeProcs(leftovers()))
+		stopNamespace(stop, f.grace, reaper, func() {
+			if left := leftovers(); len(left) > 0 {
+				fmt.Fprintf(os.Stderr, "tether: SIGKILL to %s still running after %v: %s\n",
+					plural(len(left), "process", "processes"), f.grace, describeProcs(left))
+			}
 		})
 		return last, nil
 	}

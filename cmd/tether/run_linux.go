@@ -389,7 +389,7 @@ func isInit() bool { return os.Getpid() == 1 }
 // PID 1 itself), up to grace for them to exit (the reaper reaps them), then
 // killing (after it says so) SIGKILL to what is left. It returns when none
 // is left, or after the SIGKILL's reaping has had five seconds.
-func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper, killing func(left int)) {
+func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper, killing func()) {
 	anyLeft := func() bool { return syscall.Kill(-1, 0) == nil }
 	if !anyLeft() {
 		return
@@ -421,7 +421,7 @@ func stopNamespace(stop syscall.Signal, grace time.Duration, r *reaper, killing 
 		return
 	}
 	if killing != nil {
-		killing(len(leftovers()))
+		killing()
 	}
 	_ = syscall.Kill(-1, syscall.SIGKILL) // the grace is over
 	waitGone(5 * time.Second)

@@ -72,7 +72,7 @@ func watchParent(on bool) (<-chan struct{}, error) {
 // isInit: only Linux's tether run acts as a PID namespace's init.
 func isInit() bool { return false }
 
-func stopNamespace(syscall.Signal, time.Duration, *reaper, func(int)) {}
+func stopNamespace(syscall.Signal, time.Duration, *reaper, func()) {}
 
 // giveIfOurs: no terminal handling here.
 func (*ttyOwner) giveIfOurs(int) {}
