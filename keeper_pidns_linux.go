@@ -17,7 +17,7 @@ import (
 //   - the parent clones the keeper with CLONE_NEWPID|CLONE_NEWNS (as root),
 //     or, failing that, with CLONE_NEWUSER too (startInPIDNamespace);
 //   - the keeper makes its mounts private and mounts a /proc of its own, so
-//     that its tree walk (childrenOf, pgidOf) and kill/waitid/fork all speak
+//     that its tree walk (procfs.Children, pgidOf) and kill/waitid/fork all speak
 //     the namespace's pids, and so do its children's /proc
 //     (enterPIDNamespace);
 //   - before that mount it keeps a descriptor of the parent's /proc, where it
