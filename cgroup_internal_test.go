@@ -43,7 +43,7 @@ func TestCgroupLimitFiles(t *testing.T) {
 	bothOn := map[string]string{"memory": "", "pids": ""}
 	write("memory.max", "max\n")
 	write("pids.max", "max\n")
-	if err := cgroupSetLimits(dir, 64<<20, 100, bothOn); err != nil {
+	if err := cgroupSetLimits(dir, Limits{MemoryMax: 64 << 20, PidsMax: 100}, Limits{}, bothOn); err != nil {
 		t.Fatal(err)
 	}
 	for file, want := range map[string]string{"memory.max": "67108864", "pids.max": "100"} {
@@ -51,13 +51,21 @@ func TestCgroupLimitFiles(t *testing.T) {
 			t.Errorf("%s = %q, want %q", file, b, want)
 		}
 	}
-	// Zero leaves a file alone.
-	write("pids.max", "max\n")
-	if err := cgroupSetLimits(dir, 0, 0, bothOn); err != nil {
+	// A limit that does not change leaves its file alone; one that goes
+	// is "max" again (a reused cgroup).
+	write("pids.max", "100\n")
+	if err := cgroupSetLimits(dir, Limits{MemoryMax: 64 << 20}, Limits{MemoryMax: 64 << 20, PidsMax: 100}, bothOn); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); string(b) != "max\n" {
-		t.Errorf("pids.max with no limit = %q", b)
+	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); string(b) != "max" {
+		t.Errorf("pids.max with its limit gone = %q, want max", b)
+	}
+	write("memory.max", "kept\n")
+	if err := cgroupSetLimits(dir, Limits{}, Limits{}, bothOn); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "memory.max")); string(b) != "kept\n" {
+		t.Errorf("memory.max without a change = %q", b)
 	}
 	// A controller that is not there: the error says which and why.
 	tree := filepath.Join(dir, "tree.1")
@@ -68,7 +76,7 @@ func TestCgroupLimitFiles(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(tree, "memory.max"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := cgroupSetLimits(tree, 64<<20, 0, map[string]string{"pids": "", "memory": "not delegated to /x by its parent"})
+	err := cgroupSetLimits(tree, Limits{MemoryMax: 64 << 20}, Limits{}, map[string]string{"pids": "", "memory": "not delegated to /x by its parent"})
 	if err == nil || !strings.Contains(err.Error(), "the memory controller is not available to tether's cgroups here: not delegated to /x by its parent") {
 		t.Errorf("memory.max missing: %v", err)
 	}

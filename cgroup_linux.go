@@ -122,11 +122,6 @@ func cgroupParent() (*keeperCgroup, error) {
 	return c, nil
 }
 
-// exists reports whether the directory is still there (nil: no cgroup).
-func (c *keeperCgroup) exists() bool {
-	return c != nil && c.lock >= 0 && unix.Faccessat(c.lock, "cgroup.procs", unix.F_OK, 0) == nil
-}
-
 // newKeeperCgroup makes a keeper directory under base with a name no other
 // keeper has, and locks it.
 func newKeeperCgroup(base string) (*keeperCgroup, error) {
@@ -345,20 +340,25 @@ func whyNotGranted(parent, c string) string {
 		" to a delegated cgroup without processes (docs/design.md)"
 }
 
-// cgroupSetLimits writes memory.max and pids.max for the non-zero limits;
-// controllers is what cgroupEnableControllers said.
-func cgroupSetLimits(dir string, memoryMax, pidsMax int64, controllers map[string]string) error {
+// cgroupSetLimits writes memory.max and pids.max where want differs from
+// had, what the cgroup has now ("max" for a zero limit: none); controllers
+// is what cgroupEnableControllers said.
+func cgroupSetLimits(dir string, want, had Limits, controllers map[string]string) error {
 	for _, l := range []struct {
-		v          int64
+		want, had  int64
 		file, ctrl string
-	}{{memoryMax, "memory.max", "memory"}, {pidsMax, "pids.max", "pids"}} {
-		if l.v == 0 {
+	}{{want.MemoryMax, had.MemoryMax, "memory.max", "memory"}, {want.PidsMax, had.PidsMax, "pids.max", "pids"}} {
+		if l.want == l.had {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(dir, l.file), []byte(strconv.FormatInt(l.v, 10)), 0); err != nil {
+		v := "max"
+		if l.want != 0 {
+			v = strconv.FormatInt(l.want, 10)
+		}
+		if err := os.WriteFile(filepath.Join(dir, l.file), []byte(v), 0); err != nil {
 			why, known := controllers[l.ctrl]
 			if known && why == "" {
-				return fmt.Errorf("%s: %v", l.file, err) // not %w: the keeper would send the errno alone
+				return fmt.Errorf("%s: %v", l.file, err)
 			}
 			if !known {
 				why = "not enabled"
@@ -385,10 +385,8 @@ func cgroupOOMKills(dir string) int {
 	return 0
 }
 
-// cgroupDestroy kills everything in dir's cgroup subtree and removes it,
-// deepest first. It is how a parent cleans up after a keeper that was
-// SIGKILLed, and how a new keeper collects a dead keeper's leftovers.
-func cgroupDestroy(dir string) {
+// cgroupDirs lists dir and every cgroup below it, parents first.
+func cgroupDirs(dir string) []string {
 	var dirs []string
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
@@ -396,6 +394,32 @@ func cgroupDestroy(dir string) {
 		}
 		return nil
 	})
+	return dirs
+}
+
+// cgroupProcsTree lists the processes in dir's cgroup and below it.
+func cgroupProcsTree(dir string) []int {
+	var out []int
+	for _, d := range cgroupDirs(dir) {
+		out = append(out, cgroupProcs(d)...)
+	}
+	return out
+}
+
+// cgroupRemoveAll removes dir's cgroup subtree, deepest first, where it is
+// empty; it kills nothing.
+func cgroupRemoveAll(dir string) {
+	dirs := cgroupDirs(dir)
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = cgroupRemove(dirs[i]) // best effort: EBUSY while populated
+	}
+}
+
+// cgroupDestroy kills everything in dir's cgroup subtree and removes it,
+// deepest first. It is how a parent cleans up after a keeper that was
+// SIGKILLed, and how a new keeper collects a dead keeper's leftovers.
+func cgroupDestroy(dir string) {
+	dirs := cgroupDirs(dir)
 	for _, d := range dirs {
 		_ = cgroupKill(d) // best effort: a cgroup without processes needs none
 	}

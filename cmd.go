@@ -282,7 +282,17 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			return nil, 0, err
 		}
 		return h, h.pid, nil
-	case ContainKeeper, ContainCgroup, ContainPIDNamespace:
+	case ContainCgroup:
+		return startCgroupLevel(keeperSpawn{
+			Path: c.Path, Argv: argv, Env: env, Dir: c.Dir,
+			StopSignal:  signalNumber(p.stopSignal),
+			StopTimeout: p.stopTimeout,
+			Cgroup:      true,
+			Foreground:  c.Foreground,
+			MemoryMax:   c.Limits.MemoryMax,
+			PidsMax:     c.Limits.PidsMax,
+		}, files, p.jobEvent)
+	case ContainKeeper, ContainPIDNamespace:
 		dir := c.Dir
 		if dir == "" {
 			// The keeper runs in "/": the child gets our directory, as a
@@ -297,10 +307,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			Path: c.Path, Argv: argv, Env: env, Dir: dir,
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,
-			Cgroup:      level == ContainCgroup,
 			Foreground:  c.Foreground,
-			MemoryMax:   c.Limits.MemoryMax,
-			PidsMax:     c.Limits.PidsMax,
 		}, files, level == ContainPIDNamespace, p.jobEvent)
 	}
 	return nil, 0, fmt.Errorf("unknown Containment %v", level)

@@ -35,9 +35,10 @@ const (
 	EventStopMessage
 	// EventStopped: the process was stopped by a signal (a terminal's
 	// SIGTSTP, SIGSTOP, SIGTTIN, SIGTTOU); Signal is set. Reported at the
-	// keeper levels, where the keeper is the process's parent and the kernel
-	// tells it (waitid WSTOPPED); not at the group level, where the
-	// program's own SIGCHLD is the only witness.
+	// keeper and PID-namespace levels, where the keeper is the process's
+	// parent and the kernel tells it (waitid WSTOPPED); not at the group
+	// and cgroup levels, where the process is the program's own child and
+	// the program's SIGCHLD is the only witness.
 	EventStopped
 	// EventContinued: a stopped process was continued (SIGCONT). Where
 	// EventStopped is reported.

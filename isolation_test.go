@@ -73,7 +73,8 @@ func helperPeer(args []string) {
 			}
 			// The member says it is ready (its TERM handler is set) on its stdout.
 			if l, err := bufio.NewReader(p.Stdout()).ReadString('\n'); err != nil || l != "ready\n" {
-				fmt.Println("err member not ready:", l, err)
+				_, werr := p.Wait()
+				fmt.Println("err member not ready:", l, err, p.Exit(), werr)
 				continue
 			}
 			procs[f[1]] = p
@@ -100,6 +101,22 @@ func helperPeer(args []string) {
 				continue
 			}
 			_ = syscall.Kill(k, syscall.SIGKILL) // ours: our child
+			// Once tether has reaped it (it does once the keeper's
+			// socket closed, when its last thread exited; a zombie
+			// leader thread comes first): a start that races the
+			// keeper's death loses its tree with it (the cgroup level's
+			// trees die with their watchdog), which is not what this
+			// tests.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				if _, err := os.Stat("/proc/" + strconv.Itoa(k)); errors.Is(err, os.ErrNotExist) {
+					break
+				}
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
 			fmt.Println("ok", k)
 		case "exit":
 			peerExit()
@@ -393,9 +410,10 @@ func TestStaleKeeperCgroupCollected(t *testing.T) {
 	live.exit()
 }
 
-// TestKeeperCgroupRemovedByOthers: another program removes a keeper's cgroup
-// (after killing its trees, as cgroup v2 requires). The next Start says so
-// with ErrCgroupRemoved, and the one after works in a new cgroup.
+// TestKeeperCgroupRemovedByOthers: another program kills the trees in a
+// keeper's cgroup and removes it (cgroup v2 lets only empty cgroups go). The
+// next Start says so with ErrCgroupRemoved, and the one after works in a new
+// cgroup.
 func TestKeeperCgroupRemovedByOthers(t *testing.T) {
 	t.Parallel()
 	if ok, why := cgroupLevel(); !ok {
@@ -409,13 +427,27 @@ func TestKeeperCgroupRemovedByOthers(t *testing.T) {
 	p := startPeer(t, "p", dir, false)
 	f := strings.Fields(p.do("start a"))
 	keeperCg := filepath.Join(mnt, filepath.Dir(f[1]))
-	p.do("stop a")
-	// The keeper removes the tree's cgroup once the tree is released,
-	// just after Stop returns.
+	if err := os.WriteFile(filepath.Join(keeperCg, "cgroup.kill"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// The killed exit within milliseconds; then every cgroup can go,
+	// deepest first.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := syscall.Rmdir(keeperCg)
-		if err == nil {
+		var dirs []string
+		_ = filepath.WalkDir(keeperCg, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		err := error(nil)
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if e := syscall.Rmdir(dirs[i]); e != nil {
+				err = e
+			}
+		}
+		if len(dirs) == 0 || err == nil {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -28,7 +28,7 @@ type keeperSpawn struct {
 	Dir         string
 	StopSignal  int
 	StopTimeout time.Duration
-	Cgroup      bool  // put the tree in a cgroup of its own; fail if none can be had
+	Cgroup      bool  // the cgroup level, which the parent starts itself; a keeper refuses it
 	Foreground  bool  `json:",omitempty"` // make its group the foreground of the terminal at fd 0
 	MemoryMax   int64 `json:",omitempty"` // Limits, written to the tree's cgroup before the clone
 	PidsMax     int64 `json:",omitempty"`
@@ -89,11 +89,16 @@ func mapStrings(l []string, f func(string) string) []string {
 
 // keeperMsg is every message, in both directions; Op says which fields count.
 type keeperMsg struct {
-	Op string `json:"op"` // parent: spawn, signal, sweep, release, shutdown; keeper: hello, spawned, exited, stopped (Sig), continued
+	// parent: spawn, signal, sweep, release, shutdown, tree (Cgroup, Sig,
+	// Grace: a slot's stop at the parent's death; no answer), bye (the
+	// parent clones no more into the keeper's cgroup); keeper: hello,
+	// spawned, exited, stopped (Sig), continued
+	Op string `json:"op"`
 	ID uint64 `json:"id"`
 
-	Spawn *keeperSpawn `json:"spawn,omitempty"`
-	Sig   int          `json:"sig,omitempty"`
+	Spawn *keeperSpawn  `json:"spawn,omitempty"`
+	Sig   int           `json:"sig,omitempty"`
+	Grace time.Duration `json:"grace,omitempty"` // tree: the slot's StopTimeout
 
 	PID   int    `json:"pid,omitempty"`
 	Errno int    `json:"errno,omitempty"` // spawn failed with this errno...

@@ -3,7 +3,7 @@ package tether
 import (
 	"errors"
 	"fmt"
-	"io/fs"
+
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,10 +50,16 @@ type keeper struct {
 	trees    map[uint64]*keptTree // by id, until the parent releases them
 	leaders  map[int]*keptTree    // by pid, until reaped
 	maxGrace time.Duration        // the largest StopTimeout of any tree started
-	cgDir    string               // where trees' cgroups go (cgOwn.dir); "" if none can be had
+	cgDir    string               // where the parent's trees' cgroups go (cgOwn.dir); "" if none can be had
 	cgOwn    *keeperCgroup        // cgDir and the lock that proves it ours; nil without
 	cgErr    string               // why not
-	cgEmpty  map[string]bool      // released trees' cgroups, removed once empty
+	// slots: what the parent told of its tree cgroups under cgDir ("tree"
+	// frames): the stop signal and grace of each at its death. A slot not
+	// told of has SIGTERM and DefaultStopTimeout.
+	slots map[string]slotStop
+	// bye: the parent clones no more into cgDir; until it says so, the
+	// keeper of a cgDir never exits idle (see level_cgroup_linux.go).
+	bye bool
 	// controllers maps each of limitControllers to "" if trees' cgroups
 	// have it, else to why not (cgroupEnableControllers).
 	controllers map[string]string
@@ -66,9 +72,8 @@ type keeper struct {
 
 type keptTree struct {
 	id          uint64
-	pid         int    // in the keeper's namespace
-	hostPID     int    // in the parent's: pid but at ContainPIDNamespace
-	cg          string // the tree's cgroup directory; "" without one
+	pid         int // in the keeper's namespace
+	hostPID     int // in the parent's: pid but at ContainPIDNamespace
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
 	reaped      bool
@@ -103,7 +108,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		leaders:    map[int]*keptTree{},
 		kick:       make(chan struct{}, 1),
 		exits:      make(chan struct{}, 1),
-		cgEmpty:    map[string]bool{},
+		slots:      map[string]slotStop{},
 	}
 	if pidns {
 		// Before anything reads /proc: ours, and the children's, must
@@ -163,7 +168,7 @@ const recvCloexec = unix.MSG_CMSG_CLOEXEC
 // EOF, retries it with a new keeper).
 func (k *keeper) idleExit() {
 	k.mu.Lock()
-	if len(k.trees) > 0 || len(procfs.Children(k.self)) > 0 {
+	if (k.cgDir != "" && !k.bye) || len(k.trees) > 0 || len(procfs.Children(k.self)) > 0 {
 		k.mu.Unlock()
 		return // a reap or the next request rearms the timer
 	}
@@ -274,16 +279,11 @@ func (k *keeper) handle(in keeperIn) {
 		if m.Spawn.Foreground {
 			attr.Foreground, attr.Ctty = true, in.fds[0] // see proc_linux.go
 		}
-		cg, err := k.treeCgroup(m.ID, m.Spawn)
-		if cg != "" {
-			var fd int
-			if fd, err = syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0); err == nil {
-				defer syscall.Close(fd)
-				attr.UseCgroupFD, attr.CgroupFD = true, fd
-			}
-		}
 		var pid, hostPID int
-		if err == nil {
+		if m.Spawn.Cgroup || m.Spawn.MemoryMax != 0 || m.Spawn.PidsMax != 0 {
+			// The parent clones the cgroup level's trees itself.
+			err = errors.New("malformed spawn request: the cgroup level is the parent's to start")
+		} else {
 			pid, err = forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files, attr)
 		}
 		hostPID = pid
@@ -299,13 +299,10 @@ func (k *keeper) handle(in keeperIn) {
 			_ = f.Close() // best effort: the child has its copies
 		}
 		if err != nil {
-			if cg != "" {
-				_ = cgroupRemove(cg) // best effort: nothing entered it
-			}
 			k.reply(spawnFailed(m.ID, err))
 			return
 		}
-		t := &keptTree{id: m.ID, pid: pid, hostPID: hostPID, cg: cg, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+		t := &keptTree{id: m.ID, pid: pid, hostPID: hostPID, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
 		if t.stopSignal == 0 {
 			t.stopSignal = syscall.SIGTERM
 		}
@@ -316,17 +313,13 @@ func (k *keeper) handle(in keeperIn) {
 		case k.kick <- struct{}{}:
 		default:
 		}
-		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: hostPID, Cgroup: cg})
+		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: hostPID})
 	case "signal":
 		if t := k.trees[m.ID]; t != nil {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
 				k.killTree(t)
 			} else {
-				var snap []procInfo // a walk of the whole subtree: only without a cgroup
-				if t.cg == "" {
-					snap = k.snapshot()
-				}
-				signalAll(k.members(t, snap), syscall.Signal(m.Sig))
+				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
 			}
 		}
 	case "shutdown":
@@ -338,78 +331,30 @@ func (k *keeper) handle(in keeperIn) {
 			k.killTree(t)
 		}
 	case "release":
-		if t := k.trees[m.ID]; t != nil {
-			delete(k.trees, m.ID)
-			if t.cg != "" {
-				k.cgEmpty[t.cg] = true
-				k.removeEmptyCgroups()
-			}
+		delete(k.trees, m.ID)
+	case "tree":
+		if name := filepath.Base(m.Cgroup); strings.HasPrefix(name, "tree.") && m.Sig > 0 && m.Sig < 65 {
+			k.slots[name] = slotStop{syscall.Signal(m.Sig), m.Grace}
+		}
+	case "bye":
+		k.bye = true
+		if len(k.trees) == 0 && len(procfs.Children(k.self)) == 0 {
+			k.removeCgroupsLocked()
+			os.Exit(0)
 		}
 	}
 }
 
-// treeCgroup creates the cgroup for tree id when one is wanted, with the
-// spawn's limits.
-func (k *keeper) treeCgroup(id uint64, s *keeperSpawn) (string, error) {
-	if !s.Cgroup {
-		if s.MemoryMax != 0 || s.PidsMax != 0 {
-			return "", errors.New("limits need the cgroup level")
-		}
-		return "", nil
-	}
-	if k.cgDir == "" {
-		return "", &cgroupSetupError{err: errors.New("no writable cgroup v2 subtree: " + k.cgErr)}
-	}
-	dir := filepath.Join(k.cgDir, "tree."+strconv.FormatUint(id, 10))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrNotExist) && !k.cgOwn.exists() {
-			return "", k.cgroupGone()
-		}
-		return "", &cgroupSetupError{err: err}
-	}
-	if err := cgroupSetLimits(dir, s.MemoryMax, s.PidsMax, k.controllers); err != nil {
-		_ = cgroupRemove(dir) // best effort: nothing entered it
-		return "", &cgroupSetupError{err: err}
-	}
-	return dir, nil
+// slotStop is how the keeper stops the tree in one of the parent's tree
+// cgroups at the parent's death.
+type slotStop struct {
+	sig   syscall.Signal
+	grace time.Duration
 }
 
-// cgroupGone answers a spawn that found the keeper's own cgroup removed
-// from under it: by another program, as nothing of tether's removes a live
-// keeper's (rmdir succeeds only once every tree's cgroup is gone, so its
-// trees were killed first). The keeper makes itself a new one for the
-// starts that follow, tells the parent (a hello), and this start fails
-// saying what happened.
-func (k *keeper) cgroupGone() error {
-	old := k.cgDir
-	k.cgOwn.close()
-	k.cgOwn, k.cgDir = nil, ""
-	if own, err := cgroupParent(); err == nil {
-		k.cgOwn, k.cgDir = own, own.dir
-		k.controllers = cgroupEnableControllers(own.dir, limitControllers)
-	} else {
-		k.cgErr = err.Error()
-	}
-	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers})
-	return &cgroupSetupError{err: errors.New(old), gone: true}
-}
-
-// killTree SIGKILLs a tree at once: cgroup.kill where it has a cgroup, else
-// a freeze of its members and a kill.
+// killTree SIGKILLs a tree at once: a freeze of its members and a kill.
 func (k *keeper) killTree(t *keptTree) {
-	if t.cg != "" && cgroupKill(t.cg) == nil {
-		return
-	}
 	freezeKill(func() []int { return k.members(t, k.snapshot()) })
-}
-
-// removeEmptyCgroups removes the released trees' cgroups that have emptied.
-func (k *keeper) removeEmptyCgroups() {
-	for dir := range k.cgEmpty {
-		if cgroupRemove(dir) == nil {
-			delete(k.cgEmpty, dir)
-		}
-	}
 }
 
 // reap collects child pid, which has exited: a leader's exit goes to the
@@ -423,26 +368,13 @@ func (k *keeper) reap(pid int) {
 			break
 		}
 	}
-	if len(k.cgEmpty) > 0 {
-		k.removeEmptyCgroups()
-	}
 	t := k.leaders[pid]
 	if t == nil {
 		return
 	}
 	delete(k.leaders, pid)
 	t.reaped = true
-	m := exitedMsg(t.id, t.hostPID, ws, &ru)
-	if t.cg != "" {
-		u, s := cgroupCPU(t.cg)
-		m.TreeUser, m.TreeSys = int64(u), int64(s)
-		if why, ok := k.controllers["memory"]; ok && why == "" {
-			// Only trees with the memory controller have the files:
-			// no failing opens on every exit elsewhere.
-			m.TreePeak, m.TreeOOM = cgroupMemoryPeak(t.cg), cgroupOOMKills(t.cg)
-		}
-	}
-	k.reply(m)
+	k.reply(exitedMsg(t.id, t.hostPID, ws, &ru))
 }
 
 // procInfo is one process under the keeper, as /proc showed it.
@@ -472,11 +404,8 @@ func (k *keeper) snapshot() []procInfo {
 // descendants while the leader lives, and every process still in the
 // leader's process group (descendants orphaned when the leader exited).
 // Processes that left both (setsid after their parent died) are reached when
-// the parent ends, by the teardown, or with cgroups (not yet).
+// the parent ends, by the teardown; the cgroup level reaches them.
 func (k *keeper) members(t *keptTree, snap []procInfo) []int {
-	if t.cg != "" {
-		return cgroupProcs(t.cg)
-	}
 	in := map[int]bool{}
 	if !t.reaped {
 		in[t.pid] = true
@@ -525,8 +454,10 @@ func freezeKill(list func() []int) {
 
 // teardown runs once the parent is gone: each tree gets its stop signal and
 // every other descendant SIGTERM, all with SIGCONT (a stopped process cannot
-// act on a signal), and after the largest grace whatever remains is frozen and
-// killed. The keeper returns once its subtree is empty.
+// act on a signal), and so does every process in the parent's tree cgroups
+// (the cgroup level), with its slot's stop signal; after the largest grace
+// whatever remains is frozen and killed, and the cgroups cgroup.kill'ed.
+// The keeper returns once its subtree and its cgroups are empty.
 //
 // /proc/PID/task/*/children can miss a process that is being reparented while
 // it is read, and a mass exit reparents many: so the subtree is walked again
@@ -538,29 +469,39 @@ func (k *keeper) teardown() {
 	signalled := map[int]bool{}
 	k.mu.Lock()
 	k.signalNew(signalled, true)
+	grace := max(k.maxGrace, k.signalSlots())
 	k.mu.Unlock()
 	last := time.Now()
-	grace := k.maxGrace
 	if grace <= 0 {
 		grace = DefaultStopTimeout // no tree ever started: only orphans, if any
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
-	for len(procfs.Children(k.self)) > 0 {
+	// The parent's trees are not the keeper's children: no reap wakes us
+	// when they exit. cgroup.events is looked at every 2 ms while they run.
+	var poll <-chan time.Time
+	for {
+		children, populated := len(procfs.Children(k.self)) > 0, k.cgDir != "" && cgroupPopulated(k.cgDir)
+		if !children && !populated {
+			break
+		}
 		if time.Since(last) >= 20*time.Millisecond {
 			k.mu.Lock()
 			k.signalNew(signalled, false)
 			k.mu.Unlock()
 			last = time.Now()
 		}
+		poll = nil
+		if populated {
+			poll = time.After(2 * time.Millisecond)
+		}
 		select {
 		case <-k.exits: // the reaper collected someone
+		case <-poll:
 		case <-deadline.C:
 			k.mu.Lock()
-			for _, t := range k.trees {
-				if t.cg != "" {
-					_ = cgroupKill(t.cg) // best effort: the walk below covers it
-				}
+			if k.cgDir != "" {
+				_ = cgroupKill(k.cgDir) // best effort: cgroupDestroy below kills again
 			}
 			freezeKill(func() []int { return descendants(k.self) })
 			k.mu.Unlock()
@@ -568,33 +509,61 @@ func (k *keeper) teardown() {
 			for len(procfs.Children(k.self)) > 0 {
 				<-k.exits
 			}
-			k.removeCgroups()
+			k.destroyCgroups()
 			return
 		}
 	}
-	k.removeCgroups()
+	k.destroyCgroups()
 }
 
-// removeCgroups removes every cgroup the keeper made, at its end.
-func (k *keeper) removeCgroups() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.removeCgroupsLocked()
-}
-
-func (k *keeper) removeCgroupsLocked() {
+// signalSlots sends each process in the parent's tree cgroups its slot's
+// stop signal and SIGCONT, and returns the largest grace of a slot that has
+// processes. Called with k.mu held.
+func (k *keeper) signalSlots() time.Duration {
 	if k.cgDir == "" {
-		return
+		return 0
 	}
-	for _, t := range k.trees {
-		if t.cg != "" {
-			k.cgEmpty[t.cg] = true
+	entries, _ := os.ReadDir(k.cgDir)
+	var grace time.Duration
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "tree.") {
+			continue
+		}
+		stop, ok := k.slots[e.Name()]
+		if !ok {
+			stop = slotStop{syscall.SIGTERM, DefaultStopTimeout}
+		}
+		pids := cgroupProcsTree(filepath.Join(k.cgDir, e.Name()))
+		if len(pids) == 0 {
+			continue
+		}
+		grace = max(grace, stop.grace)
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, stop.sig) // best effort: it may be exiting
+			_ = syscall.Kill(pid, syscall.SIGCONT)
 		}
 	}
-	k.removeEmptyCgroups()
-	// Best effort: it fails only if a tree's is left, and then the lock,
-	// dropped at our exit, lets the next keeper collect it.
-	_ = cgroupRemove(k.cgDir)
+	return grace
+}
+
+// destroyCgroups kills what is left in the keeper's cgroups and removes
+// them, at its end.
+func (k *keeper) destroyCgroups() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cgDir != "" {
+		cgroupDestroy(k.cgDir)
+	}
+}
+
+// removeCgroupsLocked removes the keeper's cgroups when it exits idle: they
+// are empty (the parent said bye once no tree ran in them). Best effort: a
+// cgroup with processes stays, and then the lock, dropped at our exit, lets
+// the next keeper collect it.
+func (k *keeper) removeCgroupsLocked() {
+	if k.cgDir != "" {
+		cgroupRemoveAll(k.cgDir)
+	}
 }
 
 // signalNew sends the stop signal to processes under the keeper that have not

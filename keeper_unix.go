@@ -53,9 +53,25 @@ type keeperClient struct {
 	replies map[uint64]chan keeperMsg // spawns awaiting their answer
 	procs   map[uint64]*keptProc      // started, exit not yet reported
 	dead    bool
+	// retired: the parent let this keeper go (bye, Shutdown); later starts
+	// get a new one, and its end kills nothing of the parent's.
+	retired bool
+	cg      cgPool // the cgroup level's tree cgroups (level_cgroup_linux.go)
 }
 
 func getKeeper() (*keeperClient, error) { return getKeeperAt(false) }
+
+// forget retires k: later starts get a new keeper. With keeperMu and k.mu
+// held.
+func (k *keeperClient) forget() {
+	k.retired = true
+	if keeperCl == k {
+		keeperCl = nil
+	}
+	if pidnsCl == k {
+		pidnsCl = nil
+	}
+}
 
 // getKeeperAt returns the keeper for the keeper and cgroup levels, or with
 // pidns the one for ContainPIDNamespace, starting it if none runs.
@@ -68,7 +84,7 @@ func getKeeperAt(pidns bool) (*keeperClient, error) {
 	}
 	if k := *cl; k != nil {
 		k.mu.Lock()
-		dead := k.dead
+		dead := k.dead || k.retired
 		k.mu.Unlock()
 		if !dead {
 			return k, nil
@@ -182,6 +198,7 @@ func (k *keeperClient) readLoop() {
 		case "hello":
 			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = m.Cgroup, m.CgroupErr, m.Err, m.Controllers
 			k.helloOnce.Do(func() { close(k.hello) })
+			k.armIdleLocked() // a keeper nothing is started through says bye too
 		case "spawned":
 			if ch := k.replies[m.ID]; ch != nil {
 				delete(k.replies, m.ID)
@@ -191,6 +208,7 @@ func (k *keeperClient) readLoop() {
 			if kp := k.procs[m.ID]; kp != nil {
 				delete(k.procs, m.ID)
 				kp.exit <- m
+				k.armIdleLocked()
 			}
 		case "stopped", "continued":
 			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
@@ -207,6 +225,7 @@ func (k *keeperClient) readLoop() {
 	}
 	k.helloOnce.Do(func() { close(k.hello) })
 	k.mu.Lock()
+	k.keeperGoneLocked()
 	k.dead = true
 	for id, ch := range k.replies {
 		ch <- keeperMsg{Op: "spawned", ID: id, Err: errKeeperGone.Error()}
@@ -228,8 +247,9 @@ func (k *keeperClient) readLoop() {
 	}
 	disown(k.pid)
 	// A keeper that ends normally removes its cgroups; one that was killed
-	// cannot. What is left in them (descendants of its children) is killed
-	// here: the cgroup level survives the keeper's SIGKILL too.
+	// cannot. What is left in them (the parent's trees, which lost their
+	// watchdog) is killed here: the cgroup level survives the keeper's
+	// SIGKILL too.
 	if k.cgroup != "" {
 		cgroupDestroy(k.cgroup)
 	}
@@ -316,7 +336,7 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 	reply := make(chan keeperMsg, 1)
 	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1), onJob: onJob}
 	k.mu.Lock()
-	if k.dead {
+	if k.dead || k.retired {
 		k.mu.Unlock()
 		return nil, 0, errKeeperGone
 	}
@@ -341,10 +361,11 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 		k.mu.Lock()
 		delete(k.replies, kp.id)
 		delete(k.procs, kp.id)
+		k.armIdleLocked()
 		k.mu.Unlock()
 		return nil, 0, err
 	}
-	kp.pid, kp.cgroup = m.PID, m.Cgroup
+	kp.pid = m.PID
 	return kp, m.PID, nil
 }
 
@@ -357,6 +378,13 @@ func shutdownKeepers() []<-chan struct{} {
 	var gone []<-chan struct{}
 	for _, k := range ks {
 		if k != nil {
+			// Its end is asked for: it stops the trees in its cgroups
+			// itself, and later starts get a new keeper.
+			keeperMu.Lock()
+			k.mu.Lock()
+			k.retireLocked()
+			k.mu.Unlock()
+			keeperMu.Unlock()
 			_ = k.send(keeperMsg{Op: "shutdown"}, nil) // fails only if it is gone already: done closes then
 			gone = append(gone, k.done)
 		}
@@ -369,21 +397,20 @@ func levelOf(h handle) Containment {
 		if kp.k.pidns {
 			return ContainPIDNamespace
 		}
-		if kp.cgroup != "" {
-			return ContainCgroup
-		}
 		return ContainKeeper
+	}
+	if _, ok := h.(*cgroupTree); ok {
+		return ContainCgroup
 	}
 	return ContainGroup
 }
 
 // keptProc is a child the keeper started for us.
 type keptProc struct {
-	k      *keeperClient
-	id     uint64
-	pid    int
-	cgroup string // the tree's cgroup directory, "" at the keeper level
-	exit   chan keeperMsg
+	k    *keeperClient
+	id   uint64
+	pid  int
+	exit chan keeperMsg
 	// onJob reports the leader stopped (with the signal) or continued;
 	// called by readLoop with the client's lock held, so it must not block.
 	// Set before the spawn is sent.

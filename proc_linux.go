@@ -28,9 +28,19 @@ type osProc struct {
 func keepAlive(f *os.File) { runtime.KeepAlive(f) }
 
 func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
+	return startOSInto(path, argv, env, dir, files, fg, -1)
+}
+
+// startOSInto is startOS, the child cloned straight into the cgroup whose
+// directory cgroupFD is open on (CLONE_INTO_CGROUP, Linux 5.7), or into this
+// process's own with -1.
+func startOSInto(path string, argv, env []string, dir string, files []*os.File, fg bool, cgroupFD int) (*osProc, error) {
 	pidfd := -1
 	pid, err := forkOwned(func() (int, error) {
 		sys := &syscall.SysProcAttr{PidFD: &pidfd}
+		if cgroupFD >= 0 {
+			sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
+		}
 		if fg {
 			// The child makes its group the terminal's foreground before
 			// exec, with its signals still blocked (no SIGTTOU, and no

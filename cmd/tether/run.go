@@ -223,7 +223,9 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 			last = startFailure(cmd, err)
 			break
 		}
-		if p.Containment() == tether.ContainGroup {
+		if lvl := p.Containment(); lvl == tether.ContainGroup || lvl == tether.ContainCgroup {
+			// PROGRAM is tether's own child: the reaper leaves it to
+			// tether and follows its stops.
 			reaper.program.Store(int64(p.PID()))
 		}
 		st, ended := serve(ctx, p, sess)

@@ -28,7 +28,7 @@ type reaper struct {
 	done   chan struct{}
 	reaped chan struct{} // a SIGCHLD was handled (cap 1: coalesced)
 
-	// At the group level PROGRAM is tether's own child, and a SIGCHLD is
+	// At the group and cgroup levels PROGRAM is tether's own child, and a SIGCHLD is
 	// how its stops are known: program is its pid (0: none to watch), and
 	// jobs gets EventStopped and EventContinued for it.
 	program atomic.Int64

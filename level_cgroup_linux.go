@@ -1,0 +1,506 @@
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The cgroup level (ContainCgroup), parent side.
+//
+// The parent clones each child straight into a cgroup of its own
+// (CLONE_INTO_CGROUP): one of the keeper's tree cgroups, "slots", made by
+// the parent under the keeper's directory and reused once empty, so that
+// neither a round trip to the keeper nor a cgroup's creation sits on the
+// spawn path. The child is the parent's own, waited for through a pidfd as
+// at the group level; Signal, Stop and Kill act on its cgroup from here.
+//
+// The keeper is the watchdog: it holds the directory (and its lock, which
+// proves it the keeper's), and when the parent ends, however it ends, it
+// stops every tree in it gracefully — each slot's stop signal to every
+// member, SIGCONT, the grace, cgroup.kill — and removes the cgroups. It
+// learns a slot's stop signal and grace from a one-way "tree" frame, sent
+// only when they differ from what it was last told of that slot (a new
+// slot's are SIGTERM and DefaultStopTimeout, the keeper's defaults), so a
+// program that starts its children alike sends none.
+//
+// Orphans at this level are reaped by the nearest subreaper or PID 1, as
+// those of os/exec's children are: the cgroup, not the reaper, holds the
+// tree (an exited, unreaped orphan no longer counts as a member of its
+// cgroup: cgroup.events says "populated 0").
+//
+// The keeper never leaves on its own while the parent may clone into its
+// directory: the parent says "bye" once no slot has been in use for
+// keeperIdle, and starts a new keeper for the next tree (byeIfIdle). A
+// keeper that dies while trees run in its slots (SIGKILLed) leaves them
+// without a watchdog: the parent then kills them, as the keeper level's
+// trees die with their keeper.
+
+// cgSlot is one tree cgroup, "tree.N" under the keeper's directory.
+type cgSlot struct {
+	name string
+	dir  string
+	// fd is the directory, open O_RDONLY: CLONE_INTO_CGROUP's target. Owner:
+	// the slot; closed when the slot is dropped (removed, or its keeper
+	// gone).
+	fd int
+	// What the keeper was last told of this slot: the stop signal and the
+	// grace it uses at the parent's death.
+	sig   syscall.Signal
+	grace time.Duration
+	// The limits written to the slot.
+	limits Limits
+	// cpu.stat when the slot was last found empty: the tree's figures
+	// count from its start, not the cgroup's.
+	baseUser, baseSys time.Duration
+	// killed: tether wrote the slot's cgroup.kill. Such a cgroup is not
+	// reused: measured on Linux 6.18, a child cloned into a cgroup that
+	// was ever cgroup.kill'ed is SIGKILLed before it runs (the kernel
+	// compares the cgroup's kill count with the parent's cgroup's).
+	killed bool
+}
+
+// cgPool is a keeper's slots, under the client's lock.
+type cgPool struct {
+	free     []*cgSlot // empty, ready for a tree
+	draining []*cgSlot // released with processes still in them (orphans): reused once empty
+	made     int       // slots made so far: the next one's number
+	live     int       // slots taken and not yet free: a tree runs in it, or it drains
+	trees    map[*cgroupTree]bool
+	// idle says bye to the keeper once no slot and no kept tree has been
+	// in use for keeperIdle (byeIfIdle). Owner: the client; stopped when
+	// the keeper is gone.
+	idle *time.Timer
+}
+
+// cgroupTree is a child at the cgroup level: the parent's own child, in a
+// slot.
+type cgroupTree struct {
+	*osProc
+	k *keeperClient
+	s *cgSlot
+	// lost: the keeper died while the tree ran, and the parent killed the
+	// tree (readLoop).
+	lost atomic.Bool
+}
+
+// startCgroupLevel starts spec's child in a slot of the keeper's directory.
+func startCgroupLevel(spec keeperSpawn, files []*os.File, _ func(bool, syscall.Signal)) (handle, int, error) {
+	sig, grace := syscall.Signal(spec.StopSignal), spec.StopTimeout
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	var lastErr error
+	// A keeper that said bye (or died) just as we took it, or a slot that
+	// another program removed: again, a bounded number of times.
+	for attempt := 0; attempt < 4; attempt++ {
+		k, err := getKeeper()
+		if err != nil {
+			return nil, 0, err
+		}
+		if k.cgroup == "" {
+			return nil, 0, &stepError{step: "cgroup", err: errors.New("no writable cgroup v2 subtree: " + k.cgroupErr)}
+		}
+		s, err := k.takeSlot()
+		if err == nil && !k.alive() {
+			// Its death is not read yet: a tree cloned now would be
+			// killed with its cgroups when it is. (One that dies from
+			// here to the clone takes the tree with it; Wait says so.)
+			k.dropSlot(s)
+			k.mu.Lock()
+			k.dead = true
+			k.mu.Unlock()
+			err = errKeeperGone
+		}
+		if errors.Is(err, errKeeperGone) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return nil, 0, &stepError{step: "cgroup", err: err}
+		}
+		if s.sig != sig || s.grace != grace {
+			// Before the clone: the keeper has it even if we die the
+			// next instant (the frame waits in its socket).
+			if err := k.send(keeperMsg{Op: "tree", Cgroup: s.name, Sig: int(sig), Grace: grace}, nil); err != nil {
+				k.dropSlot(s)
+				lastErr = err
+				continue
+			}
+			s.sig, s.grace = sig, grace
+		}
+		if err := k.setLimits(s, Limits{MemoryMax: spec.MemoryMax, PidsMax: spec.PidsMax}); err != nil {
+			k.putSlot(s)
+			return nil, 0, &stepError{step: "cgroup", err: err}
+		}
+		h, err := startOSInto(spec.Path, spec.Argv, spec.Env, spec.Dir, files, spec.Foreground, s.fd)
+		if errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENOENT) && !dirExists(s.dir) {
+			// The slot was removed (ENODEV: a removed cgroup), by another
+			// program: nothing of tether's removes a slot in use.
+			k.dropSlot(s)
+			if !dirExists(k.cgroup) {
+				// With the keeper's directory: the trees in it were
+				// killed (rmdir needs them gone). Later starts get a new
+				// keeper.
+				k.retire()
+				return nil, 0, &stepError{step: "cgroup", err: cgroupRemovedError(k.cgroup)}
+			}
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			k.putSlot(s)
+			return nil, 0, err
+		}
+		t := &cgroupTree{osProc: h, k: k, s: s}
+		k.mu.Lock()
+		if k.cg.trees == nil {
+			k.cg.trees = map[*cgroupTree]bool{}
+		}
+		k.cg.trees[t] = true
+		dead := k.dead
+		k.mu.Unlock()
+		if dead {
+			// The keeper died between takeSlot and now, and readLoop
+			// killed what was in its directory then: this tree is
+			// unwatched. It goes the same way.
+			t.lost.Store(true)
+			_ = cgroupKill(s.dir)
+			_ = h.signal(syscall.SIGKILL)
+		}
+		return t, h.pid, nil
+	}
+	return nil, 0, lastErr
+}
+
+func dirExists(dir string) bool {
+	_, err := os.Stat(dir)
+	return err == nil
+}
+
+// takeSlot hands out an empty slot, making one if none is free.
+func (k *keeperClient) takeSlot() (*cgSlot, error) {
+	k.mu.Lock()
+	if k.dead || k.retired {
+		k.mu.Unlock()
+		return nil, errKeeperGone
+	}
+	p := &k.cg
+	if len(p.free) == 0 && len(p.draining) > 0 {
+		k.recheckDrainingLocked()
+	}
+	p.live++
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		k.mu.Unlock()
+		return s, nil
+	}
+	p.made++
+	name := "tree." + strconv.Itoa(p.made)
+	k.mu.Unlock()
+
+	// Made outside the lock: a mkdir costs a quarter of a millisecond of
+	// kernel time, and other starts need not wait for it.
+	s := &cgSlot{name: name, dir: filepath.Join(k.cgroup, name), fd: -1, sig: syscall.SIGTERM, grace: DefaultStopTimeout}
+	err := os.Mkdir(s.dir, 0o755)
+	if err == nil {
+		s.fd, err = unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			_ = cgroupRemove(s.dir) // best effort: nothing entered it
+		}
+	}
+	if err != nil {
+		k.mu.Lock()
+		p.live--
+		k.mu.Unlock()
+		k.armIdle()
+		if errors.Is(err, os.ErrNotExist) && !dirExists(k.cgroup) {
+			k.retire()
+			return nil, cgroupRemovedError(k.cgroup)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// setLimits writes the tree's limits to its slot where they differ from
+// what the slot has.
+func (k *keeperClient) setLimits(s *cgSlot, want Limits) error {
+	if err := cgroupSetLimits(s.dir, want, s.limits, k.controllers); err != nil {
+		return err
+	}
+	s.limits = want
+	return nil
+}
+
+// putSlot takes back a slot whose tree is over (or never started): free
+// once it is empty, draining while orphans of the tree run in it.
+func (k *keeperClient) putSlot(s *cgSlot) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.dead || k.retired {
+		// The keeper removes its directory as it goes; nothing to keep.
+		k.cg.live--
+		closeSlot(s)
+		return
+	}
+	if cgroupPopulated(s.dir) {
+		k.cg.draining = append(k.cg.draining, s)
+		k.armIdleLocked()
+		return
+	}
+	k.freeSlotLocked(s)
+}
+
+// freeSlotLocked makes an empty slot free, or removes it where it must not
+// be reused: with the memory controller on, memory.peak and memory.events
+// count a cgroup's whole life, so each tree gets a new one; and a killed
+// one would kill the next tree (cgSlot.killed).
+func (k *keeperClient) freeSlotLocked(s *cgSlot) {
+	k.cg.live--
+	if why, ok := k.controllers["memory"]; (ok && why == "") || s.killed {
+		_ = cgroupRemove(s.dir) // best effort: the keeper removes what is left at its end
+		closeSlot(s)
+	} else {
+		s.baseUser, s.baseSys = cgroupCPU(s.dir)
+		k.cg.free = append(k.cg.free, s)
+	}
+	k.armIdleLocked()
+}
+
+// dropSlot forgets a slot that was removed, or was never told to the keeper.
+func (k *keeperClient) dropSlot(s *cgSlot) {
+	k.mu.Lock()
+	k.cg.live--
+	k.armIdleLocked()
+	k.mu.Unlock()
+	_ = cgroupRemove(s.dir) // best effort: empty, or gone already
+	closeSlot(s)
+}
+
+func closeSlot(s *cgSlot) {
+	if s.fd >= 0 {
+		_ = unix.Close(s.fd) // best effort: only a directory
+		s.fd = -1
+	}
+}
+
+// recheckDrainingLocked frees the draining slots that have emptied.
+func (k *keeperClient) recheckDrainingLocked() {
+	d := k.cg.draining[:0]
+	for _, s := range k.cg.draining {
+		if cgroupPopulated(s.dir) {
+			d = append(d, s)
+			continue
+		}
+		k.freeSlotLocked(s)
+	}
+	clear(k.cg.draining[len(d):])
+	k.cg.draining = d
+}
+
+// armIdle starts the countdown to bye when nothing of the keeper's is in
+// use: no slot taken, no kept tree, no spawn awaiting its answer.
+func (k *keeperClient) armIdle() {
+	k.mu.Lock()
+	k.armIdleLocked()
+	k.mu.Unlock()
+}
+
+func (k *keeperClient) armIdleLocked() {
+	if k.dead || k.retired || k.cgroup == "" {
+		return
+	}
+	if k.cg.live-len(k.cg.draining) > 0 || len(k.procs) > 0 || len(k.replies) > 0 {
+		return
+	}
+	if k.cg.idle == nil {
+		k.cg.idle = time.AfterFunc(keeperIdle, k.byeIfIdle)
+	} else {
+		k.cg.idle.Reset(keeperIdle)
+	}
+}
+
+// byeIfIdle says bye to the keeper if nothing of it has been used since
+// the timer was armed (a start stops nothing: the use is seen here), and
+// makes the next start get a new keeper. With orphans draining in a slot,
+// it looks again later.
+func (k *keeperClient) byeIfIdle() {
+	keeperMu.Lock()
+	k.mu.Lock()
+	if k.dead || k.retired {
+		k.mu.Unlock()
+		keeperMu.Unlock()
+		return
+	}
+	if len(k.cg.draining) > 0 {
+		k.recheckDrainingLocked()
+	}
+	if k.cg.live > 0 || len(k.procs) > 0 || len(k.replies) > 0 {
+		if k.cg.live > 0 && k.cg.live == len(k.cg.draining) {
+			k.cg.idle.Reset(keeperIdle) // orphans only: look again later
+		}
+		k.mu.Unlock()
+		keeperMu.Unlock()
+		return
+	}
+	k.retireLocked()
+	k.mu.Unlock()
+	keeperMu.Unlock()
+	_ = k.send(keeperMsg{Op: "bye"}, nil) // fails only if it is gone already
+}
+
+// retire makes later starts get a new keeper, and lets this one go.
+func (k *keeperClient) retire() {
+	keeperMu.Lock()
+	k.mu.Lock()
+	already := k.retired || k.dead
+	k.retireLocked()
+	k.mu.Unlock()
+	keeperMu.Unlock()
+	if !already {
+		_ = k.send(keeperMsg{Op: "bye"}, nil) // fails only if it is gone already
+	}
+}
+
+// retireLocked: with keeperMu and k.mu held.
+func (k *keeperClient) retireLocked() {
+	k.forget()
+	for _, s := range k.cg.free {
+		closeSlot(s)
+	}
+	k.cg.free = nil
+	if k.cg.idle != nil {
+		k.cg.idle.Stop()
+	}
+}
+
+// keeperGoneLocked runs in readLoop when the keeper's stream ended, with
+// k.mu held: unless the parent let it go (bye, Shutdown), the trees in its
+// slots lost their watchdog, and are killed with the directory (readLoop's
+// cgroupDestroy).
+func (k *keeperClient) keeperGoneLocked() {
+	if !k.retired {
+		for t := range k.cg.trees {
+			t.lost.Store(true)
+		}
+	}
+	for _, s := range k.cg.free {
+		closeSlot(s)
+	}
+	for _, s := range k.cg.draining {
+		closeSlot(s)
+	}
+	k.cg.free, k.cg.draining = nil, nil
+	if k.cg.idle != nil {
+		k.cg.idle.Stop()
+	}
+}
+
+func (t *cgroupTree) wait() (waitResult, error) {
+	w, err := t.osProc.wait()
+	// The tree's CPU time, from its cgroup: its members' too, reaped or
+	// not, since the slot was last found empty.
+	u, s := cgroupCPU(t.s.dir)
+	w.treeUser, w.treeSys = max(u-t.s.baseUser, 0), max(s-t.s.baseSys, 0)
+	if why, ok := t.k.controllers["memory"]; ok && why == "" {
+		// Only slots with the memory controller have the files, and
+		// those are never reused: no failing opens on every exit
+		// elsewhere.
+		w.treePeak, w.treeOOM = cgroupMemoryPeak(t.s.dir), cgroupOOMKills(t.s.dir)
+	}
+	if err == nil && t.lost.Load() && w.signal == syscall.SIGKILL {
+		err = fmt.Errorf("tether: pid %d: %s; it was killed with it", t.pid, errKeeperGone)
+	}
+	return w, err
+}
+
+// signal sends sig to the leader (through its pidfd) and to every other
+// member of its cgroup. SIGKILL to a tree of more than its leader is
+// cgroup.kill, which nothing can fork its way out of; to a leader alone, it
+// goes through the pidfd, which leaves the slot reusable (cgSlot.killed). A
+// child the leader forks meanwhile is swept at close (Kill sets stopping).
+func (t *cgroupTree) signal(sig syscall.Signal) error {
+	procs := cgroupProcs(t.s.dir)
+	if sig == syscall.SIGKILL && (len(procs) > 1 || len(procs) == 1 && procs[0] != t.pid) {
+		if t.kill() == nil {
+			return nil
+		}
+	}
+	var err error
+	if t.pidfd != nil {
+		err = unix.PidfdSendSignal(t.fd, sig, nil, 0)
+	} else {
+		err = syscall.Kill(t.pid, sig)
+	}
+	if errors.Is(err, syscall.ESRCH) {
+		err = nil
+	}
+	for _, pid := range procs {
+		if pid != t.pid {
+			_ = syscall.Kill(pid, sig) // best effort: it may have exited since the read
+		}
+	}
+	return err
+}
+
+// kill is cgroup.kill on the tree's slot.
+func (t *cgroupTree) kill() error {
+	t.k.mu.Lock()
+	t.s.killed = true
+	t.k.mu.Unlock()
+	return cgroupKill(t.s.dir)
+}
+
+func (t *cgroupTree) sweep() {
+	if cgroupPopulated(t.s.dir) && t.kill() != nil {
+		t.osProc.sweep()
+	}
+}
+
+func (t *cgroupTree) release() {
+	t.osProc.release()
+	t.k.mu.Lock()
+	delete(t.k.cg.trees, t)
+	t.k.mu.Unlock()
+	t.k.putSlot(t.s)
+}
+
+// cgroupPopulated reads cgroup.events: whether a process is in the cgroup
+// or below it. An unreadable file (a removed cgroup) is not populated.
+func cgroupPopulated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(b), "populated 1")
+}
+
+// alive reports whether the keeper's end of the socket is still open: a
+// keeper that died closed it (the kernel did, when its last thread exited),
+// perhaps before readLoop read the end. One poll(2), no round trip.
+func (k *keeperClient) alive() bool {
+	rc, err := k.conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	up := true
+	err = rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		for {
+			n, err := unix.Poll(fds, 0)
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			up = err != nil || n == 0 || fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) == 0
+			return
+		}
+	})
+	return up && err == nil // closed: readLoop read the end
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package tether
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// startCgroupLevel: cgroups are Linux's.
+func startCgroupLevel(keeperSpawn, []*os.File, func(bool, syscall.Signal)) (handle, int, error) {
+	return nil, 0, &stepError{step: "cgroup", err: errors.New("no cgroup v2: cgroups are Linux only")}
+}
