@@ -33,15 +33,22 @@ import "fmt"
 //     binary, so mind your init functions (see "The keeper runs your binary"
 //     in the package documentation).
 //
-//   - ContainCgroup ("cgroup") is ContainKeeper with each tree in a cgroup v2
-//     of its own, created by the keeper under its own cgroup and entered at
-//     clone time (CLONE_INTO_CGROUP), so no process of the tree is ever
-//     outside it. A tree is then exactly its cgroup: Signal, Stop and Kill
-//     reach descendants that double-forked away too, Kill is cgroup.kill,
-//     and Exit gets the tree's CPU time (and peak memory where the memory
-//     controller is enabled). Cmd.Limits needs this level. Each cgroup is
-//     removed once its tree is empty and closed. Start fails with a
-//     *StartError when the machine offers no writable cgroup v2 subtree.
+//   - ContainCgroup ("cgroup") puts each tree in a cgroup v2 of its own,
+//     entered at clone time (CLONE_INTO_CGROUP), so no process of the tree
+//     is ever outside it. The parent clones the child itself, into one of
+//     the cgroups a keeper owns (made ahead and reused once empty), so a
+//     spawn costs what the group level's does; the keeper is the watchdog:
+//     when the parent ends, however it ends, it stops every tree as at the
+//     keeper level, cgroup.kills what is left and removes the cgroups. A
+//     tree is exactly its cgroup: Signal, Stop and Kill reach descendants
+//     that double-forked away too, Kill is cgroup.kill, and Exit gets the
+//     tree's CPU time since its start (and peak memory where the memory
+//     controller is enabled). The child is the parent's own child, so
+//     orphans of the tree are reaped by the nearest subreaper or PID 1, as
+//     os/exec's are (the cgroup, not the reaper, holds the tree), and
+//     EventStopped is not reported. Cmd.Limits needs this level. Start
+//     fails with a *StartError when the machine offers no writable cgroup
+//     v2 subtree.
 //
 //   - ContainPIDNamespace ("pidns", opt-in: ContainAuto never picks it) is
 //     ContainKeeper with the keeper as PID 1 of a new PID namespace (and a

@@ -21,13 +21,21 @@ import (
 
 const envTeardownParent = "TETHER_BENCH_TEARDOWN_PARENT"
 
+// envTeardownLevel is the containment level of the parent's tree: "keeper",
+// or "cgroup" (the watchdog).
+const envTeardownLevel = "TETHER_BENCH_TEARDOWN_LEVEL"
+
 // teardownParent is the bench binary re-executed as a parent: it starts a
-// tree of n processes under the keeper, relays their pids, says "ready" and
-// waits to be SIGKILLed.
+// tree of n processes at the level $TETHER_BENCH_TEARDOWN_LEVEL names,
+// relays their pids, says "ready" and waits to be SIGKILLed.
 func teardownParent(n int) {
 	script := fmt.Sprintf("i=1; while [ $i -lt %d ]; do sleep 600 & echo pid $!; i=$((i+1)); done; echo pid $$; exec sleep 600", n)
+	level := tether.ContainKeeper
+	if os.Getenv(envTeardownLevel) == "cgroup" {
+		level = tether.ContainCgroup
+	}
 	c := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script},
-		Stdout: tether.Pipe(), Containment: tether.ContainKeeper, StopTimeout: 5 * time.Second}
+		Stdout: tether.Pipe(), Containment: level, StopTimeout: 5 * time.Second}
 	p, err := c.Start(context.Background())
 	if err != nil {
 		fmt.Println("start:", err)
@@ -42,33 +50,39 @@ func teardownParent(n int) {
 
 func benchTeardown() {
 	const trials = 100
-	fmt.Printf("\nTeardown latency: parent SIGKILLed → last descendant gone, keeper level (%d trials each)\n\n", trials)
-	fmt.Println("| tree size | p50 | p99 | max |\n|---:|---:|---:|---:|")
+	fmt.Printf("\nTeardown latency: parent SIGKILLed → last descendant gone (%d trials each)\n\n", trials)
+	fmt.Println("| level | tree size | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
 	exe, err := os.Executable()
 	if err != nil {
 		fatal(err)
 	}
+	levels := []string{"keeper"}
+	if autoName() == "cgroup" {
+		levels = append(levels, "cgroup")
+	}
 	for _, n := range []int{1, 10, 100} {
-		var lat []time.Duration
-		for i := 0; i < trials; i++ {
-			d, err := teardownTrial(exe, n)
-			if err != nil {
-				fatal(err)
+		for _, level := range levels {
+			var lat []time.Duration
+			for i := 0; i < trials; i++ {
+				d, err := teardownTrial(exe, n, level)
+				if err != nil {
+					fatal(err)
+				}
+				lat = append(lat, d)
 			}
-			lat = append(lat, d)
+			sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+			q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+			fmt.Printf("| %s | %d | %v | %v | %v |\n", level, n, q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
 		}
-		sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-		q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-		fmt.Printf("| %d | %v | %v | %v |\n", n, q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
 	}
 }
 
 // teardownTrial starts a parent with a tree of n, SIGKILLs it and measures
 // until every process of the tree has exited, watched through pidfds (a
 // pidfd of any process becomes readable when it exits).
-func teardownTrial(exe string, n int) (time.Duration, error) {
+func teardownTrial(exe string, n int, level string) (time.Duration, error) {
 	c := exec.Command(exe)
-	c.Env = append(os.Environ(), envTeardownParent+"="+strconv.Itoa(n))
+	c.Env = append(os.Environ(), envTeardownParent+"="+strconv.Itoa(n), envTeardownLevel+"="+level)
 	out, err := c.StdoutPipe()
 	if err != nil {
 		return 0, err
