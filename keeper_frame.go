@@ -130,6 +130,13 @@ func (r *frameReader) parse() (m keeperMsg, fds []int, ok bool, err error) {
 	return m, fds, true, nil
 }
 
+// buffered reports whether a whole frame is read and waits to be parsed: the
+// peer sent more than the frame next returned last.
+func (r *frameReader) buffered() bool {
+	avail := r.buf[r.off:]
+	return len(avail) >= frameHeader && len(avail)-frameHeader >= int(binary.BigEndian.Uint32(avail))
+}
+
 var errEOF = errors.New("end of the keeper's stream")
 
 // fill reads once more, after moving what is left to the buffer's start and

@@ -57,7 +57,16 @@ type keeperClient struct {
 	// get a new one, and its end kills nothing of the parent's.
 	retired bool
 	cg      cgPool // the cgroup level's tree cgroups (level_cgroup_linux.go)
+	// released: trees closed since the last frame sent, whose releases go
+	// with the next spawn, bye or shutdown (one write, one wake-up of the
+	// keeper), or after releaseDelay if none comes. relTimer: owner the
+	// client; stopped when the keeper is gone.
+	released []uint64
+	relTimer *time.Timer
 }
+
+// releaseDelay bounds how long a release waits for a frame to go with.
+const releaseDelay = 50 * time.Millisecond
 
 func getKeeper() (*keeperClient, error) { return getKeeperAt(false) }
 
@@ -227,6 +236,10 @@ func (k *keeperClient) readLoop() {
 	k.mu.Lock()
 	k.keeperGoneLocked()
 	k.dead = true
+	k.released = nil
+	if k.relTimer != nil {
+		k.relTimer.Stop()
+	}
 	for id, ch := range k.replies {
 		ch <- keeperMsg{Op: "spawned", ID: id, Err: errKeeperGone.Error()}
 	}
@@ -257,9 +270,28 @@ func (k *keeperClient) readLoop() {
 }
 
 func (k *keeperClient) send(m keeperMsg, fds []int) error {
-	b, err := appendFrame(nil, m, len(fds))
-	if err != nil {
-		return err
+	var b []byte
+	if m.Op == "spawn" || m.Op == "bye" || m.Op == "shutdown" || m.Op == "release" {
+		// The releases waiting go first, in the same write.
+		k.mu.Lock()
+		ids := k.released
+		k.released = nil
+		k.mu.Unlock()
+		for _, id := range ids {
+			b, _ = appendFrame(b, keeperMsg{Op: "release", ID: id}, 0) // cannot fail: small
+		}
+		if m.Op == "release" {
+			m = keeperMsg{} // flushReleases: nothing of its own
+		}
+	}
+	if m.Op != "" {
+		var err error
+		if b, err = appendFrame(b, m, len(fds)); err != nil {
+			return err
+		}
+	}
+	if len(b) == 0 {
+		return nil
 	}
 	var oob []byte
 	if len(fds) > 0 {
@@ -446,8 +478,24 @@ func (h *keptProc) sweep() {
 	_ = h.k.send(keeperMsg{Op: "sweep", ID: h.id}, nil) // best effort: a dead keeper took the tree with it
 }
 
+// release is sent with the client's next frame, within releaseDelay (see
+// keeperClient.released).
 func (h *keptProc) release() {
-	_ = h.k.send(keeperMsg{Op: "release", ID: h.id}, nil) // best effort: as above
+	k := h.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.dead {
+		return // the keeper took the tree with it
+	}
+	k.released = append(k.released, h.id)
+	if k.relTimer == nil {
+		// Owner: the client. Each firing ends at once; stopped in readLoop.
+		k.relTimer = time.AfterFunc(releaseDelay, func() {
+			_ = k.send(keeperMsg{Op: "release"}, nil) // best effort: a dead keeper took the trees with it
+		})
+	} else if len(k.released) == 1 {
+		k.relTimer.Reset(releaseDelay)
+	}
 }
 
 // ---- keeper side, every Unix ----
@@ -471,7 +519,10 @@ const keeperIdle = 2 * time.Second
 // that serves it: the part the Linux and macOS keepers share.
 type keeperLink struct {
 	fd  int    // the socket to the parent, blocking
-	out []byte // reply's buffer, under the keeper's lock
+	out []byte // replies not yet sent, under the keeper's lock
+	// batching: serve handles a request with more read behind it; its
+	// replies wait in out and go in one write with the last one's.
+	batching bool
 
 	sigs    chan os.Signal // the keeper's own ending signals (interruptOnSignals)
 	ignored uint64         // the signals the keeper ignores now (ignoredSignals' form); serve's goroutine only
@@ -490,14 +541,25 @@ func openKeeperLink() (keeperLink, error) {
 	return l, nil
 }
 
-// reply sends m to the parent; called with the keeper's lock held.
+// reply sends m to the parent, at once or, in a burst of requests, with the
+// burst's last answer; called with the keeper's lock held.
 func (l *keeperLink) reply(m keeperMsg) {
-	b, err := appendFrame(l.out[:0], m, 0)
+	b, err := appendFrame(l.out, m, 0)
 	if err != nil {
 		return // cannot happen: replies are small
 	}
 	l.out = b
-	_ = sendFrame(l.fd, b, nil) // best effort: a gone parent reads nothing (EPIPE)
+	if !l.batching {
+		l.flush()
+	}
+}
+
+// flush sends the replies waiting in out; called with the keeper's lock held.
+func (l *keeperLink) flush() {
+	if len(l.out) > 0 {
+		_ = sendFrame(l.fd, l.out, nil) // best effort: a gone parent reads nothing (EPIPE)
+		l.out = l.out[:0]
+	}
 }
 
 // interrupt ends serve as the parent's death does: shutting our reading
@@ -613,8 +675,16 @@ func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperI
 		if m.Op == "spawn" && m.Spawn != nil {
 			l.applyIgnored(m.Spawn.Ignored)
 		}
+		// A burst (pipelined spawns, releases sent with a spawn) is
+		// answered in one write, once its last request is handled.
+		more := r.buffered()
 		mu.Lock()
+		l.batching = more
 		handle(keeperIn{m, fds})
+		l.batching = false
+		if !more {
+			l.flush()
+		}
 		idle.Reset(keeperIdle)
 		mu.Unlock()
 	}
