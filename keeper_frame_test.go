@@ -25,7 +25,7 @@ func TestFrameSplitReads(t *testing.T) {
 	var stream []byte
 	firstByte := map[int]int{} // offset in stream -> descriptors sent with it
 	for i := range 200 {
-		m := keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("x", i*37%5000)}
+		m := keeperMsg{Op: opSpawn, ID: uint64(i), Spawned: &spawnResult{Err: strings.Repeat("x", i*37%5000)}}
 		nfds := i % 4
 		firstByte[len(stream)] = nfds
 		var err error
@@ -68,9 +68,9 @@ func TestFrameSplitReads(t *testing.T) {
 			if err != nil {
 				t.Fatalf("chunks ≤%d: frame %d: %v", maxChunk, i, err)
 			}
-			if m.ID != want.m.ID || m.Err != want.m.Err || len(fds) != want.nfds {
+			if m.ID != want.m.ID || payload(m) != payload(want.m) || len(fds) != want.nfds {
 				t.Fatalf("chunks ≤%d: frame %d: got id %d, %d bytes, %d fds; want id %d, %d bytes, %d fds",
-					maxChunk, i, m.ID, len(m.Err), len(fds), want.m.ID, len(want.m.Err), want.nfds)
+					maxChunk, i, m.ID, len(payload(m)), len(fds), want.m.ID, len(payload(want.m)), want.nfds)
 			}
 			for _, fd := range fds {
 				if fd != next {
@@ -114,13 +114,14 @@ func TestFrameMalformed(t *testing.T) {
 // frames after it are unaffected.
 func TestFrameTruncatedRights(t *testing.T) {
 	var stream []byte
+	ends := []int{0}
 	for i := range 3 {
 		var err error
-		if stream, err = appendFrame(stream, keeperMsg{Op: "spawn", ID: uint64(i)}, 3); err != nil {
+		if stream, err = appendFrame(stream, keeperMsg{Op: opSpawn, ID: uint64(i)}, 3); err != nil {
 			t.Fatal(err)
 		}
+		ends = append(ends, len(stream))
 	}
-	frame := len(stream) / 3
 	read := 0
 	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
 		if read == 3 {
@@ -128,7 +129,7 @@ func TestFrameTruncatedRights(t *testing.T) {
 		}
 		i := read
 		read++
-		n := copy(p, stream[i*frame:(i+1)*frame])
+		n := copy(p, stream[ends[i]:ends[i+1]])
 		if i == 1 {
 			// One of three made it.
 			return n, copy(oob, unix.UnixRights(2000)), unix.MSG_CTRUNC, nil
@@ -148,7 +149,7 @@ func TestFrameTruncatedRights(t *testing.T) {
 // receiver has no room for the descriptors, and drops them; the data comes
 // with the next read, and the frame gets -1s.
 func TestFrameDroppedRights(t *testing.T) {
-	stream, err := appendFrame(nil, keeperMsg{Op: "spawn", ID: 7}, 3)
+	stream, err := appendFrame(nil, keeperMsg{Op: opSpawn, ID: 7}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestFrameBufferShrinks(t *testing.T) {
 	sizes := []int{10, 3 << 20, 20, 2 << 20, 30, 40}
 	for i, n := range sizes {
 		var err error
-		if stream, err = appendFrame(stream, keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("z", n)}, 0); err != nil {
+		if stream, err = appendFrame(stream, keeperMsg{Op: opSpawn, ID: uint64(i), Spawned: &spawnResult{Err: strings.Repeat("z", n)}}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,8 +190,8 @@ func TestFrameBufferShrinks(t *testing.T) {
 		})
 		for i, n := range sizes {
 			m, _, err := r.next()
-			if err != nil || m.ID != uint64(i) || len(m.Err) != n {
-				t.Fatalf("chunks of %d: frame %d: id %d, %d bytes, %v", chunk, i, m.ID, len(m.Err), err)
+			if err != nil || m.ID != uint64(i) || len(payload(m)) != n {
+				t.Fatalf("chunks of %d: frame %d: id %d, %d bytes, %v", chunk, i, m.ID, len(payload(m)), err)
 			}
 		}
 		if c := cap(r.buf); c > 1<<20 {
@@ -235,7 +236,7 @@ func TestFrameSocket(t *testing.T) {
 		defer syscall.Close(pair[0])
 		for i := range n {
 			fds := raw[:i%(len(files)+1)]
-			b, err := appendFrame(nil, keeperMsg{Op: "spawn", ID: uint64(i), Err: strings.Repeat("y", i*101%70000)}, len(fds))
+			b, err := appendFrame(nil, keeperMsg{Op: opSpawn, ID: uint64(i), Spawned: &spawnResult{Err: strings.Repeat("y", i*101%70000)}}, len(fds))
 			if err == nil {
 				err = sendFrame(pair[0], b, fds)
 			}
@@ -255,8 +256,8 @@ func TestFrameSocket(t *testing.T) {
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		if m.ID != uint64(i) || len(m.Err) != i*101%70000 || len(fds) != i%(len(files)+1) {
-			t.Fatalf("frame %d: id %d, %d bytes, %d fds", i, m.ID, len(m.Err), len(fds))
+		if m.ID != uint64(i) || len(payload(m)) != i*101%70000 || len(fds) != i%(len(files)+1) {
+			t.Fatalf("frame %d: id %d, %d bytes, %d fds", i, m.ID, len(payload(m)), len(fds))
 		}
 		for j, fd := range fds {
 			var got, want unix.Stat_t
@@ -275,4 +276,12 @@ func TestFrameSocket(t *testing.T) {
 	if _, _, err := r.next(); err != errEOF {
 		t.Fatalf("after the last frame: %v, want errEOF", err)
 	}
+}
+
+// payload is the text a test frame carries (in a spawned answer's Err).
+func payload(m keeperMsg) string {
+	if m.Spawned == nil {
+		return ""
+	}
+	return m.Spawned.Err
 }

@@ -130,7 +130,7 @@ func startCgroupLevel(spec keeperSpawn, files []*os.File, _ func(bool, syscall.S
 		if s.sig != sig || s.grace != grace {
 			// Before the clone: the keeper has it even if we die the
 			// next instant (the frame waits in its socket).
-			if err := k.send(keeperMsg{Op: "tree", Cgroup: s.name, Sig: int(sig), Grace: grace}, nil); err != nil {
+			if err := k.send(keeperMsg{Op: opTree, Tree: &treeStop{Cgroup: s.name, Sig: int(sig), Grace: grace}}, nil); err != nil {
 				k.dropSlot(s)
 				lastErr = err
 				continue
@@ -356,7 +356,7 @@ func (k *keeperClient) byeIfIdle() {
 	k.retireLocked()
 	k.mu.Unlock()
 	keeperMu.Unlock()
-	_ = k.send(keeperMsg{Op: "bye"}, nil) // fails only if it is gone already
+	_ = k.send(keeperMsg{Op: opBye}, nil) // fails only if it is gone already
 }
 
 // retire makes later starts get a new keeper, and lets this one go.
@@ -368,7 +368,7 @@ func (k *keeperClient) retire() {
 	k.mu.Unlock()
 	keeperMu.Unlock()
 	if !already {
-		_ = k.send(keeperMsg{Op: "bye"}, nil) // fails only if it is gone already
+		_ = k.send(keeperMsg{Op: opBye}, nil) // fails only if it is gone already
 	}
 }
 

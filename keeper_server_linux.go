@@ -115,7 +115,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// show this namespace's pids.
 		hostProc, err := enterPIDNamespace()
 		if err != nil {
-			k.reply(keeperMsg{Op: "hello", Err: err.Error()})
+			k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Err: err.Error()}})
 			return 2
 		}
 		k.hostProc = hostProc
@@ -125,7 +125,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	} else if err := procfs.IsOurs(); err != nil {
 		// Its tree walk and teardown would read, and signal, another
 		// namespace's processes by their pids.
-		k.reply(keeperMsg{Op: "hello", Err: err.Error()})
+		k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Err: err.Error()}})
 		return 2
 	} else if own, err := cgroupParent(); err == nil {
 		k.cgOwn, k.cgDir = own, own.dir
@@ -137,7 +137,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// parent that spawned once does not keep it for life, and the next
 	// start makes a new one. Requests and reaps push the deadline back.
 	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
-	k.reply(keeperMsg{Op: "hello", Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers})
+	k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
 
 	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
@@ -236,9 +236,9 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 		return // an orphan's, or a member's: the tree's leader is what parents follow
 	}
 	if stopped {
-		k.reply(keeperMsg{Op: "stopped", ID: t.id, Sig: int(sigabi.ChildStatus(&info))})
+		k.reply(keeperMsg{Op: opStopped, ID: t.id, Sig: int(sigabi.ChildStatus(&info))})
 	} else {
-		k.reply(keeperMsg{Op: "continued", ID: t.id})
+		k.reply(keeperMsg{Op: opContinued, ID: t.id})
 	}
 }
 
@@ -263,58 +263,17 @@ func watchPidfd(fd int, gone func()) {
 	}
 }
 
+// handle dispatches one request (see the protocol in keeper_proto.go); called
+// with k.mu held.
 func (k *keeper) handle(in keeperIn) {
 	m := in.m
-	if m.Op != "spawn" {
+	if m.Op != opSpawn {
 		closeFDs(in.fds) // only a spawn carries descriptors
 	}
 	switch m.Op {
-	case "spawn":
-		files, err := spawnFiles(in)
-		if err != nil {
-			k.reply(spawnFailed(m.ID, err))
-			return
-		}
-		attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if m.Spawn.Foreground {
-			attr.Foreground, attr.Ctty = true, in.fds[0] // see proc_linux.go
-		}
-		var pid, hostPID int
-		if m.Spawn.Cgroup || m.Spawn.MemoryMax != 0 || m.Spawn.PidsMax != 0 {
-			// The parent clones the cgroup level's trees itself.
-			err = errors.New("malformed spawn request: the cgroup level is the parent's to start")
-		} else {
-			pid, err = forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files, attr)
-		}
-		hostPID = pid
-		if err == nil && k.hostProc != "" {
-			// The parent knows its own namespace's pids. The child
-			// cannot have been reaped yet: reaping takes k.mu.
-			if hostPID = k.parentsPID(pid); hostPID == 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL) // the reaper collects it as an orphan
-				err = fmt.Errorf("pid %d has no pid in the parent's namespace", pid)
-			}
-		}
-		for _, f := range files {
-			_ = f.Close() // best effort: the child has its copies
-		}
-		if err != nil {
-			k.reply(spawnFailed(m.ID, err))
-			return
-		}
-		t := &keptTree{id: m.ID, pid: pid, hostPID: hostPID, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
-		if t.stopSignal == 0 {
-			t.stopSignal = syscall.SIGTERM
-		}
-		k.maxGrace = max(k.maxGrace, t.stopTimeout)
-		k.trees[t.id] = t
-		k.leaders[t.pid] = t
-		select {
-		case k.kick <- struct{}{}:
-		default:
-		}
-		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: hostPID})
-	case "signal":
+	case opSpawn:
+		k.spawn(in)
+	case opSignal:
 		if t := k.trees[m.ID]; t != nil {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
 				k.killTree(t)
@@ -322,27 +281,60 @@ func (k *keeper) handle(in keeperIn) {
 				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
 			}
 		}
-	case "shutdown":
-		// The parent asks for what its death would bring: every tree
-		// stopped gracefully, then the keeper's exit.
-		k.interrupt()
-	case "sweep":
+	case opSweep:
 		if t := k.trees[m.ID]; t != nil {
 			k.killTree(t)
 		}
-	case "release":
+	case opRelease:
 		delete(k.trees, m.ID)
-	case "tree":
-		if name := filepath.Base(m.Cgroup); strings.HasPrefix(name, "tree.") && m.Sig > 0 && m.Sig < 65 {
-			k.slots[name] = slotStop{syscall.Signal(m.Sig), m.Grace}
+	case opShutdown:
+		// The parent asks for what its death would bring: every tree
+		// stopped gracefully, then the keeper's exit.
+		k.interrupt()
+	case opTree:
+		if t := m.Tree; t != nil && t.Sig > 0 && t.Sig < 65 && strings.HasPrefix(t.Cgroup, "tree.") && !strings.Contains(t.Cgroup, "/") {
+			k.slots[t.Cgroup] = slotStop{syscall.Signal(t.Sig), t.Grace}
 		}
-	case "bye":
+	case opBye:
 		k.bye = true
 		if len(k.trees) == 0 && len(procfs.Children(k.self)) == 0 {
 			k.removeCgroupsLocked()
 			os.Exit(0)
 		}
 	}
+}
+
+// spawn starts a tree's leader, a child of the keeper's spawning thread
+// (PDEATHSIG: see runKeeper), and answers with its pid as the parent knows
+// it.
+func (k *keeper) spawn(in keeperIn) {
+	m := in.m
+	pid, err := startChild(in, &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL})
+	hostPID := pid
+	if err == nil && k.hostProc != "" {
+		// The parent knows its own namespace's pids. The child cannot
+		// have been reaped yet: reaping takes k.mu.
+		if hostPID = k.parentsPID(pid); hostPID == 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL) // the reaper collects it as an orphan
+			err = fmt.Errorf("pid %d has no pid in the parent's namespace", pid)
+		}
+	}
+	if err != nil {
+		k.reply(spawnFailed(m.ID, err))
+		return
+	}
+	t := &keptTree{id: m.ID, pid: pid, hostPID: hostPID, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+	if t.stopSignal == 0 {
+		t.stopSignal = syscall.SIGTERM
+	}
+	k.maxGrace = max(k.maxGrace, t.stopTimeout)
+	k.trees[t.id] = t
+	k.leaders[t.pid] = t
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+	k.reply(keeperMsg{Op: opSpawned, ID: m.ID, Spawned: &spawnResult{PID: hostPID}})
 }
 
 // slotStop is how the keeper stops the tree in one of the parent's tree

@@ -25,7 +25,7 @@ func keepAlive(f *os.File) { runtime.KeepAlive(f) }
 func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
 	sys := &syscall.SysProcAttr{}
 	if fg {
-		sys.Foreground, sys.Ctty = true, int(files[0].Fd()) // see proc_linux.go
+		sys.Foreground, sys.Ctty = true, int(files[0].Fd()) // see level_group_linux.go
 	}
 	pid, err := forkExec(path, argv, env, dir, files, sys)
 	if err != nil {

@@ -88,7 +88,7 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 		k.interrupt() // the parent is gone already
 	}
 	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
-	k.reply(keeperMsg{Op: "hello", CgroupErr: "cgroups are Linux only"})
+	k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{CgroupErr: "cgroups are Linux only"}})
 
 	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the keeper exits.
@@ -174,75 +174,67 @@ func (k *keeper) idleExit() {
 	os.Exit(0)
 }
 
+// handle dispatches one request (see the protocol in keeper_proto.go); called
+// with k.mu held.
 func (k *keeper) handle(in keeperIn) {
 	m := in.m
-	if m.Op != "spawn" {
-		closeFDs(in.fds)
+	if m.Op != opSpawn {
+		closeFDs(in.fds) // only a spawn carries descriptors
 	}
 	switch m.Op {
-	case "spawn":
-		files, err := spawnFiles(in)
-		if err != nil {
-			k.reply(spawnFailed(m.ID, err))
-			return
-		}
-		var pid int
-		if m.Spawn.Cgroup {
-			err = errors.New("no cgroup v2: cgroups are Linux only")
-		} else {
-			attr := &syscall.SysProcAttr{}
-			if m.Spawn.Foreground {
-				attr.Foreground, attr.Ctty = true, in.fds[0]
-			}
-			pid, err = forkExec(m.Spawn.Path, m.Spawn.Argv, m.Spawn.Env, m.Spawn.Dir, files, attr)
-		}
-		for _, f := range files {
-			_ = f.Close() // best effort: the child has its copies
-		}
-		if err != nil {
-			k.reply(spawnFailed(m.ID, err))
-			return
-		}
-		t := &keptTree{id: m.ID, pid: pid, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
-		if t.stopSignal == 0 {
-			t.stopSignal = syscall.SIGTERM
-		}
-		k.maxGrace = max(k.maxGrace, t.stopTimeout)
-		for _, old := range k.trees {
-			// The pid was free, so no group of that number exists: a
-			// tree that had it is gone, whether or not we looked.
-			if old.pid == pid {
-				old.gone = true
-			}
-		}
-		k.trees[t.id] = t
-		k.leaders[pid] = t
-		k.reply(keeperMsg{Op: "spawned", ID: m.ID, PID: pid})
-		if err := k.watch(pid); errors.Is(err, syscall.ESRCH) {
-			// Gone already (kqueue refuses an exited process).
-			k.reap(pid, true)
-		} else {
-			// A zombie can be registered without ever firing (and
-			// any other failure to register leaves it to the sweep).
-			k.reap(pid, false)
-		}
-	case "signal":
+	case opSpawn:
+		k.spawn(in)
+	case opSignal:
 		if t := k.trees[m.ID]; t != nil {
 			k.signalTree(t, syscall.Signal(m.Sig))
 		}
-	case "sweep":
+	case opSweep:
 		if t := k.trees[m.ID]; t != nil {
 			k.signalTree(t, syscall.SIGKILL)
 		}
-	case "release":
+	case opRelease:
 		if t := k.trees[m.ID]; t != nil {
 			// What is left of the group is still the tree's: the
 			// parent's end stops it too.
 			t.released = true
 			k.prune()
 		}
-	case "shutdown":
+	case opShutdown:
 		k.interrupt()
+	}
+	// tree and bye concern the cgroup level, which is Linux's.
+}
+
+// spawn starts a tree's leader and answers with its pid.
+func (k *keeper) spawn(in keeperIn) {
+	m := in.m
+	pid, err := startChild(in, &syscall.SysProcAttr{})
+	if err != nil {
+		k.reply(spawnFailed(m.ID, err))
+		return
+	}
+	t := &keptTree{id: m.ID, pid: pid, stopSignal: syscall.Signal(m.Spawn.StopSignal), stopTimeout: m.Spawn.StopTimeout}
+	if t.stopSignal == 0 {
+		t.stopSignal = syscall.SIGTERM
+	}
+	k.maxGrace = max(k.maxGrace, t.stopTimeout)
+	for _, old := range k.trees {
+		// The pid was free, so no group of that number exists: a tree
+		// that had it is gone, whether or not we looked.
+		if old.pid == pid {
+			old.gone = true
+		}
+	}
+	k.trees[t.id] = t
+	k.leaders[pid] = t
+	k.reply(keeperMsg{Op: opSpawned, ID: m.ID, Spawned: &spawnResult{PID: pid}})
+	if err := k.watch(pid); errors.Is(err, syscall.ESRCH) {
+		// Gone already (kqueue refuses an exited process).
+		k.reap(pid, true)
+	} else {
+		// A zombie can be registered without ever firing (and any other
+		// failure to register leaves it to the sweep).
+		k.reap(pid, false)
 	}
 }
 

@@ -2,14 +2,16 @@
 
 package tether
 
+// The keeper's client: the parent's end of the keeper protocol (keeper_proto.go),
+// and the keeper level's handle, keptProc. The code that runs in the keeper
+// is in keeper_server_*.go.
+
 import (
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +20,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// ---- parent side ----
 
 var (
 	keeperMu sync.Mutex
@@ -50,8 +50,8 @@ type keeperClient struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	replies map[uint64]chan keeperMsg // spawns awaiting their answer
-	procs   map[uint64]*keptProc      // started, exit not yet reported
+	replies map[uint64]chan *spawnResult // spawns awaiting their answer
+	procs   map[uint64]*keptProc         // started, exit not yet reported
 	dead    bool
 	// retired: the parent let this keeper go (bye, Shutdown); later starts
 	// get a new one, and its end kills nothing of the parent's.
@@ -180,7 +180,7 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 		pid:     pid,
 		pidns:   pidns,
 		userns:  userns,
-		replies: map[uint64]chan keeperMsg{},
+		replies: map[uint64]chan *spawnResult{},
 		procs:   map[uint64]*keptProc{},
 	}
 	// Owner: the package (keeperCl). Ends when the keeper's socket closes,
@@ -203,25 +203,26 @@ func (k *keeperClient) readLoop() {
 		}
 		var job func() // a job event, reported once the lock is released
 		k.mu.Lock()
-		switch m.Op {
-		case "hello":
-			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = m.Cgroup, m.CgroupErr, m.Err, m.Controllers
+		switch {
+		case m.Op == opHello && m.Hello != nil:
+			h := m.Hello
+			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = h.Cgroup, h.CgroupErr, h.Err, h.Controllers
 			k.helloOnce.Do(func() { close(k.hello) })
 			k.armIdleLocked() // a keeper nothing is started through says bye too
-		case "spawned":
+		case m.Op == opSpawned && m.Spawned != nil:
 			if ch := k.replies[m.ID]; ch != nil {
 				delete(k.replies, m.ID)
-				ch <- m
+				ch <- m.Spawned
 			}
-		case "exited":
+		case m.Op == opExited && m.Exited != nil:
 			if kp := k.procs[m.ID]; kp != nil {
 				delete(k.procs, m.ID)
-				kp.exit <- m
+				kp.exit <- m.Exited
 				k.armIdleLocked()
 			}
-		case "stopped", "continued":
+		case m.Op == opStopped || m.Op == opContinued:
 			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
-				stopped, sig := m.Op == "stopped", syscall.Signal(m.Sig)
+				stopped, sig := m.Op == opStopped, syscall.Signal(m.Sig)
 				job = func() { kp.onJob(stopped, sig) }
 			}
 		}
@@ -240,13 +241,13 @@ func (k *keeperClient) readLoop() {
 	if k.relTimer != nil {
 		k.relTimer.Stop()
 	}
-	for id, ch := range k.replies {
-		ch <- keeperMsg{Op: "spawned", ID: id, Err: errKeeperGone.Error()}
+	for _, ch := range k.replies {
+		ch <- &spawnResult{Err: errKeeperGone.Error()}
 	}
 	// The keeper's children die with it (PDEATHSIG from its spawning
 	// thread; in a PID namespace, every process in it).
 	for _, kp := range k.procs {
-		kp.exit <- keeperMsg{Op: "exited", Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
+		kp.exit <- &exitReport{Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
 	}
 	clear(k.replies)
 	clear(k.procs)
@@ -271,16 +272,16 @@ func (k *keeperClient) readLoop() {
 
 func (k *keeperClient) send(m keeperMsg, fds []int) error {
 	var b []byte
-	if m.Op == "spawn" || m.Op == "bye" || m.Op == "shutdown" || m.Op == "release" {
+	if m.Op == opSpawn || m.Op == opBye || m.Op == opShutdown || m.Op == opRelease {
 		// The releases waiting go first, in the same write.
 		k.mu.Lock()
 		ids := k.released
 		k.released = nil
 		k.mu.Unlock()
 		for _, id := range ids {
-			b, _ = appendFrame(b, keeperMsg{Op: "release", ID: id}, 0) // cannot fail: small
+			b, _ = appendFrame(b, keeperMsg{Op: opRelease, ID: id}, 0) // cannot fail: small
 		}
-		if m.Op == "release" {
+		if m.Op == opRelease {
 			m = keeperMsg{} // flushReleases: nothing of its own
 		}
 	}
@@ -365,8 +366,8 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 	if err != nil {
 		return nil, 0, err
 	}
-	reply := make(chan keeperMsg, 1)
-	kp := &keptProc{k: k, exit: make(chan keeperMsg, 1), onJob: onJob}
+	reply := make(chan *spawnResult, 1)
+	kp := &keptProc{k: k, exit: make(chan *exitReport, 1), onJob: onJob}
 	k.mu.Lock()
 	if k.dead || k.retired {
 		k.mu.Unlock()
@@ -380,13 +381,13 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 
 	spec.Ignored = ignoredSignals()
 	spec.encodeBytes()
-	err = k.send(keeperMsg{Op: "spawn", ID: kp.id, Spawn: &spec}, fds)
+	err = k.send(keeperMsg{Op: opSpawn, ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
-	var m keeperMsg
+	var r *spawnResult
 	if err == nil {
-		m = <-reply // bounded: the keeper answers, or readLoop does when it dies
-		if m.Errno != 0 || m.Err != "" {
-			err = spawnErr(m)
+		r = <-reply // bounded: the keeper answers, or readLoop does when it dies
+		if r.Errno != 0 || r.Err != "" {
+			err = spawnErr(r)
 		}
 	}
 	if err != nil {
@@ -397,8 +398,8 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 		k.mu.Unlock()
 		return nil, 0, err
 	}
-	kp.pid = m.PID
-	return kp, m.PID, nil
+	kp.pid = r.PID
+	return kp, r.PID, nil
 }
 
 // shutdownKeepers asks the keepers that run to stop every tree and exit;
@@ -417,7 +418,7 @@ func shutdownKeepers() []<-chan struct{} {
 			k.retireLocked()
 			k.mu.Unlock()
 			keeperMu.Unlock()
-			_ = k.send(keeperMsg{Op: "shutdown"}, nil) // fails only if it is gone already: done closes then
+			_ = k.send(keeperMsg{Op: opShutdown}, nil) // fails only if it is gone already: done closes then
 			gone = append(gone, k.done)
 		}
 	}
@@ -442,7 +443,7 @@ type keptProc struct {
 	k    *keeperClient
 	id   uint64
 	pid  int
-	exit chan keeperMsg
+	exit chan *exitReport
 	// onJob reports the leader stopped (with the signal) or continued;
 	// called by readLoop with the client's lock held, so it must not block.
 	// Set before the spawn is sent.
@@ -458,11 +459,6 @@ func (h *keptProc) wait() (waitResult, error) {
 		utime:  time.Duration(m.Utime),
 		stime:  time.Duration(m.Stime),
 		maxRSS: m.MaxRSS,
-
-		treeUser: time.Duration(m.TreeUser),
-		treeSys:  time.Duration(m.TreeSys),
-		treePeak: m.TreePeak,
-		treeOOM:  m.TreeOOM,
 	}
 	if m.Err != "" {
 		return w, fmt.Errorf("tether: pid %d: %s; it was killed with it", h.pid, m.Err)
@@ -471,11 +467,11 @@ func (h *keptProc) wait() (waitResult, error) {
 }
 
 func (h *keptProc) signal(sig syscall.Signal) error {
-	return h.k.send(keeperMsg{Op: "signal", ID: h.id, Sig: int(sig)}, nil)
+	return h.k.send(keeperMsg{Op: opSignal, ID: h.id, Sig: int(sig)}, nil)
 }
 
 func (h *keptProc) sweep() {
-	_ = h.k.send(keeperMsg{Op: "sweep", ID: h.id}, nil) // best effort: a dead keeper took the tree with it
+	_ = h.k.send(keeperMsg{Op: opSweep, ID: h.id}, nil) // best effort: a dead keeper took the tree with it
 }
 
 // release is sent with the client's next frame, within releaseDelay (see
@@ -491,326 +487,9 @@ func (h *keptProc) release() {
 	if k.relTimer == nil {
 		// Owner: the client. Each firing ends at once; stopped in readLoop.
 		k.relTimer = time.AfterFunc(releaseDelay, func() {
-			_ = k.send(keeperMsg{Op: "release"}, nil) // best effort: a dead keeper took the trees with it
+			_ = k.send(keeperMsg{Op: opRelease}, nil) // best effort: a dead keeper took the trees with it
 		})
 	} else if len(k.released) == 1 {
 		k.relTimer.Reset(releaseDelay)
 	}
-}
-
-// ---- keeper side, every Unix ----
-
-func init() {
-	if v := os.Getenv(keeperEnv); v != "" {
-		ppid, _ := strconv.Atoi(v)
-		_ = os.Unsetenv(keeperEnv)
-		ns, pidns := os.LookupEnv(keeperNSEnv)
-		_ = os.Unsetenv(keeperNSEnv)
-		parentFD, _ := strconv.Atoi(ns)
-		nameKeeper()
-		os.Exit(runKeeper(ppid, pidns, parentFD))
-	}
-}
-
-// keeperIdle is how long a keeper with nothing to keep lingers.
-const keeperIdle = 2 * time.Second
-
-// keeperLink is the keeper's end of its socket to the parent, and the loop
-// that serves it: the part the Linux and macOS keepers share.
-type keeperLink struct {
-	fd  int    // the socket to the parent, blocking
-	out []byte // replies not yet sent, under the keeper's lock
-	// batching: serve handles a request with more read behind it; its
-	// replies wait in out and go in one write with the last one's.
-	batching bool
-
-	sigs    chan os.Signal // the keeper's own ending signals (interruptOnSignals)
-	ignored uint64         // the signals the keeper ignores now (ignoredSignals' form); serve's goroutine only
-	discard chan os.Signal // notified of the signals applyIgnored un-ignores by a handler; never read
-}
-
-// openKeeperLink takes the socket the parent left at descriptor 3.
-func openKeeperLink() (keeperLink, error) {
-	l := keeperLink{fd: 3}
-	if err := syscall.SetNonblock(l.fd, false); err != nil {
-		return l, err
-	}
-	// Inherited without close-on-exec; the children must not hold it, or a
-	// dead keeper's socket would never reach EOF in the parent.
-	syscall.CloseOnExec(l.fd)
-	return l, nil
-}
-
-// reply sends m to the parent, at once or, in a burst of requests, with the
-// burst's last answer; called with the keeper's lock held.
-func (l *keeperLink) reply(m keeperMsg) {
-	b, err := appendFrame(l.out, m, 0)
-	if err != nil {
-		return // cannot happen: replies are small
-	}
-	l.out = b
-	if !l.batching {
-		l.flush()
-	}
-}
-
-// flush sends the replies waiting in out; called with the keeper's lock held.
-func (l *keeperLink) flush() {
-	if len(l.out) > 0 {
-		_ = sendFrame(l.fd, l.out, nil) // best effort: a gone parent reads nothing (EPIPE)
-		l.out = l.out[:0]
-	}
-}
-
-// interrupt ends serve as the parent's death does: shutting our reading
-// side makes the blocked recvmsg return 0.
-func (l *keeperLink) interrupt() {
-	_ = unix.Shutdown(l.fd, unix.SHUT_RD) // best effort: EOF may have come already
-}
-
-// interruptOnSignals makes SIGTERM, SIGINT and SIGHUP to the keeper itself
-// end it as its parent's death does.
-func (l *keeperLink) interruptOnSignals() {
-	l.sigs = make(chan os.Signal, 4)
-	signal.Notify(l.sigs, keeperEndingSignals...)
-	// Owner: the keeper. Ends at the first of these signals.
-	go func() { <-l.sigs; l.interrupt() }()
-	// What the keeper ignores from here on, inherited from the parent at
-	// its start: applyIgnored changes it to each spawn's parent's.
-	l.ignored = ignoredSignals()
-}
-
-// keeperEndingSignals end the keeper as its parent's death does, unless the
-// parent ignores them (applyIgnored).
-var keeperEndingSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}
-
-// ignoredSignals is the set of signals this process ignores now — those its
-// children inherit ignored through exec, as os/exec's do: bit N-1 for
-// signal N. (A Go program ignores what it passed to signal.Ignore, and
-// SIGHUP and SIGINT if it was started with them ignored; the runtime
-// replaces other inherited SIG_IGNs with its handler before main runs.)
-//
-// The runtime leaves SIGCONT, SIGTSTP, SIGTTIN and SIGTTOU as it found them
-// unless asked to watch them, and signal.Ignored does not know of an
-// inherited SIG_IGN there: those the kernel is asked about (kernelIgnored).
-func ignoredSignals() uint64 {
-	var set uint64
-	for n := 1; n <= 64; n++ {
-		if signal.Ignored(syscall.Signal(n)) {
-			set |= 1 << (n - 1)
-		}
-	}
-	for _, s := range jobControlSignals {
-		if kernelIgnored(s) {
-			set |= 1 << (s - 1)
-		}
-	}
-	return set
-}
-
-var jobControlSignals = []syscall.Signal{syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
-
-// keeperCannotIgnore are signals the keeper must not ignore to give a
-// child the parent's dispositions: SIG_IGN for SIGCHLD would make the
-// kernel reap the keeper's children itself, and the keeper's reaper would
-// lose their exits. (SIGKILL and SIGSTOP cannot be ignored at all.)
-var keeperCannotIgnore = uint64(1)<<(syscall.SIGCHLD-1) | uint64(1)<<(syscall.SIGKILL-1) | uint64(1)<<(syscall.SIGSTOP-1)
-
-// applyIgnored makes the keeper ignore exactly the signals in want, before
-// it forks a child for a parent that ignores them: exec keeps SIG_IGN, so
-// the child starts as the parent's own child would (os/exec), not with the
-// keeper's dispositions. A signal the parent no longer ignores gets its
-// default back (and the keeper's ending signals their handler). Called by
-// serve's goroutine only, which makes every fork.
-func (l *keeperLink) applyIgnored(want uint64) {
-	want &^= keeperCannotIgnore
-	for n := 1; n <= 64; n++ {
-		bit := uint64(1) << (n - 1)
-		if (want^l.ignored)&bit == 0 {
-			continue
-		}
-		s := syscall.Signal(n)
-		if want&bit != 0 {
-			signal.Ignore(s)
-			continue
-		}
-		signal.Reset(s)
-		if l.sigs != nil && slices.Contains(keeperEndingSignals, os.Signal(s)) {
-			signal.Notify(l.sigs, s)
-		} else if kernelIgnored(s) {
-			// The runtime leaves the job-control signals as they were
-			// (inherited SIG_IGN) when Reset: a handler of its own is
-			// what a fork resets to SIG_DFL in the child.
-			if l.discard == nil {
-				l.discard = make(chan os.Signal, 1)
-			}
-			signal.Notify(l.discard, s)
-		}
-	}
-	l.ignored = want
-}
-
-// serve reads the parent's requests with a plain blocking recvmsg, so a
-// request wakes the calling thread itself, and handles each with mu held,
-// pushing idle back. At the end of the stream — the parent is gone, however
-// it ended (the kernel closed its descriptors), or interrupt — it stops idle
-// and runs teardown.
-func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperIn), teardown func()) {
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
-		n, oobn, flags, _, err := unix.Recvmsg(l.fd, p, oob, recvCloexec)
-		return n, oobn, flags, err
-	})
-	// Where the kernel cannot mark them (no MSG_CMSG_CLOEXEC), the reader
-	// does as they arrive, before the next fork, which only this
-	// goroutine makes.
-	r.cloexec = recvCloexec == 0
-	for {
-		m, fds, err := r.next()
-		if err != nil {
-			r.close()
-			idle.Stop()
-			teardown()
-			return
-		}
-		if m.Op == "spawn" && m.Spawn != nil {
-			l.applyIgnored(m.Spawn.Ignored)
-		}
-		// A burst (pipelined spawns, releases sent with a spawn) is
-		// answered in one write, once its last request is handled.
-		more := r.buffered()
-		mu.Lock()
-		l.batching = more
-		handle(keeperIn{m, fds})
-		l.batching = false
-		if !more {
-			l.flush()
-		}
-		idle.Reset(keeperIdle)
-		mu.Unlock()
-	}
-}
-
-// keeperIn is one request as the keeper read it.
-type keeperIn struct {
-	m   keeperMsg
-	fds []int
-}
-
-// spawnFiles checks a spawn request and wraps its descriptors (stdio first)
-// in Files, which own them from here; if the request is malformed, or some
-// of its descriptors never arrived (-1: the keeper was out of them), it
-// closes them and says why.
-func spawnFiles(in keeperIn) ([]*os.File, error) {
-	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > maxKeptFiles || in.m.Spawn.decodeBytes() != nil {
-		closeFDs(in.fds)
-		return nil, errors.New("malformed spawn request")
-	}
-	if slices.Contains(in.fds, -1) {
-		closeFDs(in.fds)
-		return nil, syscall.EMFILE // the kernel could not install them in the keeper
-	}
-	holes := in.m.Spawn.Holes
-	files := make([]*os.File, len(in.fds)+len(holes))
-	next := 0
-	for i := range files {
-		if len(holes) > 0 && holes[0] == i {
-			holes = holes[1:]
-			continue // nil: closed in the child
-		}
-		if next == len(in.fds) {
-			break // fewer descriptors than the holes leave room for: caught below
-		}
-		files[i] = os.NewFile(uintptr(in.fds[next]), "stdio")
-		next++
-	}
-	if next != len(in.fds) || len(holes) > 0 || files[0] == nil || files[1] == nil || files[2] == nil {
-		closeFDs(in.fds[next:])
-		for _, f := range files {
-			if f != nil {
-				_ = f.Close() // ours: received for this malformed request
-			}
-		}
-		return nil, errors.New("malformed spawn request")
-	}
-	return files, nil
-}
-
-// cgroupSetupError is a spawn that failed while the keeper made its tree's
-// cgroup, before any clone.
-type cgroupSetupError struct {
-	err  error
-	gone bool // the keeper's own cgroup was removed; err names it
-}
-
-func (e *cgroupSetupError) Error() string { return e.err.Error() }
-
-// spawnFailed is the answer to spawn id that failed with err.
-func spawnFailed(id uint64, err error) keeperMsg {
-	m := keeperMsg{Op: "spawned", ID: id}
-	var errno syscall.Errno
-	hasErrno := errors.As(err, &errno)
-	if hasErrno {
-		m.Errno = int(errno)
-	}
-	if cse, ok := err.(*cgroupSetupError); ok {
-		m.Step, m.Gone, m.Err = "cgroup", cse.gone, cse.err.Error()
-	} else if !hasErrno {
-		m.Err = err.Error()
-	}
-	return m
-}
-
-// spawnErr is the error a failed spawn's answer m describes.
-func spawnErr(m keeperMsg) error {
-	var err error
-	switch {
-	case m.Gone:
-		err = cgroupRemovedError(m.Err)
-	case m.Errno != 0 && m.Err != "":
-		err = &errnoText{m.Err, syscall.Errno(m.Errno)}
-	case m.Errno != 0:
-		err = syscall.Errno(m.Errno)
-	case m.Err == errKeeperGone.Error():
-		err = errKeeperGone
-	default:
-		err = errors.New(m.Err)
-	}
-	if m.Step != "" {
-		err = &stepError{step: m.Step, err: err}
-	}
-	return err
-}
-
-// cgroupRemovedError names the keeper cgroup that was removed; it matches
-// ErrCgroupRemoved.
-type cgroupRemovedError string
-
-func (e cgroupRemovedError) Error() string {
-	return "the keeper's cgroup " + string(e) + " was removed by another program, with the trees in it; " +
-		"the keeper made a new one for later starts"
-}
-
-func (e cgroupRemovedError) Is(target error) bool { return target == ErrCgroupRemoved }
-
-// errnoText is an error whose text the keeper sent, matching its errno.
-type errnoText struct {
-	text  string
-	errno syscall.Errno
-}
-
-func (e *errnoText) Error() string { return e.text }
-func (e *errnoText) Unwrap() error { return e.errno }
-
-// exitedMsg reports tree id's leader, pid as the parent knows it, reaped
-// with ws and ru.
-func exitedMsg(id uint64, pid int, ws syscall.WaitStatus, ru *syscall.Rusage) keeperMsg {
-	m := keeperMsg{Op: "exited", ID: id, PID: pid,
-		Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: maxRSSBytes(int64(ru.Maxrss))}
-	switch {
-	case ws.Exited():
-		m.Code = ws.ExitStatus()
-	case ws.Signaled():
-		m.Signal, m.Core = int(ws.Signal()), ws.CoreDump()
-	}
-	return m
 }
