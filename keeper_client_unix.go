@@ -9,6 +9,7 @@ package tether
 import (
 	"errors"
 	"fmt"
+	"github.com/tetherproc/tether/internal/cgroupfs"
 	"net"
 	"os"
 	"runtime"
@@ -265,7 +266,7 @@ func (k *keeperClient) readLoop() {
 	// watchdog) is killed here: the cgroup level survives the keeper's
 	// SIGKILL too.
 	if k.cgroup != "" {
-		cgroupDestroy(k.cgroup)
+		cgroupfs.Destroy(k.cgroup)
 	}
 	r.close()
 }

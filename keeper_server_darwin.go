@@ -36,8 +36,6 @@ func startInPIDNamespace(*[]string, *[]*os.File, func(*syscall.SysProcAttr) (int
 	return 0, false, ErrUnsupported
 }
 
-func cgroupDestroy(string) {}
-
 type keeper struct {
 	keeperLink
 	kq    int // kqueue: NOTE_EXIT of the parent and of every leader

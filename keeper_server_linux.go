@@ -3,6 +3,7 @@ package tether
 import (
 	"errors"
 	"fmt"
+	"github.com/tetherproc/tether/internal/cgroupfs"
 
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ type keeper struct {
 	leaders  map[int]*keptTree    // by pid, until reaped
 	maxGrace time.Duration        // the largest StopTimeout of any tree started
 	cgDir    string               // where the parent's trees' cgroups go (cgOwn.dir); "" if none can be had
-	cgOwn    *keeperCgroup        // cgDir and the lock that proves it ours; nil without
+	cgOwn    *cgroupfs.KeeperDir  // cgDir and the lock that proves it ours; nil without
 	cgErr    string               // why not
 	// slots: what the parent told of its tree cgroups under cgDir ("tree"
 	// frames): the stop signal and grace of each at its death. A slot not
@@ -60,8 +61,8 @@ type keeper struct {
 	// bye: the parent clones no more into cgDir; until it says so, the
 	// keeper of a cgDir never exits idle (see level_cgroup_linux.go).
 	bye bool
-	// controllers maps each of limitControllers to "" if trees' cgroups
-	// have it, else to why not (cgroupEnableControllers).
+	// controllers maps each of cgroupfs.LimitControllers to "" if trees' cgroups
+	// have it, else to why not (cgroupfs.EnableControllers).
 	controllers map[string]string
 
 	// In a PID namespace (ContainPIDNamespace) the keeper is PID 1 and the
@@ -127,9 +128,9 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// namespace's processes by their pids.
 		k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Err: err.Error()}})
 		return 2
-	} else if own, err := cgroupParent(); err == nil {
-		k.cgOwn, k.cgDir = own, own.dir
-		k.controllers = cgroupEnableControllers(own.dir, limitControllers)
+	} else if own, err := cgroupfs.NewKeeperDir(); err == nil {
+		k.cgOwn, k.cgDir = own, own.Dir
+		k.controllers = cgroupfs.EnableControllers(own.Dir, cgroupfs.LimitControllers)
 	} else {
 		k.cgErr = err.Error()
 	}
@@ -473,7 +474,7 @@ func (k *keeper) teardown() {
 	// when they exit. cgroup.events is looked at every 2 ms while they run.
 	var poll <-chan time.Time
 	for {
-		children, populated := len(procfs.Children(k.self)) > 0, k.cgDir != "" && cgroupPopulated(k.cgDir)
+		children, populated := len(procfs.Children(k.self)) > 0, k.cgDir != "" && cgroupfs.Populated(k.cgDir)
 		if !children && !populated {
 			break
 		}
@@ -493,7 +494,7 @@ func (k *keeper) teardown() {
 		case <-deadline.C:
 			k.mu.Lock()
 			if k.cgDir != "" {
-				_ = cgroupKill(k.cgDir) // best effort: cgroupDestroy below kills again
+				_ = cgroupfs.Kill(k.cgDir) // best effort: cgroupfs.Destroy below kills again
 			}
 			freezeKill(func() []int { return descendants(k.self) })
 			k.mu.Unlock()
@@ -525,7 +526,7 @@ func (k *keeper) signalSlots() time.Duration {
 		if !ok {
 			stop = slotStop{syscall.SIGTERM, DefaultStopTimeout}
 		}
-		pids := cgroupProcsTree(filepath.Join(k.cgDir, e.Name()))
+		pids := cgroupfs.ProcsTree(filepath.Join(k.cgDir, e.Name()))
 		if len(pids) == 0 {
 			continue
 		}
@@ -544,7 +545,7 @@ func (k *keeper) destroyCgroups() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.cgDir != "" {
-		cgroupDestroy(k.cgDir)
+		cgroupfs.Destroy(k.cgDir)
 	}
 }
 
@@ -554,7 +555,7 @@ func (k *keeper) destroyCgroups() {
 // the next keeper collect it.
 func (k *keeper) removeCgroupsLocked() {
 	if k.cgDir != "" {
-		cgroupRemoveAll(k.cgDir)
+		cgroupfs.RemoveAll(k.cgDir)
 	}
 }
 

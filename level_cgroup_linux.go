@@ -3,10 +3,10 @@ package tether
 import (
 	"errors"
 	"fmt"
+	"github.com/tetherproc/tether/internal/cgroupfs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -173,7 +173,7 @@ func startCgroupLevel(spec keeperSpawn, files []*os.File, _ func(bool, syscall.S
 			// killed what was in its directory then: this tree is
 			// unwatched. It goes the same way.
 			t.lost.Store(true)
-			_ = cgroupKill(s.dir)
+			_ = cgroupfs.Kill(s.dir)
 			_ = h.signal(syscall.SIGKILL)
 		}
 		return t, h.pid, nil
@@ -215,7 +215,7 @@ func (k *keeperClient) takeSlot() (*cgSlot, error) {
 	if err == nil {
 		s.fd, err = unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			_ = cgroupRemove(s.dir) // best effort: nothing entered it
+			_ = cgroupfs.Remove(s.dir) // best effort: nothing entered it
 		}
 	}
 	if err != nil {
@@ -235,7 +235,7 @@ func (k *keeperClient) takeSlot() (*cgSlot, error) {
 // setLimits writes the tree's limits to its slot where they differ from
 // what the slot has.
 func (k *keeperClient) setLimits(s *cgSlot, want Limits) error {
-	if err := cgroupSetLimits(s.dir, want, s.limits, k.controllers); err != nil {
+	if err := cgroupfs.SetLimits(s.dir, cgroupfs.Limits(want), cgroupfs.Limits(s.limits), k.controllers); err != nil {
 		return err
 	}
 	s.limits = want
@@ -253,7 +253,7 @@ func (k *keeperClient) putSlot(s *cgSlot) {
 		closeSlot(s)
 		return
 	}
-	if cgroupPopulated(s.dir) {
+	if cgroupfs.Populated(s.dir) {
 		k.cg.draining = append(k.cg.draining, s)
 		k.armIdleLocked()
 		return
@@ -268,10 +268,10 @@ func (k *keeperClient) putSlot(s *cgSlot) {
 func (k *keeperClient) freeSlotLocked(s *cgSlot) {
 	k.cg.live--
 	if why, ok := k.controllers["memory"]; (ok && why == "") || s.killed {
-		_ = cgroupRemove(s.dir) // best effort: the keeper removes what is left at its end
+		_ = cgroupfs.Remove(s.dir) // best effort: the keeper removes what is left at its end
 		closeSlot(s)
 	} else {
-		s.baseUser, s.baseSys = cgroupCPU(s.dir)
+		s.baseUser, s.baseSys = cgroupfs.CPU(s.dir)
 		k.cg.free = append(k.cg.free, s)
 	}
 	k.armIdleLocked()
@@ -283,7 +283,7 @@ func (k *keeperClient) dropSlot(s *cgSlot) {
 	k.cg.live--
 	k.armIdleLocked()
 	k.mu.Unlock()
-	_ = cgroupRemove(s.dir) // best effort: empty, or gone already
+	_ = cgroupfs.Remove(s.dir) // best effort: empty, or gone already
 	closeSlot(s)
 }
 
@@ -298,7 +298,7 @@ func closeSlot(s *cgSlot) {
 func (k *keeperClient) recheckDrainingLocked() {
 	d := k.cg.draining[:0]
 	for _, s := range k.cg.draining {
-		if cgroupPopulated(s.dir) {
+		if cgroupfs.Populated(s.dir) {
 			d = append(d, s)
 			continue
 		}
@@ -387,7 +387,7 @@ func (k *keeperClient) retireLocked() {
 // keeperGoneLocked runs in readLoop when the keeper's stream ended, with
 // k.mu held: unless the parent let it go (bye, Shutdown), the trees in its
 // slots lost their watchdog, and are killed with the directory (readLoop's
-// cgroupDestroy).
+// cgroupfs.Destroy).
 func (k *keeperClient) keeperGoneLocked() {
 	if !k.retired {
 		for t := range k.cg.trees {
@@ -410,13 +410,13 @@ func (t *cgroupTree) wait() (waitResult, error) {
 	w, err := t.osProc.wait()
 	// The tree's CPU time, from its cgroup: its members' too, reaped or
 	// not, since the slot was last found empty.
-	u, s := cgroupCPU(t.s.dir)
+	u, s := cgroupfs.CPU(t.s.dir)
 	w.treeUser, w.treeSys = max(u-t.s.baseUser, 0), max(s-t.s.baseSys, 0)
 	if why, ok := t.k.controllers["memory"]; ok && why == "" {
 		// Only slots with the memory controller have the files, and
 		// those are never reused: no failing opens on every exit
 		// elsewhere.
-		w.treePeak, w.treeOOM = cgroupMemoryPeak(t.s.dir), cgroupOOMKills(t.s.dir)
+		w.treePeak, w.treeOOM = cgroupfs.MemoryPeak(t.s.dir), cgroupfs.OOMKills(t.s.dir)
 	}
 	if err == nil && t.lost.Load() && w.signal == syscall.SIGKILL {
 		err = fmt.Errorf("tether: pid %d: %s; it was killed with it", t.pid, errKeeperGone)
@@ -430,7 +430,7 @@ func (t *cgroupTree) wait() (waitResult, error) {
 // goes through the pidfd, which leaves the slot reusable (cgSlot.killed). A
 // child the leader forks meanwhile is swept at close (Kill sets stopping).
 func (t *cgroupTree) signal(sig syscall.Signal) error {
-	procs := cgroupProcs(t.s.dir)
+	procs := cgroupfs.Procs(t.s.dir)
 	if sig == syscall.SIGKILL && (len(procs) > 1 || len(procs) == 1 && procs[0] != t.pid) {
 		if t.kill() == nil {
 			return nil
@@ -458,11 +458,11 @@ func (t *cgroupTree) kill() error {
 	t.k.mu.Lock()
 	t.s.killed = true
 	t.k.mu.Unlock()
-	return cgroupKill(t.s.dir)
+	return cgroupfs.Kill(t.s.dir)
 }
 
 func (t *cgroupTree) sweep() {
-	if cgroupPopulated(t.s.dir) && t.kill() != nil {
+	if cgroupfs.Populated(t.s.dir) && t.kill() != nil {
 		t.osProc.sweep()
 	}
 }
@@ -473,13 +473,6 @@ func (t *cgroupTree) release() {
 	delete(t.k.cg.trees, t)
 	t.k.mu.Unlock()
 	t.k.putSlot(t.s)
-}
-
-// cgroupPopulated reads cgroup.events: whether a process is in the cgroup
-// or below it. An unreadable file (a removed cgroup) is not populated.
-func cgroupPopulated(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
-	return err == nil && strings.Contains(string(b), "populated 1")
 }
 
 // alive reports whether the keeper's end of the socket is still open: a

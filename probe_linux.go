@@ -28,8 +28,8 @@ func probeFacts() []string {
 	if mnt, err := cgroupfs.Mount(); err == nil {
 		own, _ := cgroupfs.Own()
 		add("cgroup2: mounted at %s; this process is in %s", mnt, own)
-		if v := os.Getenv(cgroupParentEnv); v != "" {
-			add("cgroup2: keepers make their cgroups under %s=%s", cgroupParentEnv, v)
+		if v := os.Getenv(cgroupfs.ParentEnv); v != "" {
+			add("cgroup2: keepers make their cgroups under %s=%s", cgroupfs.ParentEnv, v)
 		}
 	} else {
 		add("cgroup2: %v", err)
@@ -118,7 +118,7 @@ func autoLevel() Containment {
 // the keeper's hello said of the controllers.
 func limitsReport(controllers map[string]string) string {
 	var can, cannot []string
-	for _, c := range limitControllers {
+	for _, c := range cgroupfs.LimitControllers {
 		why, known := controllers[c]
 		switch {
 		case known && why == "":

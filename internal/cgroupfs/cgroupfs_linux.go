@@ -1,5 +1,10 @@
-// Package cgroupfs finds cgroup v2 where this machine mounts it: the library,
-// its tests, benchmarks and container helpers share it.
+// Package cgroupfs is tether's cgroup v2 plumbing, shared by the parent
+// (the cgroup level: its trees' cgroups, Signal, Kill, Exit's figures) and
+// the keeper (its directory, proved its own by a lock; the watchdog's
+// teardown): where this machine mounts cgroup v2, a keeper's directory and
+// the collection of dead keepers' directories (tree_linux.go), and the
+// files of one cgroup (procs, kill, cpu.stat, limits). Tests, benchmarks
+// and container helpers use it too.
 package cgroupfs
 
 import (

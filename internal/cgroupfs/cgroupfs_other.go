@@ -11,3 +11,6 @@ func Mount() (string, error) { return "", errNone }
 
 // Own fails off Linux.
 func Own() (string, error) { return "", errNone }
+
+// Destroy does nothing off Linux: there are no cgroups to destroy.
+func Destroy(string) {}

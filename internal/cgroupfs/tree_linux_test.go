@@ -1,6 +1,6 @@
 //go:build linux
 
-package tether
+package cgroupfs
 
 import (
 	"os"
@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tetherproc/tether/internal/cgroupfs"
 )
 
 // The cgroup files Limits use, against a directory standing in for a
@@ -30,12 +28,12 @@ func TestCgroupLimitFiles(t *testing.T) {
 	}
 	write("cgroup.controllers", "cpu memory pids\n")
 	write("cgroup.subtree_control", "")
-	if got := cgroupEnableControllers(dir, limitControllers); len(got) != 2 || got["memory"] != "" || got["pids"] != "" {
+	if got := EnableControllers(dir, LimitControllers); len(got) != 2 || got["memory"] != "" || got["pids"] != "" {
 		t.Errorf("enable with both granted: %q", got)
 	}
 
 	write("cgroup.controllers", "pids\n")
-	got := cgroupEnableControllers(dir, limitControllers)
+	got := EnableControllers(dir, LimitControllers)
 	if got["pids"] != "" || got["memory"] == "" {
 		t.Errorf("enable with pids granted: %q", got)
 	}
@@ -43,7 +41,7 @@ func TestCgroupLimitFiles(t *testing.T) {
 	bothOn := map[string]string{"memory": "", "pids": ""}
 	write("memory.max", "max\n")
 	write("pids.max", "max\n")
-	if err := cgroupSetLimits(dir, Limits{MemoryMax: 64 << 20, PidsMax: 100}, Limits{}, bothOn); err != nil {
+	if err := SetLimits(dir, Limits{MemoryMax: 64 << 20, PidsMax: 100}, Limits{}, bothOn); err != nil {
 		t.Fatal(err)
 	}
 	for file, want := range map[string]string{"memory.max": "67108864", "pids.max": "100"} {
@@ -54,14 +52,14 @@ func TestCgroupLimitFiles(t *testing.T) {
 	// A limit that does not change leaves its file alone; one that goes
 	// is "max" again (a reused cgroup).
 	write("pids.max", "100\n")
-	if err := cgroupSetLimits(dir, Limits{MemoryMax: 64 << 20}, Limits{MemoryMax: 64 << 20, PidsMax: 100}, bothOn); err != nil {
+	if err := SetLimits(dir, Limits{MemoryMax: 64 << 20}, Limits{MemoryMax: 64 << 20, PidsMax: 100}, bothOn); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); string(b) != "max" {
 		t.Errorf("pids.max with its limit gone = %q, want max", b)
 	}
 	write("memory.max", "kept\n")
-	if err := cgroupSetLimits(dir, Limits{}, Limits{}, bothOn); err != nil {
+	if err := SetLimits(dir, Limits{}, Limits{}, bothOn); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "memory.max")); string(b) != "kept\n" {
@@ -76,16 +74,16 @@ func TestCgroupLimitFiles(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(tree, "memory.max"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := cgroupSetLimits(tree, Limits{MemoryMax: 64 << 20}, Limits{}, map[string]string{"pids": "", "memory": "not delegated to /x by its parent"})
+	err := SetLimits(tree, Limits{MemoryMax: 64 << 20}, Limits{}, map[string]string{"pids": "", "memory": "not delegated to /x by its parent"})
 	if err == nil || !strings.Contains(err.Error(), "the memory controller is not available to tether's cgroups here: not delegated to /x by its parent") {
 		t.Errorf("memory.max missing: %v", err)
 	}
 
 	write("memory.events", "low 0\nhigh 0\nmax 12\noom 2\noom_kill 3\noom_group_kill 0\n")
-	if n := cgroupOOMKills(dir); n != 3 {
+	if n := OOMKills(dir); n != 3 {
 		t.Errorf("oom_kill = %d, want 3", n)
 	}
-	if n := cgroupOOMKills(tree); n != 0 {
+	if n := OOMKills(tree); n != 0 {
 		t.Errorf("oom_kill without memory.events = %d, want 0", n)
 	}
 }
@@ -95,11 +93,11 @@ func TestCgroupLimitFiles(t *testing.T) {
 // (locked), a young empty one (a keeper may be about to lock it) and an
 // old-form name (no lock to tell by) are left alone.
 func TestCollectStaleKeepersDecisions(t *testing.T) {
-	mnt, err := cgroupfs.Mount()
+	mnt, err := Mount()
 	if err != nil {
 		t.Skip("no cgroup v2:", err)
 	}
-	own, _ := cgroupfs.Own()
+	own, _ := Own()
 	base := filepath.Join(mnt, own, "collect-test-"+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(base, 0o755); err != nil {
 		t.Skip("cannot make a cgroup here:", err)
@@ -110,11 +108,11 @@ func TestCollectStaleKeepersDecisions(t *testing.T) {
 			_ = os.Remove(filepath.Join(base, d)) // best effort: see above
 		}
 	}()
-	live, err := newKeeperCgroup(base)
+	live, err := newKeeperDir(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = os.Remove(live.dir); live.close() }()
+	defer func() { _ = os.Remove(live.Dir); live.Close() }()
 	mk := func(name string) string {
 		t.Helper()
 		d := filepath.Join(base, name)
@@ -134,14 +132,14 @@ func TestCollectStaleKeepersDecisions(t *testing.T) {
 	oldForm := mk("tether-keeper.4")
 	mk("tether-keeper.4/tree.1")
 
-	collectStaleKeepers(base)
+	CollectStale(base)
 
 	for _, c := range []struct {
 		dir  string
 		kept bool
 		why  string
 	}{
-		{live.dir, true, "a live keeper's (locked)"},
+		{live.Dir, true, "a live keeper's (locked)"},
 		{dead, false, "an unlocked one with trees"},
 		{young, true, "a young empty one"},
 		{old, false, "an old empty one"},

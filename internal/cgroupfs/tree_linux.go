@@ -1,4 +1,4 @@
-package tether
+package cgroupfs
 
 import (
 	"crypto/rand"
@@ -15,35 +15,33 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tetherproc/tether/internal/cgroupfs"
 )
 
-// cgroupParentEnv names the cgroup under which keepers make their
+// ParentEnv names the cgroup under which keepers make their
 // directories, in place of their own cgroup: a delegated cgroup with no
 // process of its own, which (unlike the cgroup tether runs in) may hand
 // controllers down, so Limits work. A path under the cgroup2 mount, or
 // relative to it.
-const cgroupParentEnv = "TETHER_CGROUP_PARENT"
+const ParentEnv = "TETHER_CGROUP_PARENT"
 
-// cgroupBase is where keepers make their directories: $TETHER_CGROUP_PARENT,
+// base is where keepers make their directories: $TETHER_CGROUP_PARENT,
 // else this process's own cgroup.
-func cgroupBase() (string, error) {
-	mnt, err := cgroupfs.Mount()
+func base() (string, error) {
+	mnt, err := Mount()
 	if err != nil {
 		return "", err
 	}
-	if v := os.Getenv(cgroupParentEnv); v != "" {
+	if v := os.Getenv(ParentEnv); v != "" {
 		dir := v
 		if !strings.HasPrefix(filepath.Clean(v)+"/", filepath.Clean(mnt)+"/") {
 			dir = filepath.Join(mnt, v)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
-			return "", fmt.Errorf("%s=%s: not a cgroup v2 directory: %w", cgroupParentEnv, v, err)
+			return "", fmt.Errorf("%s=%s: not a cgroup v2 directory: %w", ParentEnv, v, err)
 		}
 		return dir, nil
 	}
-	own, err := cgroupfs.Own()
+	own, err := Own()
 	if err != nil {
 		return "", err
 	}
@@ -52,7 +50,7 @@ func cgroupBase() (string, error) {
 
 // Keeper cgroups: who owns one is proved by a lock, never by a pid.
 //
-// A keeper's directory is named keeperCgroupPrefix + "PID-RANDOM": the pid
+// A keeper's directory is named KeeperPrefix + "PID-RANDOM": the pid
 // (in the keeper's own PID namespace) is there for people reading ps and
 // the tree, and means nothing to tether; RANDOM makes two keepers' names
 // differ even when their pids are equal in their namespaces. The keeper
@@ -63,75 +61,75 @@ func cgroupBase() (string, error) {
 // keeper ends, however it ends. A keeper that dies without removing its
 // directory (it and its parent were SIGKILLed) thus leaves it unlocked, and
 // the next keeper to start under the same parent collects it
-// (collectStaleKeepers).
+// (CollectStale).
 //
 // Old tether versions named their directories "tether-keeper.PID" and held
 // no lock: such a name is never collected, as nothing can tell whether its
 // keeper lives.
-const keeperCgroupPrefix = "tether-keeper-"
+const KeeperPrefix = "tether-keeper-"
 
 // staleSetupAge is how old an unlocked keeper directory without trees must
 // be before it counts as stale: younger, it may be one a keeper has just
 // made and not locked yet.
 const staleSetupAge = 30 * time.Second
 
-// keeperCgroup is a keeper's own cgroup directory and the lock that proves
+// KeeperDir is a keeper's own cgroup directory and the lock that proves
 // it is the keeper's.
-type keeperCgroup struct {
-	dir  string
+type KeeperDir struct {
+	Dir  string
 	lock int // an O_RDONLY descriptor of dir, flock(LOCK_EX)ed; -1 once closed
 }
 
 // close releases the lock. The keeper calls it only after removing dir, or
 // never: its exit releases it.
-func (c *keeperCgroup) close() {
+func (c *KeeperDir) Close() {
 	if c.lock >= 0 {
 		_ = unix.Close(c.lock) // best effort: it only drops the lock
 		c.lock = -1
 	}
 }
 
-// cgroupParent creates and locks the directory under which a keeper puts
+// NewKeeperDir creates and locks the directory under which a keeper puts
 // its trees' cgroups: a child of its own cgroup, or of
 // $TETHER_CGROUP_PARENT. Stale directories of dead keepers under the same
 // parent are collected first. An error means this machine offers no
 // writable cgroup v2 subtree here.
-func cgroupParent() (*keeperCgroup, error) {
-	base, err := cgroupBase()
+func NewKeeperDir() (*KeeperDir, error) {
+	base, err := base()
 	if err != nil {
 		return nil, err
 	}
-	if os.Getenv(cgroupParentEnv) != "" {
+	if os.Getenv(ParentEnv) != "" {
 		// Hand down what the chosen parent is granted; it works where
 		// that cgroup has no process of its own, which is the point of
 		// choosing it. (Best effort: what fails is reported per tree.)
-		_ = cgroupEnableControllers(base, limitControllers)
+		_ = EnableControllers(base, LimitControllers)
 	}
-	collectStaleKeepers(base)
-	c, err := newKeeperCgroup(base)
+	CollectStale(base)
+	c, err := newKeeperDir(base)
 	if err != nil {
 		return nil, err
 	}
 	// cgroup.kill (Linux 5.14) is what makes a tree's kill atomic; without
 	// it this level is not worth having.
-	if _, err := os.Stat(filepath.Join(c.dir, "cgroup.kill")); err != nil {
-		_ = os.Remove(c.dir) // best effort: it is empty
-		c.close()
+	if _, err := os.Stat(filepath.Join(c.Dir, "cgroup.kill")); err != nil {
+		_ = os.Remove(c.Dir) // best effort: it is empty
+		c.Close()
 		return nil, fmt.Errorf("cgroup.kill: %w", err)
 	}
 	return c, nil
 }
 
-// newKeeperCgroup makes a keeper directory under base with a name no other
+// newKeeperDir makes a keeper directory under base with a name no other
 // keeper has, and locks it.
-func newKeeperCgroup(base string) (*keeperCgroup, error) {
+func newKeeperDir(base string) (*KeeperDir, error) {
 	var lastErr error
 	for attempt := 0; attempt < 8; attempt++ {
 		var rnd [6]byte
 		if _, err := rand.Read(rnd[:]); err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(base, keeperCgroupPrefix+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rnd[:]))
+		dir := filepath.Join(base, KeeperPrefix+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rnd[:]))
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				lastErr = err
@@ -162,7 +160,7 @@ func newKeeperCgroup(base string) (*keeperCgroup, error) {
 			lastErr = err
 			continue
 		}
-		return &keeperCgroup{dir: dir, lock: fd}, nil
+		return &KeeperDir{Dir: dir, lock: fd}, nil
 	}
 	return nil, fmt.Errorf("no keeper cgroup under %s: %w", base, lastErr)
 }
@@ -183,19 +181,19 @@ func flockWithin(fd int, d time.Duration) error {
 	}
 }
 
-// collectStaleKeepers destroys the directories of keepers that died without
+// CollectStale destroys the directories of keepers that died without
 // removing them (a SIGKILLed keeper whose parent was SIGKILLed too), under
-// parent: those of keeperCgroupPrefix whose lock nobody holds and that have
+// parent: those of KeeperPrefix whose lock nobody holds and that have
 // trees, or are older than staleSetupAge. It holds each one's lock while it
 // looks and destroys, so a live keeper's directory (locked) is never
 // touched, nor is one another collector is destroying.
-func collectStaleKeepers(parent string) {
+func CollectStale(parent string) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), keeperCgroupPrefix) {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), KeeperPrefix) {
 			continue
 		}
 		dir := filepath.Join(parent, e.Name())
@@ -203,18 +201,18 @@ func collectStaleKeepers(parent string) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil && isStaleKeeperCgroup(dir, fd) {
-			cgroupDestroy(dir)
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil && isStale(dir, fd) {
+			Destroy(dir)
 		}
 		_ = unix.Close(fd) // drops the lock, if we took it
 	}
 }
 
-// isStaleKeeperCgroup judges an unlocked keeper directory, which fd (locked
+// isStale judges an unlocked keeper directory, which fd (locked
 // by the caller) names: a keeper makes its trees' cgroups only once it holds
 // the lock, so one with trees has lost its keeper; one without is stale
 // once it is older than staleSetupAge.
-func isStaleKeeperCgroup(dir string, fd int) bool {
+func isStale(dir string, fd int) bool {
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
 			if e.IsDir() {
@@ -233,8 +231,8 @@ func isStaleKeeperCgroup(dir string, fd int) bool {
 	return time.Since(made) > staleSetupAge
 }
 
-// cgroupProcs lists the processes in a cgroup.
-func cgroupProcs(dir string) []int {
+// Procs lists the processes in a cgroup.
+func Procs(dir string) []int {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil
@@ -248,14 +246,14 @@ func cgroupProcs(dir string) []int {
 	return out
 }
 
-// cgroupKill SIGKILLs every process of the cgroup at once (cgroup.kill:
+// Kill SIGKILLs every process of the cgroup at once (cgroup.kill:
 // nothing can fork its way out).
-func cgroupKill(dir string) error {
+func Kill(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 }
 
-// cgroupRemove removes an empty cgroup; EBUSY while it is populated.
-func cgroupRemove(dir string) error {
+// Remove removes an empty cgroup; EBUSY while it is populated.
+func Remove(dir string) error {
 	err := unix.Rmdir(dir)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil
@@ -263,9 +261,9 @@ func cgroupRemove(dir string) error {
 	return err
 }
 
-// cgroupCPU reads user and system time from cpu.stat: the whole tree's,
+// CPU reads user and system time from cpu.stat: the whole tree's,
 // reaped or not.
-func cgroupCPU(dir string) (user, sys time.Duration) {
+func CPU(dir string) (user, sys time.Duration) {
 	b, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
 	if err != nil {
 		return 0, 0
@@ -283,8 +281,8 @@ func cgroupCPU(dir string) (user, sys time.Duration) {
 	return user, sys
 }
 
-// cgroupMemoryPeak reads memory.peak (needs the memory controller); 0 if absent.
-func cgroupMemoryPeak(dir string) int64 {
+// MemoryPeak reads memory.peak (needs the memory controller); 0 if absent.
+func MemoryPeak(dir string) int64 {
 	b, err := os.ReadFile(filepath.Join(dir, "memory.peak"))
 	if err != nil {
 		return 0
@@ -293,17 +291,17 @@ func cgroupMemoryPeak(dir string) int64 {
 	return n
 }
 
-// limitControllers are the controllers Limits use, enabled for trees'
+// LimitControllers are the controllers Limits use, enabled for trees'
 // cgroups where the keeper's cgroup may have them. (cpu.stat's times need
 // none.)
-var limitControllers = []string{"memory", "pids"}
+var LimitControllers = []string{"memory", "pids"}
 
-// cgroupEnableControllers enables each of want that dir's parent grants
+// EnableControllers enables each of want that dir's parent grants
 // (dir/cgroup.controllers) in dir/cgroup.subtree_control, so the cgroups
 // made under dir have its files (memory.max, memory.peak, pids.max). dir
 // has no process of its own, as cgroup v2 requires. It returns each of want
 // mapped to "" if trees get it, else to why not.
-func cgroupEnableControllers(dir string, want []string) map[string]string {
+func EnableControllers(dir string, want []string) map[string]string {
 	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	granted := strings.Fields(string(b))
 	out := make(map[string]string, len(want))
@@ -331,19 +329,24 @@ func whyNotGranted(parent, c string) string {
 	if !slices.Contains(strings.Fields(string(b)), c) {
 		return "not delegated to " + parent + " by its parent"
 	}
-	if os.Getenv(cgroupParentEnv) != "" {
-		return "not in " + parent + "/cgroup.subtree_control: the cgroup " + cgroupParentEnv +
+	if os.Getenv(ParentEnv) != "" {
+		return "not in " + parent + "/cgroup.subtree_control: the cgroup " + ParentEnv +
 			" names must have no process of its own for cgroup v2 to let it hand controllers down"
 	}
 	return "not in " + parent + "/cgroup.subtree_control: cgroup v2 lets a cgroup hand controllers down only " +
-		"when it has no process of its own (or is the root); set " + cgroupParentEnv +
+		"when it has no process of its own (or is the root); set " + ParentEnv +
 		" to a delegated cgroup without processes (docs/design.md)"
 }
 
-// cgroupSetLimits writes memory.max and pids.max where want differs from
+// Limits are a tree's memory.max and pids.max; 0 is none.
+type Limits struct {
+	MemoryMax, PidsMax int64
+}
+
+// SetLimits writes memory.max and pids.max where want differs from
 // had, what the cgroup has now ("max" for a zero limit: none); controllers
-// is what cgroupEnableControllers said.
-func cgroupSetLimits(dir string, want, had Limits, controllers map[string]string) error {
+// is what EnableControllers said.
+func SetLimits(dir string, want, had Limits, controllers map[string]string) error {
 	for _, l := range []struct {
 		want, had  int64
 		file, ctrl string
@@ -369,9 +372,9 @@ func cgroupSetLimits(dir string, want, had Limits, controllers map[string]string
 	return nil
 }
 
-// cgroupOOMKills reads oom_kill from memory.events: processes of the tree
+// OOMKills reads oom_kill from memory.events: processes of the tree
 // the OOM killer killed; 0 without the memory controller.
-func cgroupOOMKills(dir string) int {
+func OOMKills(dir string) int {
 	b, err := os.ReadFile(filepath.Join(dir, "memory.events"))
 	if err != nil {
 		return 0
@@ -385,8 +388,8 @@ func cgroupOOMKills(dir string) int {
 	return 0
 }
 
-// cgroupDirs lists dir and every cgroup below it, parents first.
-func cgroupDirs(dir string) []string {
+// dirs lists dir and every cgroup below it, parents first.
+func dirs(dir string) []string {
 	var dirs []string
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
@@ -397,37 +400,44 @@ func cgroupDirs(dir string) []string {
 	return dirs
 }
 
-// cgroupProcsTree lists the processes in dir's cgroup and below it.
-func cgroupProcsTree(dir string) []int {
+// ProcsTree lists the processes in dir's cgroup and below it.
+func ProcsTree(dir string) []int {
 	var out []int
-	for _, d := range cgroupDirs(dir) {
-		out = append(out, cgroupProcs(d)...)
+	for _, d := range dirs(dir) {
+		out = append(out, Procs(d)...)
 	}
 	return out
 }
 
-// cgroupRemoveAll removes dir's cgroup subtree, deepest first, where it is
+// RemoveAll removes dir's cgroup subtree, deepest first, where it is
 // empty; it kills nothing.
-func cgroupRemoveAll(dir string) {
-	dirs := cgroupDirs(dir)
+func RemoveAll(dir string) {
+	dirs := dirs(dir)
 	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = cgroupRemove(dirs[i]) // best effort: EBUSY while populated
+		_ = Remove(dirs[i]) // best effort: EBUSY while populated
 	}
 }
 
-// cgroupDestroy kills everything in dir's cgroup subtree and removes it,
+// Destroy kills everything in dir's cgroup subtree and removes it,
 // deepest first. It is how a parent cleans up after a keeper that was
 // SIGKILLed, and how a new keeper collects a dead keeper's leftovers.
-func cgroupDestroy(dir string) {
-	dirs := cgroupDirs(dir)
+func Destroy(dir string) {
+	dirs := dirs(dir)
 	for _, d := range dirs {
-		_ = cgroupKill(d) // best effort: a cgroup without processes needs none
+		_ = Kill(d) // best effort: a cgroup without processes needs none
 	}
 	// A killed cgroup empties within microseconds; allow a second.
 	deadline := time.Now().Add(time.Second)
 	for i := len(dirs) - 1; i >= 0; i-- {
-		for cgroupRemove(dirs[i]) != nil && time.Now().Before(deadline) {
+		for Remove(dirs[i]) != nil && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// Populated reads cgroup.events: whether a process is in the cgroup
+// or below it. An unreadable file (a removed cgroup) is not populated.
+func Populated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(b), "populated 1")
 }
