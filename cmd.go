@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tetherproc/tether/internal/keeper"
 )
 
 // Default bounds, used where a Cmd leaves the field zero.
@@ -283,7 +285,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 		}
 		return h, h.pid, nil
 	case ContainCgroup:
-		return startCgroupLevel(keeperSpawn{
+		return startCgroupLevel(keeper.Spawn{
 			Path: c.Path, Argv: argv, Env: env, Dir: c.Dir,
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,
@@ -303,7 +305,7 @@ func (c *Cmd) startHandle(p *Process, argv, env []string, files []*os.File) (han
 			}
 			dir = wd
 		}
-		return startKept(keeperSpawn{
+		return startKept(keeper.Spawn{
 			Path: c.Path, Argv: argv, Env: env, Dir: dir,
 			StopSignal:  signalNumber(p.stopSignal),
 			StopTimeout: p.stopTimeout,

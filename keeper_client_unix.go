@@ -9,7 +9,6 @@ package tether
 import (
 	"errors"
 	"fmt"
-	"github.com/tetherproc/tether/internal/cgroupfs"
 	"net"
 	"os"
 	"runtime"
@@ -18,6 +17,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
+	"github.com/tetherproc/tether/internal/fork"
+	"github.com/tetherproc/tether/internal/keeper"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,8 +54,8 @@ type keeperClient struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	replies map[uint64]chan *spawnResult // spawns awaiting their answer
-	procs   map[uint64]*keptProc         // started, exit not yet reported
+	replies map[uint64]chan *keeper.SpawnResult // spawns awaiting their answer
+	procs   map[uint64]*keptProc                // started, exit not yet reported
 	dead    bool
 	// retired: the parent let this keeper go (bye, Shutdown); later starts
 	// get a new one, and its end kills nothing of the parent's.
@@ -118,7 +121,7 @@ func getKeeperAt(pidns bool) (*keeperClient, error) {
 }
 
 // startKeeper re-executes this binary as the keeper, connected by a stream
-// socketpair at its fd 3 (see keeper_frame.go), in a process group of its
+// socketpair at its fd 3 (see internal/keeper/frame.go), in a process group of its
 // own so that a signal to the parent's group (a terminal's Ctrl-C) does not
 // reach it first.
 //
@@ -149,26 +152,26 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {
 		// The first of two entries wins in Go's getenv: drop ours' rivals.
-		if !strings.HasPrefix(kv, keeperEnv+"=") && !strings.HasPrefix(kv, keeperNSEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, keeper.ParentEnv+"=") && !strings.HasPrefix(kv, keeper.PIDNSEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
 	}
 	// The keeper's work is syscalls from one loop; one P spares the machine
 	// the scheduler's spinning threads (measured: 0.62x -> 0.70x os/exec
 	// in the spawn benchmark on two CPUs).
-	env = append(env, keeperEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
+	env = append(env, keeper.ParentEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
 	files := []*os.File{null, null, null, theirs}
-	fork := func(attr *syscall.SysProcAttr) (int, error) {
+	start := func(attr *syscall.SysProcAttr) (int, error) {
 		return forkOwned(func() (int, error) {
-			return forkExec(exe, []string{"tether-keeper"}, env, "/", files, attr)
+			return fork.Exec(exe, []string{"tether-keeper"}, env, "/", files, attr)
 		})
 	}
 	var pid int
 	var userns bool
 	if pidns {
-		pid, userns, err = startInPIDNamespace(&env, &files, fork)
+		pid, userns, err = startInPIDNamespace(&env, &files, start)
 	} else {
-		pid, err = fork(&syscall.SysProcAttr{})
+		pid, err = start(&syscall.SysProcAttr{})
 	}
 	if err != nil {
 		_ = c.Close()
@@ -181,7 +184,7 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 		pid:     pid,
 		pidns:   pidns,
 		userns:  userns,
-		replies: map[uint64]chan *spawnResult{},
+		replies: map[uint64]chan *keeper.SpawnResult{},
 		procs:   map[uint64]*keptProc{},
 	}
 	// Owner: the package (keeperCl). Ends when the keeper's socket closes,
@@ -192,38 +195,38 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 
 func (k *keeperClient) readLoop() {
 	defer close(k.done)
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+	r := keeper.NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 		n, oobn, flags, _, err := k.conn.ReadMsgUnix(p, oob)
 		return n, oobn, flags, err
 	})
 	for {
-		m, fds, err := r.next()
-		closeFDs(fds) // the keeper sends none
+		m, fds, err := r.Next()
+		keeper.CloseFDs(fds) // the keeper sends none
 		if err != nil {
 			break
 		}
 		var job func() // a job event, reported once the lock is released
 		k.mu.Lock()
 		switch {
-		case m.Op == opHello && m.Hello != nil:
+		case m.Op == keeper.OpHello && m.Hello != nil:
 			h := m.Hello
 			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = h.Cgroup, h.CgroupErr, h.Err, h.Controllers
 			k.helloOnce.Do(func() { close(k.hello) })
 			k.armIdleLocked() // a keeper nothing is started through says bye too
-		case m.Op == opSpawned && m.Spawned != nil:
+		case m.Op == keeper.OpSpawned && m.Spawned != nil:
 			if ch := k.replies[m.ID]; ch != nil {
 				delete(k.replies, m.ID)
 				ch <- m.Spawned
 			}
-		case m.Op == opExited && m.Exited != nil:
+		case m.Op == keeper.OpExited && m.Exited != nil:
 			if kp := k.procs[m.ID]; kp != nil {
 				delete(k.procs, m.ID)
 				kp.exit <- m.Exited
 				k.armIdleLocked()
 			}
-		case m.Op == opStopped || m.Op == opContinued:
+		case m.Op == keeper.OpStopped || m.Op == keeper.OpContinued:
 			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
-				stopped, sig := m.Op == opStopped, syscall.Signal(m.Sig)
+				stopped, sig := m.Op == keeper.OpStopped, syscall.Signal(m.Sig)
 				job = func() { kp.onJob(stopped, sig) }
 			}
 		}
@@ -243,12 +246,12 @@ func (k *keeperClient) readLoop() {
 		k.relTimer.Stop()
 	}
 	for _, ch := range k.replies {
-		ch <- &spawnResult{Err: errKeeperGone.Error()}
+		ch <- &keeper.SpawnResult{Err: errKeeperGone.Error()}
 	}
 	// The keeper's children die with it (PDEATHSIG from its spawning
 	// thread; in a PID namespace, every process in it).
 	for _, kp := range k.procs {
-		kp.exit <- &exitReport{Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
+		kp.exit <- &keeper.ExitReport{Signal: int(syscall.SIGKILL), Err: errKeeperGone.Error()}
 	}
 	clear(k.replies)
 	clear(k.procs)
@@ -268,27 +271,27 @@ func (k *keeperClient) readLoop() {
 	if k.cgroup != "" {
 		cgroupfs.Destroy(k.cgroup)
 	}
-	r.close()
+	r.Close()
 }
 
-func (k *keeperClient) send(m keeperMsg, fds []int) error {
+func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 	var b []byte
-	if m.Op == opSpawn || m.Op == opBye || m.Op == opShutdown || m.Op == opRelease {
+	if m.Op == keeper.OpSpawn || m.Op == keeper.OpBye || m.Op == keeper.OpShutdown || m.Op == keeper.OpRelease {
 		// The releases waiting go first, in the same write.
 		k.mu.Lock()
 		ids := k.released
 		k.released = nil
 		k.mu.Unlock()
 		for _, id := range ids {
-			b, _ = appendFrame(b, keeperMsg{Op: opRelease, ID: id}, 0) // cannot fail: small
+			b, _ = keeper.AppendFrame(b, keeper.Msg{Op: keeper.OpRelease, ID: id}, 0) // cannot fail: small
 		}
-		if m.Op == opRelease {
-			m = keeperMsg{} // flushReleases: nothing of its own
+		if m.Op == keeper.OpRelease {
+			m = keeper.Msg{} // flushReleases: nothing of its own
 		}
 	}
 	if m.Op != "" {
 		var err error
-		if b, err = appendFrame(b, m, len(fds)); err != nil {
+		if b, err = keeper.AppendFrame(b, m, len(fds)); err != nil {
 			return err
 		}
 	}
@@ -334,7 +337,7 @@ func (k *keeperClient) send(m keeperMsg, fds []int) error {
 
 // startKept starts a child from the keeper; with pidns, from the one in a
 // PID namespace of its own.
-func startKept(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
+func startKept(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
 	h, pid, err := startKeptOnce(spec, files, pidns, onJob)
 	if errors.Is(err, errKeeperGone) {
 		// The keeper may have exited idle just as we sent: once more, with
@@ -344,11 +347,7 @@ func startKept(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, 
 	return h, pid, err
 }
 
-// maxKeptFiles bounds the descriptors one spawn passes to the keeper: stdio,
-// ExtraFiles and the IPC channel.
-const maxKeptFiles = 64
-
-func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
+func startKeptOnce(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(bool, syscall.Signal)) (handle, int, error) {
 	// Only real descriptors travel; the child's numbers that get none
 	// (nil ExtraFiles) are named in the request.
 	fds := make([]int, 0, len(files))
@@ -360,15 +359,15 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 		}
 		fds = append(fds, int(f.Fd()))
 	}
-	if len(fds) > maxKeptFiles {
-		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(fds), maxKeptFiles)
+	if len(fds) > keeper.MaxFiles {
+		return nil, 0, fmt.Errorf("%d descriptors for the child; the keeper takes at most %d (stdio, ExtraFiles, IPC)", len(fds), keeper.MaxFiles)
 	}
 	k, err := getKeeperAt(pidns)
 	if err != nil {
 		return nil, 0, err
 	}
-	reply := make(chan *spawnResult, 1)
-	kp := &keptProc{k: k, exit: make(chan *exitReport, 1), onJob: onJob}
+	reply := make(chan *keeper.SpawnResult, 1)
+	kp := &keptProc{k: k, exit: make(chan *keeper.ExitReport, 1), onJob: onJob}
 	k.mu.Lock()
 	if k.dead || k.retired {
 		k.mu.Unlock()
@@ -380,11 +379,11 @@ func startKeptOnce(spec keeperSpawn, files []*os.File, pidns bool, onJob func(bo
 	k.procs[kp.id] = kp
 	k.mu.Unlock()
 
-	spec.Ignored = ignoredSignals()
-	spec.encodeBytes()
-	err = k.send(keeperMsg{Op: opSpawn, ID: kp.id, Spawn: &spec}, fds)
+	spec.Ignored = keeper.IgnoredSignals()
+	spec.EncodeBytes()
+	err = k.send(keeper.Msg{Op: keeper.OpSpawn, ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
-	var r *spawnResult
+	var r *keeper.SpawnResult
 	if err == nil {
 		r = <-reply // bounded: the keeper answers, or readLoop does when it dies
 		if r.Errno != 0 || r.Err != "" {
@@ -419,7 +418,7 @@ func shutdownKeepers() []<-chan struct{} {
 			k.retireLocked()
 			k.mu.Unlock()
 			keeperMu.Unlock()
-			_ = k.send(keeperMsg{Op: opShutdown}, nil) // fails only if it is gone already: done closes then
+			_ = k.send(keeper.Msg{Op: keeper.OpShutdown}, nil) // fails only if it is gone already: done closes then
 			gone = append(gone, k.done)
 		}
 	}
@@ -444,7 +443,7 @@ type keptProc struct {
 	k    *keeperClient
 	id   uint64
 	pid  int
-	exit chan *exitReport
+	exit chan *keeper.ExitReport
 	// onJob reports the leader stopped (with the signal) or continued;
 	// called by readLoop with the client's lock held, so it must not block.
 	// Set before the spawn is sent.
@@ -468,11 +467,11 @@ func (h *keptProc) wait() (waitResult, error) {
 }
 
 func (h *keptProc) signal(sig syscall.Signal) error {
-	return h.k.send(keeperMsg{Op: opSignal, ID: h.id, Sig: int(sig)}, nil)
+	return h.k.send(keeper.Msg{Op: keeper.OpSignal, ID: h.id, Sig: int(sig)}, nil)
 }
 
 func (h *keptProc) sweep() {
-	_ = h.k.send(keeperMsg{Op: opSweep, ID: h.id}, nil) // best effort: a dead keeper took the tree with it
+	_ = h.k.send(keeper.Msg{Op: keeper.OpSweep, ID: h.id}, nil) // best effort: a dead keeper took the tree with it
 }
 
 // release is sent with the client's next frame, within releaseDelay (see
@@ -488,9 +487,42 @@ func (h *keptProc) release() {
 	if k.relTimer == nil {
 		// Owner: the client. Each firing ends at once; stopped in readLoop.
 		k.relTimer = time.AfterFunc(releaseDelay, func() {
-			_ = k.send(keeperMsg{Op: opRelease}, nil) // best effort: a dead keeper took the trees with it
+			_ = k.send(keeper.Msg{Op: keeper.OpRelease}, nil) // best effort: a dead keeper took the trees with it
 		})
 	} else if len(k.released) == 1 {
 		k.relTimer.Reset(releaseDelay)
 	}
 }
+
+// spawnErr is the error a failed spawn's answer r describes.
+func spawnErr(r *keeper.SpawnResult) error {
+	switch {
+	case r.Errno != 0 && r.Err != "":
+		return &errnoText{r.Err, syscall.Errno(r.Errno)}
+	case r.Errno != 0:
+		return syscall.Errno(r.Errno)
+	case r.Err == errKeeperGone.Error():
+		return errKeeperGone
+	}
+	return errors.New(r.Err)
+}
+
+// cgroupRemovedError names the keeper cgroup that was removed; it matches
+// ErrCgroupRemoved.
+type cgroupRemovedError string
+
+func (e cgroupRemovedError) Error() string {
+	return "the keeper's cgroup " + string(e) + " was removed by another program, with the trees in it; " +
+		"later starts get a new one"
+}
+
+func (e cgroupRemovedError) Is(target error) bool { return target == ErrCgroupRemoved }
+
+// errnoText is an error whose text the keeper sent, matching its errno.
+type errnoText struct {
+	text  string
+	errno syscall.Errno
+}
+
+func (e *errnoText) Error() string { return e.text }
+func (e *errnoText) Unwrap() error { return e.errno }

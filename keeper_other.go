@@ -5,9 +5,11 @@ package tether
 import (
 	"os"
 	"syscall"
+
+	"github.com/tetherproc/tether/internal/keeper"
 )
 
-func startKept(keeperSpawn, []*os.File, bool, func(bool, syscall.Signal)) (handle, int, error) {
+func startKept(keeper.Spawn, []*os.File, bool, func(bool, syscall.Signal)) (handle, int, error) {
 	return nil, 0, ErrUnsupported
 }
 

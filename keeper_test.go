@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/keeper"
 	"github.com/tetherproc/tether/internal/testproc"
 )
 
@@ -359,5 +360,13 @@ func TestKeeperNamedInPs(t *testing.T) {
 				t.Errorf("the keeper's comm: %q (%v), want tether-keeper", comm, err)
 			}
 		})
+	}
+}
+
+// The keeper's grace for what it was told nothing of is the library's
+// default stop timeout.
+func TestKeeperDefaultGrace(t *testing.T) {
+	if keeper.DefaultGrace != tether.DefaultStopTimeout {
+		t.Errorf("keeper.DefaultGrace %v, DefaultStopTimeout %v", keeper.DefaultGrace, tether.DefaultStopTimeout)
 	}
 }

@@ -3,13 +3,15 @@ package tether
 import (
 	"errors"
 	"fmt"
-	"github.com/tetherproc/tether/internal/cgroupfs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tetherproc/tether/internal/cgroupfs"
+	"github.com/tetherproc/tether/internal/keeper"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +41,7 @@ import (
 //
 // The keeper never leaves on its own while the parent may clone into its
 // directory: the parent says "bye" once no slot has been in use for
-// keeperIdle, and starts a new keeper for the next tree (byeIfIdle). A
+// keeper.Idle, and starts a new keeper for the next tree (byeIfIdle). A
 // keeper that dies while trees run in its slots (SIGKILLed) leaves them
 // without a watchdog: the parent then kills them, as the keeper level's
 // trees die with their keeper.
@@ -76,7 +78,7 @@ type cgPool struct {
 	live     int       // slots taken and not yet free: a tree runs in it, or it drains
 	trees    map[*cgroupTree]bool
 	// idle says bye to the keeper once no slot and no kept tree has been
-	// in use for keeperIdle (byeIfIdle). Owner: the client; stopped when
+	// in use for keeper.Idle (byeIfIdle). Owner: the client; stopped when
 	// the keeper is gone.
 	idle *time.Timer
 }
@@ -93,7 +95,7 @@ type cgroupTree struct {
 }
 
 // startCgroupLevel starts spec's child in a slot of the keeper's directory.
-func startCgroupLevel(spec keeperSpawn, files []*os.File, _ func(bool, syscall.Signal)) (handle, int, error) {
+func startCgroupLevel(spec keeper.Spawn, files []*os.File, _ func(bool, syscall.Signal)) (handle, int, error) {
 	sig, grace := syscall.Signal(spec.StopSignal), spec.StopTimeout
 	if sig == 0 {
 		sig = syscall.SIGTERM
@@ -130,7 +132,7 @@ func startCgroupLevel(spec keeperSpawn, files []*os.File, _ func(bool, syscall.S
 		if s.sig != sig || s.grace != grace {
 			// Before the clone: the keeper has it even if we die the
 			// next instant (the frame waits in its socket).
-			if err := k.send(keeperMsg{Op: opTree, Tree: &treeStop{Cgroup: s.name, Sig: int(sig), Grace: grace}}, nil); err != nil {
+			if err := k.send(keeper.Msg{Op: keeper.OpTree, Tree: &keeper.TreeStop{Cgroup: s.name, Sig: int(sig), Grace: grace}}, nil); err != nil {
 				k.dropSlot(s)
 				lastErr = err
 				continue
@@ -324,9 +326,9 @@ func (k *keeperClient) armIdleLocked() {
 		return
 	}
 	if k.cg.idle == nil {
-		k.cg.idle = time.AfterFunc(keeperIdle, k.byeIfIdle)
+		k.cg.idle = time.AfterFunc(keeper.Idle, k.byeIfIdle)
 	} else {
-		k.cg.idle.Reset(keeperIdle)
+		k.cg.idle.Reset(keeper.Idle)
 	}
 }
 
@@ -347,7 +349,7 @@ func (k *keeperClient) byeIfIdle() {
 	}
 	if k.cg.live > 0 || len(k.procs) > 0 || len(k.replies) > 0 {
 		if k.cg.live > 0 && k.cg.live == len(k.cg.draining) {
-			k.cg.idle.Reset(keeperIdle) // orphans only: look again later
+			k.cg.idle.Reset(keeper.Idle) // orphans only: look again later
 		}
 		k.mu.Unlock()
 		keeperMu.Unlock()
@@ -356,7 +358,7 @@ func (k *keeperClient) byeIfIdle() {
 	k.retireLocked()
 	k.mu.Unlock()
 	keeperMu.Unlock()
-	_ = k.send(keeperMsg{Op: opBye}, nil) // fails only if it is gone already
+	_ = k.send(keeper.Msg{Op: keeper.OpBye}, nil) // fails only if it is gone already
 }
 
 // retire makes later starts get a new keeper, and lets this one go.
@@ -368,7 +370,7 @@ func (k *keeperClient) retire() {
 	k.mu.Unlock()
 	keeperMu.Unlock()
 	if !already {
-		_ = k.send(keeperMsg{Op: opBye}, nil) // fails only if it is gone already
+		_ = k.send(keeper.Msg{Op: keeper.OpBye}, nil) // fails only if it is gone already
 	}
 }
 

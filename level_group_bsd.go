@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+
+	"github.com/tetherproc/tether/internal/fork"
 )
 
 // osProc is a started child. Outside Linux there is no pidfd here yet: a
@@ -20,14 +22,12 @@ type osProc struct {
 	reaped bool
 }
 
-func keepAlive(f *os.File) { runtime.KeepAlive(f) }
-
 func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
 	sys := &syscall.SysProcAttr{}
 	if fg {
 		sys.Foreground, sys.Ctty = true, int(files[0].Fd()) // see level_group_linux.go
 	}
-	pid, err := forkExec(path, argv, env, dir, files, sys)
+	pid, err := fork.Exec(path, argv, env, dir, files, sys)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/tetherproc/tether/internal/fork"
 	"github.com/tetherproc/tether/internal/sigabi"
 	"golang.org/x/sys/unix"
 )
@@ -24,8 +24,6 @@ type osProc struct {
 	fd     int      // pidfd's number; Fd() would make the file blocking
 	reaped bool     // set by wait or release, both run by the monitor
 }
-
-func keepAlive(f *os.File) { runtime.KeepAlive(f) }
 
 func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
 	return startOSInto(path, argv, env, dir, files, fg, -1)
@@ -47,7 +45,7 @@ func startOSInto(path string, argv, env []string, dir string, files []*os.File, 
 			// read of the terminal before it is its own).
 			sys.Foreground, sys.Ctty = true, int(files[0].Fd())
 		}
-		return forkExec(path, argv, env, dir, files, sys)
+		return fork.Exec(path, argv, env, dir, files, sys)
 	})
 	if err != nil {
 		return nil, err

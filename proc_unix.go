@@ -49,27 +49,6 @@ var sigTerm os.Signal = syscall.SIGTERM
 // sigCont follows a stop's signal, so that stopped members act on it.
 var sigCont os.Signal = syscall.SIGCONT
 
-// forkExec starts the child in a process group of its own (pgid = pid), so the
-// tree can be signalled as one and a terminal's Ctrl-C reaches the parent,
-// which decides, rather than the child.
-func forkExec(path string, argv, env []string, dir string, files []*os.File, sys *syscall.SysProcAttr) (int, error) {
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = ^uintptr(0) // -1: syscall.ForkExec closes that descriptor in the child
-		if f != nil {
-			fds[i] = f.Fd()
-		}
-	}
-	sys.Setpgid = true
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: fds, Sys: sys})
-	for _, f := range files {
-		// Fd() above leaves the files in blocking mode; keep them alive until
-		// the child has its copies.
-		keepAlive(f)
-	}
-	return pid, err
-}
-
 // waitBlocking reaps pid with wait4 from a goroutine parked in the syscall:
 // the fallback where the kernel offers no pidfd (it costs a thread per child).
 func waitBlocking(pid int) (waitResult, error) {

@@ -2,10 +2,11 @@ package tether
 
 import (
 	"errors"
-	"github.com/tetherproc/tether/internal/procfs"
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/tetherproc/tether/internal/procfs"
 )
 
 // The children tether itself started and reaps (group-level children and

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package tether
+package keeper
 
 import (
 	"encoding/binary"
@@ -31,8 +31,8 @@ const (
 	maxFrame = 64 << 20
 )
 
-// appendFrame appends m as a frame announcing nfds descriptors.
-func appendFrame(b []byte, m keeperMsg, nfds int) ([]byte, error) {
+// AppendFrame appends m as a frame announcing nfds descriptors.
+func AppendFrame(b []byte, m Msg, nfds int) ([]byte, error) {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, byte(nfds))
 	b, err := appendJSON(b, m)
@@ -47,13 +47,13 @@ func appendFrame(b []byte, m keeperMsg, nfds int) ([]byte, error) {
 	return b, nil
 }
 
-func appendJSON(b []byte, m keeperMsg) ([]byte, error) {
+func appendJSON(b []byte, m Msg) ([]byte, error) {
 	j, err := json.Marshal(m)
 	return append(b, j...), err
 }
 
-// frameReader splits what recv returns into frames and their descriptors.
-type frameReader struct {
+// FrameReader splits what recv returns into frames and their descriptors.
+type FrameReader struct {
 	// recv reads into p and oob like recvmsg(2), flags included; n == 0
 	// with a nil error is the end of the stream.
 	recv func(p, oob []byte) (n, oobn, flags int, err error)
@@ -63,45 +63,45 @@ type frameReader struct {
 	fds  []int // received, not yet given to a frame; -1 for one the kernel dropped
 	// cloexec: mark received descriptors close-on-exec (where recvmsg
 	// cannot: macOS has no MSG_CMSG_CLOEXEC).
-	cloexec bool
+	Cloexec bool
 	// lost: a read's descriptors were cut short (MSG_CTRUNC: the receiver
 	// out of descriptors, say); the next frame that announces more than
 	// arrived gets -1 for each missing one, and its handler fails it alone.
 	lost bool
 }
 
-func newFrameReader(recv func(p, oob []byte) (int, int, int, error)) *frameReader {
-	return &frameReader{
+func NewFrameReader(recv func(p, oob []byte) (int, int, int, error)) *FrameReader {
+	return &FrameReader{
 		recv: recv,
 		buf:  make([]byte, 0, 64<<10),
-		oob:  make([]byte, unix.CmsgSpace(maxKeptFiles*4)),
+		oob:  make([]byte, unix.CmsgSpace(MaxFiles*4)),
 	}
 }
 
-var errFrame = errors.New("malformed keeper frame")
+var ErrFrame = errors.New("malformed keeper frame")
 
 // next returns the next message and the descriptors sent with it, which the
-// caller owns. At the end of the stream it returns io.EOF-like errEOF; a
-// malformed stream is errFrame (the peer is not a copy of this code).
-func (r *frameReader) next() (keeperMsg, []int, error) {
+// caller owns. At the end of the stream it returns io.EOF-like ErrEOF; a
+// malformed stream is ErrFrame (the peer is not a copy of this code).
+func (r *FrameReader) Next() (Msg, []int, error) {
 	for {
 		if m, fds, ok, err := r.parse(); ok || err != nil {
 			return m, fds, err
 		}
 		if err := r.fill(); err != nil {
-			return keeperMsg{}, nil, err
+			return Msg{}, nil, err
 		}
 	}
 }
 
-func (r *frameReader) parse() (m keeperMsg, fds []int, ok bool, err error) {
+func (r *FrameReader) parse() (m Msg, fds []int, ok bool, err error) {
 	avail := r.buf[r.off:]
 	if len(avail) < frameHeader {
 		return m, nil, false, nil
 	}
 	n32, nfds := binary.BigEndian.Uint32(avail), int(avail[4])
-	if n32 > maxFrame || nfds > maxKeptFiles {
-		return m, nil, false, errFrame
+	if n32 > maxFrame || nfds > MaxFiles {
+		return m, nil, false, ErrFrame
 	}
 	n := int(n32) // fits: at most maxFrame, even where int is 32 bits
 	if len(avail)-frameHeader < n {
@@ -111,7 +111,7 @@ func (r *frameReader) parse() (m keeperMsg, fds []int, ok bool, err error) {
 		if !r.lost {
 			// The descriptors come with the frame's first byte: a
 			// complete frame without them was sent without them.
-			return m, nil, false, errFrame
+			return m, nil, false, ErrFrame
 		}
 		for nfds > len(r.fds) {
 			r.fds = append(r.fds, -1)
@@ -124,24 +124,24 @@ func (r *frameReader) parse() (m keeperMsg, fds []int, ok bool, err error) {
 	if err := json.Unmarshal(avail[frameHeader:frameHeader+n], &m); err != nil {
 		// The peer is a copy of this code: it cannot happen, and a
 		// dropped request would leave its sender waiting for good.
-		closeFDs(fds)
-		return m, nil, false, errFrame
+		CloseFDs(fds)
+		return m, nil, false, ErrFrame
 	}
 	return m, fds, true, nil
 }
 
 // buffered reports whether a whole frame is read and waits to be parsed: the
 // peer sent more than the frame next returned last.
-func (r *frameReader) buffered() bool {
+func (r *FrameReader) Buffered() bool {
 	avail := r.buf[r.off:]
 	return len(avail) >= frameHeader && len(avail)-frameHeader >= int(binary.BigEndian.Uint32(avail))
 }
 
-var errEOF = errors.New("end of the keeper's stream")
+var ErrEOF = errors.New("end of the keeper's stream")
 
 // fill reads once more, after moving what is left to the buffer's start and
 // growing it for the frame being read.
-func (r *frameReader) fill() error {
+func (r *FrameReader) fill() error {
 	const small = 64 << 10
 	rest := len(r.buf) - r.off
 	need := small
@@ -175,7 +175,7 @@ func (r *frameReader) fill() error {
 		if oobn > 0 {
 			fds, perr := parseRights(r.oob[:oobn])
 			for _, fd := range fds {
-				if r.cloexec {
+				if r.Cloexec {
 					syscall.CloseOnExec(fd)
 				}
 			}
@@ -188,7 +188,7 @@ func (r *frameReader) fill() error {
 			return err
 		}
 		if n == 0 {
-			return errEOF
+			return ErrEOF
 		}
 		r.buf = r.buf[:rest+n]
 		return nil
@@ -196,8 +196,8 @@ func (r *frameReader) fill() error {
 }
 
 // close closes descriptors received and never given to a frame.
-func (r *frameReader) close() {
-	closeFDs(r.fds)
+func (r *FrameReader) Close() {
+	CloseFDs(r.fds)
 	r.fds = nil
 }
 
@@ -215,7 +215,7 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
-func closeFDs(fds []int) {
+func CloseFDs(fds []int) {
 	for _, fd := range fds {
 		if fd >= 0 {
 			_ = syscall.Close(fd) // best effort: ours, no longer needed
@@ -223,10 +223,10 @@ func closeFDs(fds []int) {
 	}
 }
 
-// sendFrame writes frame b on the blocking socket fd, its descriptors
+// SendFrame writes frame b on the blocking socket fd, its descriptors
 // attached to the first byte; a partial write (a signal, a full buffer) is
 // finished without them.
-func sendFrame(fd int, b []byte, fds []int) error {
+func SendFrame(fd int, b []byte, fds []int) error {
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package tether
+package keeper
 
 import (
 	"math/rand/v2"
@@ -18,18 +18,18 @@ import (
 // kernel delivers them, and checks every message and descriptor count.
 func TestFrameSplitReads(t *testing.T) {
 	type sent struct {
-		m    keeperMsg
+		m    Msg
 		nfds int
 	}
 	var msgs []sent
 	var stream []byte
 	firstByte := map[int]int{} // offset in stream -> descriptors sent with it
 	for i := range 200 {
-		m := keeperMsg{Op: opSpawn, ID: uint64(i), Spawned: &spawnResult{Err: strings.Repeat("x", i*37%5000)}}
+		m := Msg{Op: OpSpawn, ID: uint64(i), Spawned: &SpawnResult{Err: strings.Repeat("x", i*37%5000)}}
 		nfds := i % 4
 		firstByte[len(stream)] = nfds
 		var err error
-		if stream, err = appendFrame(stream, m, nfds); err != nil {
+		if stream, err = AppendFrame(stream, m, nfds); err != nil {
 			t.Fatal(err)
 		}
 		msgs = append(msgs, sent{m, nfds})
@@ -38,7 +38,7 @@ func TestFrameSplitReads(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, uint64(maxChunk)))
 		pos := 0
 		fake := 1000 // fake descriptor numbers: never closed by the reader on this path
-		r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 			if pos == len(stream) {
 				return 0, 0, 0, nil
 			}
@@ -64,7 +64,7 @@ func TestFrameSplitReads(t *testing.T) {
 		})
 		next := 1000
 		for i, want := range msgs {
-			m, fds, err := r.next()
+			m, fds, err := r.Next()
 			if err != nil {
 				t.Fatalf("chunks ≤%d: frame %d: %v", maxChunk, i, err)
 			}
@@ -79,32 +79,32 @@ func TestFrameSplitReads(t *testing.T) {
 				next++
 			}
 		}
-		if _, _, err := r.next(); err != errEOF {
-			t.Fatalf("chunks ≤%d: after the last frame: %v, want errEOF", maxChunk, err)
+		if _, _, err := r.Next(); err != ErrEOF {
+			t.Fatalf("chunks ≤%d: after the last frame: %v, want ErrEOF", maxChunk, err)
 		}
 	}
 }
 
 // TestFrameMalformed: a header over the bounds, or a frame complete without
-// the descriptors it announces, ends the stream with errFrame.
+// the descriptors it announces, ends the stream with ErrFrame.
 func TestFrameMalformed(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"too long":          {0xff, 0xff, 0xff, 0xff, 0},
-		"too many fds":      {0, 0, 0, 2, maxKeptFiles + 1, '{', '}'},
+		"too many fds":      {0, 0, 0, 2, MaxFiles + 1, '{', '}'},
 		"fds never sent":    {0, 0, 0, 2, 3, '{', '}'},
 		"fds never sent, 1": {0, 0, 0, 0, 1},
 		"not JSON":          {0, 0, 0, 2, 0, '{', '{'},
 	} {
 		done := false
-		r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 			if done {
 				return 0, 0, 0, nil
 			}
 			done = true
 			return copy(p, b), 0, 0, nil
 		})
-		if _, _, err := r.next(); err != errFrame {
-			t.Errorf("%s: %v, want errFrame", name, err)
+		if _, _, err := r.Next(); err != ErrFrame {
+			t.Errorf("%s: %v, want ErrFrame", name, err)
 		}
 	}
 }
@@ -117,13 +117,13 @@ func TestFrameTruncatedRights(t *testing.T) {
 	ends := []int{0}
 	for i := range 3 {
 		var err error
-		if stream, err = appendFrame(stream, keeperMsg{Op: opSpawn, ID: uint64(i)}, 3); err != nil {
+		if stream, err = AppendFrame(stream, Msg{Op: OpSpawn, ID: uint64(i)}, 3); err != nil {
 			t.Fatal(err)
 		}
 		ends = append(ends, len(stream))
 	}
 	read := 0
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+	r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 		if read == 3 {
 			return 0, 0, 0, nil
 		}
@@ -138,7 +138,7 @@ func TestFrameTruncatedRights(t *testing.T) {
 	})
 	want := [][]int{{1000, 1001, 1002}, {2000, -1, -1}, {1020, 1021, 1022}}
 	for i, w := range want {
-		m, fds, err := r.next()
+		m, fds, err := r.Next()
 		if err != nil || m.ID != uint64(i) || !slices.Equal(fds, w) {
 			t.Fatalf("frame %d: id %d, fds %v, %v; want fds %v", i, m.ID, fds, err, w)
 		}
@@ -149,12 +149,12 @@ func TestFrameTruncatedRights(t *testing.T) {
 // receiver has no room for the descriptors, and drops them; the data comes
 // with the next read, and the frame gets -1s.
 func TestFrameDroppedRights(t *testing.T) {
-	stream, err := appendFrame(nil, keeperMsg{Op: opSpawn, ID: 7}, 3)
+	stream, err := AppendFrame(nil, Msg{Op: OpSpawn, ID: 7}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reads := 0
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+	r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 		reads++
 		switch reads {
 		case 1:
@@ -164,7 +164,7 @@ func TestFrameDroppedRights(t *testing.T) {
 		}
 		return 0, 0, 0, nil
 	})
-	m, fds, err := r.next()
+	m, fds, err := r.Next()
 	if err != nil || m.ID != 7 || !slices.Equal(fds, []int{-1, -1, -1}) {
 		t.Fatalf("id %d, fds %v, %v; want 7 and three -1s", m.ID, fds, err)
 	}
@@ -177,19 +177,19 @@ func TestFrameBufferShrinks(t *testing.T) {
 	sizes := []int{10, 3 << 20, 20, 2 << 20, 30, 40}
 	for i, n := range sizes {
 		var err error
-		if stream, err = appendFrame(stream, keeperMsg{Op: opSpawn, ID: uint64(i), Spawned: &spawnResult{Err: strings.Repeat("z", n)}}, 0); err != nil {
+		if stream, err = AppendFrame(stream, Msg{Op: OpSpawn, ID: uint64(i), Spawned: &SpawnResult{Err: strings.Repeat("z", n)}}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, chunk := range []int{16 << 10, 4 << 20} {
 		pos := 0
-		r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+		r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 			n := copy(p, stream[pos:min(len(stream), pos+chunk)])
 			pos += n
 			return n, 0, 0, nil
 		})
 		for i, n := range sizes {
-			m, _, err := r.next()
+			m, _, err := r.Next()
 			if err != nil || m.ID != uint64(i) || len(payload(m)) != n {
 				t.Fatalf("chunks of %d: frame %d: id %d, %d bytes, %v", chunk, i, m.ID, len(payload(m)), err)
 			}
@@ -204,7 +204,7 @@ func TestFrameBufferShrinks(t *testing.T) {
 // socketpair, from a writer that interleaves frames with and without them,
 // and checks each received descriptor is the file that was sent.
 func TestFrameSocket(t *testing.T) {
-	pair, err := socketpairCloexec()
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0) // nothing here forks
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,9 +236,9 @@ func TestFrameSocket(t *testing.T) {
 		defer syscall.Close(pair[0])
 		for i := range n {
 			fds := raw[:i%(len(files)+1)]
-			b, err := appendFrame(nil, keeperMsg{Op: opSpawn, ID: uint64(i), Spawned: &spawnResult{Err: strings.Repeat("y", i*101%70000)}}, len(fds))
+			b, err := AppendFrame(nil, Msg{Op: OpSpawn, ID: uint64(i), Spawned: &SpawnResult{Err: strings.Repeat("y", i*101%70000)}}, len(fds))
 			if err == nil {
-				err = sendFrame(pair[0], b, fds)
+				err = SendFrame(pair[0], b, fds)
 			}
 			if err != nil {
 				t.Error(err)
@@ -246,13 +246,13 @@ func TestFrameSocket(t *testing.T) {
 			}
 		}
 	}()
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+	r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 		n, oobn, flags, _, err := unix.Recvmsg(pair[1], p, oob, 0)
 		return n, oobn, flags, err
 	})
-	defer r.close()
+	defer r.Close()
 	for i := range n {
-		m, fds, err := r.next()
+		m, fds, err := r.Next()
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
@@ -271,15 +271,15 @@ func TestFrameSocket(t *testing.T) {
 				t.Fatalf("frame %d: descriptor %d is not file %d", i, j, j)
 			}
 		}
-		closeFDs(fds)
+		CloseFDs(fds)
 	}
-	if _, _, err := r.next(); err != errEOF {
-		t.Fatalf("after the last frame: %v, want errEOF", err)
+	if _, _, err := r.Next(); err != ErrEOF {
+		t.Fatalf("after the last frame: %v, want ErrEOF", err)
 	}
 }
 
 // payload is the text a test frame carries (in a spawned answer's Err).
-func payload(m keeperMsg) string {
+func payload(m Msg) string {
 	if m.Spawned == nil {
 		return ""
 	}

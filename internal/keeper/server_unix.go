@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package tether
+package keeper
 
 // The keeper itself, the part Linux's and macOS's share: its end of the
 // socket and the loop that serves it, the child's signal dispositions, and
@@ -16,23 +16,24 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tetherproc/tether/internal/fork"
 	"golang.org/x/sys/unix"
 )
 
 func init() {
-	if v := os.Getenv(keeperEnv); v != "" {
+	if v := os.Getenv(ParentEnv); v != "" {
 		ppid, _ := strconv.Atoi(v)
-		_ = os.Unsetenv(keeperEnv)
-		ns, pidns := os.LookupEnv(keeperNSEnv)
-		_ = os.Unsetenv(keeperNSEnv)
+		_ = os.Unsetenv(ParentEnv)
+		ns, pidns := os.LookupEnv(PIDNSEnv)
+		_ = os.Unsetenv(PIDNSEnv)
 		parentFD, _ := strconv.Atoi(ns)
 		nameKeeper()
 		os.Exit(runKeeper(ppid, pidns, parentFD))
 	}
 }
 
-// keeperIdle is how long a keeper with nothing to keep lingers.
-const keeperIdle = 2 * time.Second
+// Idle is how long a keeper with nothing to keep lingers.
+const Idle = 2 * time.Second
 
 // keeperLink is the keeper's end of its socket to the parent, and the loop
 // that serves it: the part the Linux and macOS keepers share.
@@ -44,7 +45,7 @@ type keeperLink struct {
 	batching bool
 
 	sigs    chan os.Signal // the keeper's own ending signals (interruptOnSignals)
-	ignored uint64         // the signals the keeper ignores now (ignoredSignals' form); serve's goroutine only
+	ignored uint64         // the signals the keeper ignores now (IgnoredSignals' form); serve's goroutine only
 	discard chan os.Signal // notified of the signals applyIgnored un-ignores by a handler; never read
 }
 
@@ -62,8 +63,8 @@ func openKeeperLink() (keeperLink, error) {
 
 // reply sends m to the parent, at once or, in a burst of requests, with the
 // burst's last answer; called with the keeper's lock held.
-func (l *keeperLink) reply(m keeperMsg) {
-	b, err := appendFrame(l.out, m, 0)
+func (l *keeperLink) reply(m Msg) {
+	b, err := AppendFrame(l.out, m, 0)
 	if err != nil {
 		return // cannot happen: replies are small
 	}
@@ -76,7 +77,7 @@ func (l *keeperLink) reply(m keeperMsg) {
 // flush sends the replies waiting in out; called with the keeper's lock held.
 func (l *keeperLink) flush() {
 	if len(l.out) > 0 {
-		_ = sendFrame(l.fd, l.out, nil) // best effort: a gone parent reads nothing (EPIPE)
+		_ = SendFrame(l.fd, l.out, nil) // best effort: a gone parent reads nothing (EPIPE)
 		l.out = l.out[:0]
 	}
 }
@@ -96,14 +97,14 @@ func (l *keeperLink) interruptOnSignals() {
 	go func() { <-l.sigs; l.interrupt() }()
 	// What the keeper ignores from here on, inherited from the parent at
 	// its start: applyIgnored changes it to each spawn's parent's.
-	l.ignored = ignoredSignals()
+	l.ignored = IgnoredSignals()
 }
 
 // keeperEndingSignals end the keeper as its parent's death does, unless the
 // parent ignores them (applyIgnored).
 var keeperEndingSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}
 
-// ignoredSignals is the set of signals this process ignores now — those its
+// IgnoredSignals is the set of signals this process ignores now — those its
 // children inherit ignored through exec, as os/exec's do: bit N-1 for
 // signal N. (A Go program ignores what it passed to signal.Ignore, and
 // SIGHUP and SIGINT if it was started with them ignored; the runtime
@@ -112,7 +113,7 @@ var keeperEndingSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.S
 // The runtime leaves SIGCONT, SIGTSTP, SIGTTIN and SIGTTOU as it found them
 // unless asked to watch them, and signal.Ignored does not know of an
 // inherited SIG_IGN there: those the kernel is asked about (kernelIgnored).
-func ignoredSignals() uint64 {
+func IgnoredSignals() uint64 {
 	var set uint64
 	for n := 1; n <= 64; n++ {
 		if signal.Ignored(syscall.Signal(n)) {
@@ -175,28 +176,28 @@ func (l *keeperLink) applyIgnored(want uint64) {
 // it ended (the kernel closed its descriptors), or interrupt — it stops idle
 // and runs teardown.
 func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperIn), teardown func()) {
-	r := newFrameReader(func(p, oob []byte) (int, int, int, error) {
+	r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 		n, oobn, flags, _, err := unix.Recvmsg(l.fd, p, oob, recvCloexec)
 		return n, oobn, flags, err
 	})
 	// Where the kernel cannot mark them (no MSG_CMSG_CLOEXEC), the reader
 	// does as they arrive, before the next fork, which only this
 	// goroutine makes.
-	r.cloexec = recvCloexec == 0
+	r.Cloexec = recvCloexec == 0
 	for {
-		m, fds, err := r.next()
+		m, fds, err := r.Next()
 		if err != nil {
-			r.close()
+			r.Close()
 			idle.Stop()
 			teardown()
 			return
 		}
-		if m.Op == opSpawn && m.Spawn != nil {
+		if m.Op == OpSpawn && m.Spawn != nil {
 			l.applyIgnored(m.Spawn.Ignored)
 		}
 		// A burst (pipelined spawns, releases sent with a spawn) is
 		// answered in one write, once its last request is handled.
-		more := r.buffered()
+		more := r.Buffered()
 		mu.Lock()
 		l.batching = more
 		handle(keeperIn{m, fds})
@@ -204,14 +205,14 @@ func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperI
 		if !more {
 			l.flush()
 		}
-		idle.Reset(keeperIdle)
+		idle.Reset(Idle)
 		mu.Unlock()
 	}
 }
 
 // keeperIn is one request as the keeper read it.
 type keeperIn struct {
-	m   keeperMsg
+	m   Msg
 	fds []int
 }
 
@@ -220,12 +221,12 @@ type keeperIn struct {
 // of its descriptors never arrived (-1: the keeper was out of them), it
 // closes them and says why.
 func spawnFiles(in keeperIn) ([]*os.File, error) {
-	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > maxKeptFiles || in.m.Spawn.decodeBytes() != nil {
-		closeFDs(in.fds)
+	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > MaxFiles || in.m.Spawn.DecodeBytes() != nil {
+		CloseFDs(in.fds)
 		return nil, errors.New("malformed spawn request")
 	}
 	if slices.Contains(in.fds, -1) {
-		closeFDs(in.fds)
+		CloseFDs(in.fds)
 		return nil, syscall.EMFILE // the kernel could not install them in the keeper
 	}
 	holes := in.m.Spawn.Holes
@@ -243,7 +244,7 @@ func spawnFiles(in keeperIn) ([]*os.File, error) {
 		next++
 	}
 	if next != len(in.fds) || len(holes) > 0 || files[0] == nil || files[1] == nil || files[2] == nil {
-		closeFDs(in.fds[next:])
+		CloseFDs(in.fds[next:])
 		for _, f := range files {
 			if f != nil {
 				_ = f.Close() // ours: received for this malformed request
@@ -277,63 +278,30 @@ func startChild(in keeperIn, attr *syscall.SysProcAttr) (int, error) {
 	if s.Foreground {
 		attr.Foreground, attr.Ctty = true, in.fds[0] // see level_group_linux.go
 	}
-	return forkExec(s.Path, s.Argv, s.Env, s.Dir, files, attr)
+	return fork.Exec(s.Path, s.Argv, s.Env, s.Dir, files, attr)
 }
 
 // spawnFailed is the answer to spawn id that failed with err.
-func spawnFailed(id uint64, err error) keeperMsg {
-	r := &spawnResult{}
+func spawnFailed(id uint64, err error) Msg {
+	r := &SpawnResult{}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		r.Errno = int(errno)
 	} else {
 		r.Err = err.Error()
 	}
-	return keeperMsg{Op: opSpawned, ID: id, Spawned: r}
+	return Msg{Op: OpSpawned, ID: id, Spawned: r}
 }
-
-// spawnErr is the error a failed spawn's answer r describes.
-func spawnErr(r *spawnResult) error {
-	switch {
-	case r.Errno != 0 && r.Err != "":
-		return &errnoText{r.Err, syscall.Errno(r.Errno)}
-	case r.Errno != 0:
-		return syscall.Errno(r.Errno)
-	case r.Err == errKeeperGone.Error():
-		return errKeeperGone
-	}
-	return errors.New(r.Err)
-}
-
-// cgroupRemovedError names the keeper cgroup that was removed; it matches
-// ErrCgroupRemoved.
-type cgroupRemovedError string
-
-func (e cgroupRemovedError) Error() string {
-	return "the keeper's cgroup " + string(e) + " was removed by another program, with the trees in it; " +
-		"later starts get a new one"
-}
-
-func (e cgroupRemovedError) Is(target error) bool { return target == ErrCgroupRemoved }
-
-// errnoText is an error whose text the keeper sent, matching its errno.
-type errnoText struct {
-	text  string
-	errno syscall.Errno
-}
-
-func (e *errnoText) Error() string { return e.text }
-func (e *errnoText) Unwrap() error { return e.errno }
 
 // exitedMsg reports tree id's leader, pid as the parent knows it, reaped
 // with ws and ru.
-func exitedMsg(id uint64, pid int, ws syscall.WaitStatus, ru *syscall.Rusage) keeperMsg {
-	e := &exitReport{PID: pid, Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: maxRSSBytes(int64(ru.Maxrss))}
+func exitedMsg(id uint64, pid int, ws syscall.WaitStatus, ru *syscall.Rusage) Msg {
+	e := &ExitReport{PID: pid, Utime: ru.Utime.Nano(), Stime: ru.Stime.Nano(), MaxRSS: int64(ru.Maxrss) * 1024 /* KiB */}
 	switch {
 	case ws.Exited():
 		e.Code = ws.ExitStatus()
 	case ws.Signaled():
 		e.Signal, e.Core = int(ws.Signal()), ws.CoreDump()
 	}
-	return keeperMsg{Op: opExited, ID: id, Exited: e}
+	return Msg{Op: OpExited, ID: id, Exited: e}
 }

@@ -1,8 +1,9 @@
-package tether
+package keeper
 
 import (
 	"errors"
 	"fmt"
+
 	"github.com/tetherproc/tether/internal/cgroupfs"
 
 	"os"
@@ -22,11 +23,7 @@ import (
 	"github.com/tetherproc/tether/internal/sigabi"
 )
 
-// selfExe is what startKeeper re-executes: this very binary, even if its
-// path was replaced or removed since.
-func selfExe() (string, error) { return "/proc/self/exe", nil }
-
-// kernelIgnored asks the kernel whether sig is ignored (see ignoredSignals).
+// kernelIgnored asks the kernel whether sig is ignored (see IgnoredSignals).
 func kernelIgnored(sig syscall.Signal) bool { return sigabi.Ignored(sig) }
 
 // ---- keeper side ----
@@ -56,7 +53,7 @@ type keeper struct {
 	cgErr    string               // why not
 	// slots: what the parent told of its tree cgroups under cgDir ("tree"
 	// frames): the stop signal and grace of each at its death. A slot not
-	// told of has SIGTERM and DefaultStopTimeout.
+	// told of has SIGTERM and DefaultGrace.
 	slots map[string]slotStop
 	// bye: the parent clones no more into cgDir; until it says so, the
 	// keeper of a cgDir never exits idle (see level_cgroup_linux.go).
@@ -116,7 +113,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// show this namespace's pids.
 		hostProc, err := enterPIDNamespace()
 		if err != nil {
-			k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Err: err.Error()}})
+			k.reply(Msg{Op: OpHello, Hello: &Hello{Err: err.Error()}})
 			return 2
 		}
 		k.hostProc = hostProc
@@ -126,7 +123,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	} else if err := procfs.IsOurs(); err != nil {
 		// Its tree walk and teardown would read, and signal, another
 		// namespace's processes by their pids.
-		k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Err: err.Error()}})
+		k.reply(Msg{Op: OpHello, Hello: &Hello{Err: err.Error()}})
 		return 2
 	} else if own, err := cgroupfs.NewKeeperDir(); err == nil {
 		k.cgOwn, k.cgDir = own, own.Dir
@@ -134,11 +131,11 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	} else {
 		k.cgErr = err.Error()
 	}
-	// A keeper with no tree and no descendant for keeperIdle exits: a
+	// A keeper with no tree and no descendant for Idle exits: a
 	// parent that spawned once does not keep it for life, and the next
 	// start makes a new one. Requests and reaps push the deadline back.
-	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
-	k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
+	k.idle = time.AfterFunc(Idle, k.idleExit)
+	k.reply(Msg{Op: OpHello, Hello: &Hello{Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
 
 	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
@@ -163,7 +160,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 // recvCloexec makes the kernel mark received descriptors close-on-exec.
 const recvCloexec = unix.MSG_CMSG_CLOEXEC
 
-// idleExit runs when keeperIdle passed without a request or a reap: with no
+// idleExit runs when Idle passed without a request or a reap: with no
 // tree and no descendant the keeper exits (under the lock, so no request is
 // half handled; one that arrives now is never read, and the parent, seeing
 // EOF, retries it with a new keeper).
@@ -201,7 +198,7 @@ func (k *keeper) reaper() {
 		}
 		k.mu.Lock()
 		k.reap(int(sigabi.ChildPID(&info)))
-		k.idle.Reset(keeperIdle)
+		k.idle.Reset(Idle)
 		k.mu.Unlock()
 		select {
 		case k.exits <- struct{}{}:
@@ -237,9 +234,9 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 		return // an orphan's, or a member's: the tree's leader is what parents follow
 	}
 	if stopped {
-		k.reply(keeperMsg{Op: opStopped, ID: t.id, Sig: int(sigabi.ChildStatus(&info))})
+		k.reply(Msg{Op: OpStopped, ID: t.id, Sig: int(sigabi.ChildStatus(&info))})
 	} else {
-		k.reply(keeperMsg{Op: opContinued, ID: t.id})
+		k.reply(Msg{Op: OpContinued, ID: t.id})
 	}
 }
 
@@ -268,13 +265,13 @@ func watchPidfd(fd int, gone func()) {
 // with k.mu held.
 func (k *keeper) handle(in keeperIn) {
 	m := in.m
-	if m.Op != opSpawn {
-		closeFDs(in.fds) // only a spawn carries descriptors
+	if m.Op != OpSpawn {
+		CloseFDs(in.fds) // only a spawn carries descriptors
 	}
 	switch m.Op {
-	case opSpawn:
+	case OpSpawn:
 		k.spawn(in)
-	case opSignal:
+	case OpSignal:
 		if t := k.trees[m.ID]; t != nil {
 			if syscall.Signal(m.Sig) == syscall.SIGKILL {
 				k.killTree(t)
@@ -282,21 +279,21 @@ func (k *keeper) handle(in keeperIn) {
 				signalAll(k.members(t, k.snapshot()), syscall.Signal(m.Sig))
 			}
 		}
-	case opSweep:
+	case OpSweep:
 		if t := k.trees[m.ID]; t != nil {
 			k.killTree(t)
 		}
-	case opRelease:
+	case OpRelease:
 		delete(k.trees, m.ID)
-	case opShutdown:
+	case OpShutdown:
 		// The parent asks for what its death would bring: every tree
 		// stopped gracefully, then the keeper's exit.
 		k.interrupt()
-	case opTree:
+	case OpTree:
 		if t := m.Tree; t != nil && t.Sig > 0 && t.Sig < 65 && strings.HasPrefix(t.Cgroup, "tree.") && !strings.Contains(t.Cgroup, "/") {
 			k.slots[t.Cgroup] = slotStop{syscall.Signal(t.Sig), t.Grace}
 		}
-	case opBye:
+	case OpBye:
 		k.bye = true
 		if len(k.trees) == 0 && len(procfs.Children(k.self)) == 0 {
 			k.removeCgroupsLocked()
@@ -335,7 +332,7 @@ func (k *keeper) spawn(in keeperIn) {
 	case k.kick <- struct{}{}:
 	default:
 	}
-	k.reply(keeperMsg{Op: opSpawned, ID: m.ID, Spawned: &spawnResult{PID: hostPID}})
+	k.reply(Msg{Op: OpSpawned, ID: m.ID, Spawned: &SpawnResult{PID: hostPID}})
 }
 
 // slotStop is how the keeper stops the tree in one of the parent's tree
@@ -466,7 +463,7 @@ func (k *keeper) teardown() {
 	k.mu.Unlock()
 	last := time.Now()
 	if grace <= 0 {
-		grace = DefaultStopTimeout // no tree ever started: only orphans, if any
+		grace = DefaultGrace // no tree ever started: only orphans, if any
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -524,7 +521,7 @@ func (k *keeper) signalSlots() time.Duration {
 		}
 		stop, ok := k.slots[e.Name()]
 		if !ok {
-			stop = slotStop{syscall.SIGTERM, DefaultStopTimeout}
+			stop = slotStop{syscall.SIGTERM, DefaultGrace}
 		}
 		pids := cgroupfs.ProcsTree(filepath.Join(k.cgDir, e.Name()))
 		if len(pids) == 0 {

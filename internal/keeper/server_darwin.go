@@ -1,6 +1,6 @@
 //go:build darwin
 
-package tether
+package keeper
 
 import (
 	"errors"
@@ -22,8 +22,6 @@ import (
 // NOTE_EXIT) on the parent and by the socket's end — each tree gets its stop
 // signal, its StopTimeout, then SIGKILL.
 
-func selfExe() (string, error) { return os.Executable() }
-
 // kernelIgnored: on macOS only what os/signal knows (signal.Ignored).
 func kernelIgnored(sig syscall.Signal) bool { return signal.Ignored(sig) }
 
@@ -31,10 +29,6 @@ func kernelIgnored(sig syscall.Signal) bool { return signal.Ignored(sig) }
 // file it executed, and argv[0] ("tether-keeper") is what ps shows by
 // default.
 func nameKeeper() {}
-
-func startInPIDNamespace(*[]string, *[]*os.File, func(*syscall.SysProcAttr) (int, error)) (int, bool, error) {
-	return 0, false, ErrUnsupported
-}
 
 type keeper struct {
 	keeperLink
@@ -85,8 +79,8 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 	if err := k.watch(ppid); err != nil || os.Getppid() != ppid {
 		k.interrupt() // the parent is gone already
 	}
-	k.idle = time.AfterFunc(keeperIdle, k.idleExit)
-	k.reply(keeperMsg{Op: opHello, Hello: &keeperHello{CgroupErr: "cgroups are Linux only"}})
+	k.idle = time.AfterFunc(Idle, k.idleExit)
+	k.reply(Msg{Op: OpHello, Hello: &Hello{CgroupErr: "cgroups are Linux only"}})
 
 	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the keeper exits.
@@ -142,7 +136,7 @@ func (k *keeper) events() {
 			}
 			// NOTE_EXIT can come before the child is reapable.
 			k.reap(pid, true)
-			k.idle.Reset(keeperIdle)
+			k.idle.Reset(Idle)
 		}
 		k.mu.Unlock()
 		select {
@@ -176,28 +170,28 @@ func (k *keeper) idleExit() {
 // with k.mu held.
 func (k *keeper) handle(in keeperIn) {
 	m := in.m
-	if m.Op != opSpawn {
-		closeFDs(in.fds) // only a spawn carries descriptors
+	if m.Op != OpSpawn {
+		CloseFDs(in.fds) // only a spawn carries descriptors
 	}
 	switch m.Op {
-	case opSpawn:
+	case OpSpawn:
 		k.spawn(in)
-	case opSignal:
+	case OpSignal:
 		if t := k.trees[m.ID]; t != nil {
 			k.signalTree(t, syscall.Signal(m.Sig))
 		}
-	case opSweep:
+	case OpSweep:
 		if t := k.trees[m.ID]; t != nil {
 			k.signalTree(t, syscall.SIGKILL)
 		}
-	case opRelease:
+	case OpRelease:
 		if t := k.trees[m.ID]; t != nil {
 			// What is left of the group is still the tree's: the
 			// parent's end stops it too.
 			t.released = true
 			k.prune()
 		}
-	case opShutdown:
+	case OpShutdown:
 		k.interrupt()
 	}
 	// tree and bye concern the cgroup level, which is Linux's.
@@ -225,7 +219,7 @@ func (k *keeper) spawn(in keeperIn) {
 	}
 	k.trees[t.id] = t
 	k.leaders[pid] = t
-	k.reply(keeperMsg{Op: opSpawned, ID: m.ID, Spawned: &spawnResult{PID: pid}})
+	k.reply(Msg{Op: OpSpawned, ID: m.ID, Spawned: &SpawnResult{PID: pid}})
 	if err := k.watch(pid); errors.Is(err, syscall.ESRCH) {
 		// Gone already (kqueue refuses an exited process).
 		k.reap(pid, true)
@@ -324,7 +318,7 @@ func (k *keeper) teardown() {
 	grace := k.maxGrace
 	k.mu.Unlock()
 	if grace <= 0 {
-		grace = DefaultStopTimeout
+		grace = DefaultGrace
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -364,13 +358,3 @@ func (k *keeper) teardown() {
 		}
 	}
 }
-
-// The cgroup level is Linux's (level_cgroup_linux.go): the client's
-// share of it does nothing here.
-type cgPool struct{}
-
-type cgroupTree struct{ handle }
-
-func (k *keeperClient) armIdleLocked()    {}
-func (k *keeperClient) retireLocked()     { k.retired = true; keeperCl = nil }
-func (k *keeperClient) keeperGoneLocked() {}

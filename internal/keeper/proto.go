@@ -1,15 +1,18 @@
-package tether
-
-import (
-	"encoding/base64"
-	"time"
-	"unicode/utf8"
-)
-
-// The keeper protocol. The keeper is this very binary re-executed
-// (startKeeper); the parent and it talk over a stream socketpair, the
+// Package keeper is tether's keeper: the process that holds a parent's trees
+// (the keeper and PID-namespace levels: it spawns and reaps them) or watches
+// them (the cgroup level: the parent spawns into the keeper's cgroups), and
+// stops them all when the parent ends, however it ends. It is the parent's
+// own binary re-executed (the root package's startKeeper); this package's
+// init runs it when the environment says so (ParentEnv), before main.
+//
+// This file is the protocol both ends speak; server_*.go run only in the
+// keeper; the parent's end is the root package's keeper_client_*.go.
+//
+// # Protocol
+//
+// The parent and the keeper talk over a stream socketpair, the
 // keeper's end at its descriptor 3, one JSON object per frame
-// (keeper_frame.go). Every frame is a keeperMsg: its Op names the operation,
+// (frame.go). Every frame is a Msg: its Op names the operation,
 // and the operation's payload is the one field its comment names; ID names
 // the tree (the parent's number, 1, 2, ...), where there is one.
 //
@@ -31,7 +34,7 @@ import (
 // Keeper to parent:
 //
 //	hello      Hello: what the keeper offers (its cgroup, or why none), or
-//	           why it cannot work at all; first, and again never.
+//	           why it cannot work at all; the first frame, and the only hello.
 //	spawned    ID, Spawned: the child's pid, or why it did not start.
 //	exited     ID, Exited: how the tree's leader exited, once reaped.
 //	stopped    ID, Sig: the leader was stopped by Sig (job control).
@@ -40,36 +43,43 @@ import (
 // The end of the stream is the end: the keeper reads EOF when the parent is
 // gone however it ended, and stops every tree; the parent reads EOF when
 // the keeper died, and reports its trees gone.
+package keeper
 
-// op names a keeper operation.
-type op string
-
-const (
-	opSpawn     op = "spawn"
-	opSignal    op = "signal"
-	opSweep     op = "sweep"
-	opRelease   op = "release"
-	opShutdown  op = "shutdown"
-	opTree      op = "tree"
-	opBye       op = "bye"
-	opHello     op = "hello"
-	opSpawned   op = "spawned"
-	opExited    op = "exited"
-	opStopped   op = "stopped"
-	opContinued op = "continued"
+import (
+	"encoding/base64"
+	"time"
+	"unicode/utf8"
 )
 
-// keeperEnv marks a re-execution of the parent's binary as its keeper; the
-// value is the parent's pid.
-const keeperEnv = "TETHER_KEEPER_PARENT"
+// Op names a keeper operation.
+type Op string
 
-// keeperNSEnv, set beside keeperEnv, makes it the keeper of
+const (
+	OpSpawn     Op = "spawn"
+	OpSignal    Op = "signal"
+	OpSweep     Op = "sweep"
+	OpRelease   Op = "release"
+	OpShutdown  Op = "shutdown"
+	OpTree      Op = "tree"
+	OpBye       Op = "bye"
+	OpHello     Op = "hello"
+	OpSpawned   Op = "spawned"
+	OpExited    Op = "exited"
+	OpStopped   Op = "stopped"
+	OpContinued Op = "continued"
+)
+
+// ParentEnv marks a re-execution of the parent's binary as its keeper; the
+// value is the parent's pid.
+const ParentEnv = "TETHER_KEEPER_PARENT"
+
+// PIDNSEnv, set beside ParentEnv, makes it the keeper of
 // ContainPIDNamespace, PID 1 of a new PID namespace; the value is the
 // descriptor of a pidfd of the parent, or -1.
-const keeperNSEnv = "TETHER_KEEPER_PIDNS"
+const PIDNSEnv = "TETHER_KEEPER_PIDNS"
 
-// keeperSpawn is what the parent asks the keeper to start.
-type keeperSpawn struct {
+// Spawn is what the parent asks the keeper to start.
+type Spawn struct {
 	Path        string
 	Argv        []string
 	Env         []string
@@ -93,8 +103,8 @@ type keeperSpawn struct {
 	B64 bool `json:",omitempty"`
 }
 
-// encodeBytes makes s safe for JSON when any of its strings is not UTF-8.
-func (s *keeperSpawn) encodeBytes() {
+// EncodeBytes makes s safe for JSON when any of its strings is not UTF-8.
+func (s *Spawn) EncodeBytes() {
 	valid := utf8.ValidString(s.Path) && utf8.ValidString(s.Dir)
 	for _, l := range [][]string{s.Argv, s.Env} {
 		for _, a := range l {
@@ -109,8 +119,8 @@ func (s *keeperSpawn) encodeBytes() {
 	s.Argv, s.Env = mapStrings(s.Argv, enc), mapStrings(s.Env, enc)
 }
 
-// decodeBytes undoes encodeBytes.
-func (s *keeperSpawn) decodeBytes() error {
+// DecodeBytes undoes EncodeBytes.
+func (s *Spawn) DecodeBytes() error {
 	if !s.B64 {
 		return nil
 	}
@@ -135,30 +145,30 @@ func mapStrings(l []string, f func(string) string) []string {
 	return out
 }
 
-// keeperMsg is one frame's message (see the protocol above).
-type keeperMsg struct {
-	Op op     `json:"op"`
+// Msg is one frame's message (see the protocol above).
+type Msg struct {
+	Op Op     `json:"op"`
 	ID uint64 `json:"id,omitempty"`
 	// Sig: signal's signal; stopped's.
 	Sig int `json:"sig,omitempty"`
 
-	Spawn   *keeperSpawn `json:"spawn,omitempty"`
-	Tree    *treeStop    `json:"tree,omitempty"`
-	Hello   *keeperHello `json:"hello,omitempty"`
-	Spawned *spawnResult `json:"spawned,omitempty"`
-	Exited  *exitReport  `json:"exited,omitempty"`
+	Spawn   *Spawn       `json:"spawn,omitempty"`
+	Tree    *TreeStop    `json:"tree,omitempty"`
+	Hello   *Hello       `json:"hello,omitempty"`
+	Spawned *SpawnResult `json:"spawned,omitempty"`
+	Exited  *ExitReport  `json:"exited,omitempty"`
 }
 
-// treeStop is how the keeper stops the tree in one of the parent's tree
+// TreeStop is how the keeper stops the tree in one of the parent's tree
 // cgroups at the parent's death.
-type treeStop struct {
+type TreeStop struct {
 	Cgroup string        // the slot's name, tree.N, under the keeper's directory
 	Sig    int           // its stop signal
 	Grace  time.Duration // its StopTimeout
 }
 
-// keeperHello is the keeper's first word.
-type keeperHello struct {
+// Hello is the keeper's first word.
+type Hello struct {
 	Cgroup    string `json:",omitempty"` // the keeper's cgroup directory
 	CgroupErr string `json:",omitempty"` // why there is none
 	// Controllers maps Limits' controllers to "" if the trees' cgroups
@@ -167,15 +177,15 @@ type keeperHello struct {
 	Err         string            `json:",omitempty"` // the keeper cannot work, and exits
 }
 
-// spawnResult answers a spawn.
-type spawnResult struct {
+// SpawnResult answers a spawn.
+type SpawnResult struct {
 	PID   int    `json:",omitempty"` // in the parent's PID namespace
 	Errno int    `json:",omitempty"` // it failed with this errno...
 	Err   string `json:",omitempty"` // ...and/or this message
 }
 
-// exitReport is how a tree's leader exited.
-type exitReport struct {
+// ExitReport is how a tree's leader exited.
+type ExitReport struct {
 	PID    int   `json:",omitempty"`
 	Code   int   `json:",omitempty"`
 	Signal int   `json:",omitempty"`
@@ -187,3 +197,12 @@ type exitReport struct {
 	// report, never the keeper's).
 	Err string `json:",omitempty"`
 }
+
+// MaxFiles bounds the descriptors one spawn passes to the keeper: stdio,
+// ExtraFiles and the IPC channel.
+const MaxFiles = 64
+
+// DefaultGrace is how long the keeper waits at the parent's death for a tree
+// it was told nothing of (a slot never announced, orphans only): the root
+// package's DefaultStopTimeout, which a test holds equal.
+const DefaultGrace = 10 * time.Second
