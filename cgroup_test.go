@@ -3,10 +3,13 @@
 package tether_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +24,7 @@ func init() {
 	testproc.Register("cgroup-cpu", helperCgroupCPU)
 	testproc.Register("cgroup-leader", helperCgroupLeader)
 	testproc.Register("burn", helperBurn)
+	testproc.Register("killed-cgroup", helperKilledCgroup)
 }
 
 // helperBurn burns args[0] of its own CPU time (not wall time: the machine
@@ -93,5 +97,87 @@ func TestCgroupExitFigures(t *testing.T) {
 	}
 	if tree < 300*time.Millisecond || leader > tree/2 {
 		t.Errorf("tree CPU %v, leader %v: want the grandchild's 300ms in the tree's figure only", tree, leader)
+	}
+}
+
+// helperKilledCgroup waits for a line on stdin (the test moves it into a
+// cgroup first), then starts a child at the default level and at the cgroup
+// level, and says what each gave.
+func helperKilledCgroup([]string) {
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		os.Exit(2)
+	}
+	c := helperCmd("exit", "0")
+	st, err := c.Run(context.Background())
+	fmt.Printf("auto: %v %v\n", st, err)
+	if p, err := helperCmd("exit", "0").Start(context.Background()); err == nil {
+		fmt.Printf("auto level: %v\n", p.Containment())
+		_, _ = p.Wait()
+	}
+	c = helperCmd("exit", "0")
+	c.Containment = tether.ContainCgroup
+	st, err = c.Run(context.Background())
+	fmt.Printf("cgroup: %v %v\n", st, err)
+}
+
+// TestCgroupLevelUnderKilledCgroup: on this kernel, a child cloned into a
+// cgroup from a process whose cgroup once had cgroup.kill written (before
+// the process joined it) is SIGKILLed before it runs. The keeper's probe
+// finds it: the default level falls back to the keeper level, whose
+// children run, and ContainCgroup refuses, saying why — rather than every
+// tree dying at birth.
+func TestCgroupLevelUnderKilledCgroup(t *testing.T) {
+	t.Parallel()
+	if ok, why := cgroupLevel(); !ok {
+		t.Skip("no cgroup level here:", why)
+	}
+	mnt, err := cgroup2MountForTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(mnt, ownCgroupForTest(), fmt.Sprintf("killed-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// The helper and its keeper are gone (Wait below); the cgroup
+		// empties as they are reaped.
+		deadline := time.Now().Add(10 * time.Second)
+		for syscall.Rmdir(dir) != nil && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	path, argv, env := testproc.Command("killed-cgroup")
+	c := exec.Command(path, argv[1:]...)
+	c.Env = env
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Moved, not cloned in: a clone into it would be killed too.
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(c.Process.Pid)), 0); err != nil {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		t.Fatal(err)
+	}
+	_, _ = in.Write([]byte("go\n"))
+	_ = in.Close()
+	if err := c.Wait(); err != nil {
+		t.Fatalf("helper: %v: %s", err, out.String())
+	}
+	got := out.String()
+	if !strings.Contains(got, "auto: exit status 0 <nil>") || !strings.Contains(got, "auto level: keeper") {
+		t.Errorf("the default level under a killed cgroup: %q; want a child that runs, at the keeper level", got)
+	}
+	if !strings.Contains(got, "cgroup: <nil>") || !strings.Contains(got, "cgroup.kill written") {
+		t.Errorf("ContainCgroup under a killed cgroup: %q; want a refusal naming cgroup.kill", got)
 	}
 }

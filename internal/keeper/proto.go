@@ -198,6 +198,10 @@ type ExitReport struct {
 	Err string `json:",omitempty"`
 }
 
+// ProbeEnv makes a re-execution of the binary exit at once: the keeper's
+// probe of a clone into a cgroup, where /bin/true is missing.
+const ProbeEnv = "TETHER_KEEPER_PROBE"
+
 // MaxFiles bounds the descriptors one spawn passes to the keeper: stdio,
 // ExtraFiles and the IPC channel.
 const MaxFiles = 64

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tetherproc/tether/internal/cgroupfs"
+	"github.com/tetherproc/tether/internal/fork"
 
 	"os"
 	"path/filepath"
@@ -125,11 +126,15 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// namespace's processes by their pids.
 		k.reply(Msg{Op: OpHello, Hello: &Hello{Err: err.Error()}})
 		return 2
-	} else if own, err := cgroupfs.NewKeeperDir(); err == nil {
+	} else if own, err := cgroupfs.NewKeeperDir(); err != nil {
+		k.cgErr = err.Error()
+	} else if err := probeCloneInto(own.Dir); err != nil {
+		cgroupfs.RemoveAll(own.Dir)
+		own.Close()
+		k.cgErr = err.Error()
+	} else {
 		k.cgOwn, k.cgDir = own, own.Dir
 		k.controllers = cgroupfs.EnableControllers(own.Dir, cgroupfs.LimitControllers)
-	} else {
-		k.cgErr = err.Error()
 	}
 	// A keeper with no tree and no descendant for Idle exits: a
 	// parent that spawned once does not keep it for life, and the next
@@ -155,6 +160,59 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 
 	k.serve(&k.mu, k.idle, k.handle, k.teardown)
 	return 0
+}
+
+// errCloneKilled: see probeCloneInto.
+var errCloneKilled = errors.New("a child cloned into a cgroup of its own is SIGKILLed before it runs here: " +
+	"this process's cgroup had its cgroup.kill written before the process joined it, and this kernel then " +
+	"kills every child cloned from it into another cgroup (measured on Linux 6.18); run tether from a cgroup " +
+	"that was never killed (see docs/design.md)")
+
+// probeCloneInto clones one short child into a new cgroup under dir and
+// says whether it lived. Measured on Linux 6.18: when the cloning process's
+// cgroup, or the target cgroup, ever had cgroup.kill written, the kernel
+// SIGKILLs the child before it runs (it compares the two cgroups' kill
+// counts). A target is fresh here, but the parent's cgroup (the keeper's,
+// the same) may have been killed once before the parent joined it: then the
+// cgroup level would kill every tree at birth, and the keeper offers none.
+// It costs a fork and exec of /bin/true (or of this binary, which exits in
+// init) once per keeper.
+func probeCloneInto(dir string) error {
+	probe := filepath.Join(dir, "probe")
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return err
+	}
+	defer cgroupfs.Remove(probe) // best effort: empty once the probe is reaped
+	fd, err := unix.Open(probe, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	path, argv := "/bin/true", []string{"true"}
+	if _, err := os.Stat(path); err != nil {
+		path, argv = "/proc/self/exe", []string{"tether-keeper-probe"} // exits in init (ProbeEnv)
+	}
+	pid, err := fork.Exec(path, argv, []string{ProbeEnv + "=1"}, "/", []*os.File{null, null, null},
+		&syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd})
+	if err != nil {
+		return fmt.Errorf("clone into a cgroup: %w", err)
+	}
+	var ws syscall.WaitStatus
+	for {
+		// The reaper does not run yet: this is the keeper's only child.
+		if _, err = syscall.Wait4(pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err == nil && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return errCloneKilled
+	}
+	return nil
 }
 
 // recvCloexec makes the kernel mark received descriptors close-on-exec.
