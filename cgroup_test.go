@@ -128,13 +128,7 @@ func helperKilledCgroup([]string) {
 // tree dying at birth.
 func TestCgroupLevelUnderKilledCgroup(t *testing.T) {
 	t.Parallel()
-	if ok, why := cgroupLevel(); !ok {
-		t.Skip("no cgroup level here:", why)
-	}
-	mnt, err := cgroup2MountForTest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt := needCgroupLevel(t)
 	dir := filepath.Join(mnt, ownCgroupForTest(), fmt.Sprintf("killed-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -280,6 +280,20 @@ var cgroupLevel = sync.OnceValues(func() (bool, string) {
 
 func cgroup2MountForTest() (string, error) { return cgroupfs.Mount() }
 
+// needCgroupLevel skips t where the machine offers no cgroup level, and
+// returns the cgroup v2 mount.
+func needCgroupLevel(t *testing.T) string {
+	t.Helper()
+	if ok, why := cgroupLevel(); !ok {
+		t.Skip("no cgroup level here:", why)
+	}
+	mnt, err := cgroup2MountForTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mnt
+}
+
 // ownCgroupForTest is this process's cgroup v2 path ("/" if none is found).
 func ownCgroupForTest() string {
 	own, err := cgroupfs.Own()

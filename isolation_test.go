@@ -416,13 +416,7 @@ func TestStaleKeeperCgroupCollected(t *testing.T) {
 // cgroup.
 func TestKeeperCgroupRemovedByOthers(t *testing.T) {
 	t.Parallel()
-	if ok, why := cgroupLevel(); !ok {
-		t.Skip("no cgroup level here:", why)
-	}
-	mnt, err := cgroup2MountForTest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt := needCgroupLevel(t)
 	dir := t.TempDir()
 	p := startPeer(t, "p", dir, false)
 	f := strings.Fields(p.do("start a"))

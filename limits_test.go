@@ -196,13 +196,7 @@ func helperCgroupWhere([]string) {
 // under the keeper's own, and nothing is left there afterwards.
 func TestCgroupParentEnv(t *testing.T) {
 	t.Parallel()
-	if ok, why := cgroupLevel(); !ok {
-		t.Skip("no cgroup level here:", why)
-	}
-	mnt, err := cgroup2MountForTest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt := needCgroupLevel(t)
 	// Under the cgroup testproc made for the run, so that nothing of it
 	// can reach other programs' cgroups.
 	base := filepath.Join(mnt, ownCgroupForTest(), "tether-test-parent."+strconv.Itoa(os.Getpid()))

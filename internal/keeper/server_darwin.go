@@ -166,13 +166,10 @@ func (k *keeper) idleExit() {
 	os.Exit(0)
 }
 
-// handle dispatches one request (see the protocol in keeper_proto.go); called
-// with k.mu held.
+// handle dispatches one request (see the protocol in proto.go); called with
+// k.mu held. Only a spawn has descriptors (serve closed any other's).
 func (k *keeper) handle(in keeperIn) {
 	m := in.m
-	if m.Op != OpSpawn {
-		CloseFDs(in.fds) // only a spawn carries descriptors
-	}
 	switch m.Op {
 	case OpSpawn:
 		k.spawn(in)

@@ -197,6 +197,9 @@ func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperI
 		}
 		if m.Op == OpSpawn && m.Spawn != nil {
 			l.applyIgnored(m.Spawn.Ignored)
+		} else if m.Op != OpSpawn {
+			CloseFDs(fds) // only a spawn carries descriptors
+			fds = nil
 		}
 		// A burst (pipelined spawns, releases sent with a spawn) is
 		// answered in one write, once its last request is handled.
