@@ -175,3 +175,57 @@ func TestCgroupLevelUnderKilledCgroup(t *testing.T) {
 		t.Errorf("ContainCgroup under a killed cgroup: %q; want a refusal naming cgroup.kill", got)
 	}
 }
+
+// TestCgroupSlotsReusedAndBounded: trees that ran at once leave at most
+// maxFreeSlots (32) empty cgroups behind for reuse, and a tree started after
+// them reuses one rather than making a new one.
+func TestCgroupSlotsReusedAndBounded(t *testing.T) {
+	// Not parallel: other tests' trees would share this process's keeper.
+	mnt := needCgroupLevel(t)
+	const n = 40
+	var procs []*tether.Process
+	keeperDir := ""
+	for range n {
+		c := helperCmd("sleep")
+		c.Containment = tether.ContainCgroup
+		c.Stdin, c.Stdout = tether.Pipe(), tether.Pipe()
+		p := start(t, c)
+		if l, err := bufio.NewReader(p.Stdout()).ReadString('\n'); err != nil || l != "ready\n" {
+			t.Fatalf("not ready: %q %v", l, err)
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.PID()))
+		_, cg, _ := strings.Cut(strings.TrimSpace(string(b)), "0::")
+		if keeperDir == "" {
+			keeperDir = filepath.Join(mnt, filepath.Dir(cg))
+		}
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		_ = p.Stdin().Close() // the helper then waits forever: Stop ends it
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slots := func() []string {
+		var out []string
+		entries, _ := os.ReadDir(keeperDir)
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "tree.") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	before := slots()
+	if len(before) > 32 {
+		t.Errorf("%d tree cgroups left after %d trees closed (%v); want at most 32", len(before), n, before)
+	}
+	c := helperCmd("exit", "0")
+	c.Containment = tether.ContainCgroup
+	if _, err := c.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if after := slots(); len(after) != len(before) || len(after) == 0 {
+		t.Errorf("a new tree made a cgroup rather than reusing one: %d before, %d after", len(before), len(after))
+	}
+}

@@ -70,6 +70,11 @@ type cgSlot struct {
 	killed bool
 }
 
+// maxFreeSlots bounds the empty slots kept for reuse (each holds a
+// descriptor and a cgroup): a burst of many trees at once does not leave as
+// many behind.
+const maxFreeSlots = 32
+
 // cgPool is a keeper's slots, under the client's lock.
 type cgPool struct {
 	free     []*cgSlot // empty, ready for a tree
@@ -265,11 +270,11 @@ func (k *keeperClient) putSlot(s *cgSlot) {
 
 // freeSlotLocked makes an empty slot free, or removes it where it must not
 // be reused: with the memory controller on, memory.peak and memory.events
-// count a cgroup's whole life, so each tree gets a new one; and a killed
-// one would kill the next tree (cgSlot.killed).
+// count a cgroup's whole life, so each tree gets a new one; a killed one
+// would kill the next tree (cgSlot.killed); and past maxFreeSlots.
 func (k *keeperClient) freeSlotLocked(s *cgSlot) {
 	k.cg.live--
-	if why, ok := k.controllers["memory"]; (ok && why == "") || s.killed {
+	if why, ok := k.controllers["memory"]; (ok && why == "") || s.killed || len(k.cg.free) >= maxFreeSlots {
 		_ = cgroupfs.Remove(s.dir) // best effort: the keeper removes what is left at its end
 		closeSlot(s)
 	} else {
