@@ -30,8 +30,18 @@ var (
 
 	// ErrNotRunning is returned by Signal when the named process does not
 	// run now: it waits for a restart, has ended, Run has returned, or no
-	// Spec has that name.
+	// Spec has that name; and by Stop, Start and Restart when Run does not
+	// run, is stopping everything, or has not started that process yet.
 	ErrNotRunning = errors.New("tether: not running")
+
+	// ErrNoProcess is returned by Signal, Stop, Start and Restart when no
+	// Spec of the running Run has that name. It matches ErrNotRunning too.
+	ErrNoProcess = fmt.Errorf("%w: no such process", ErrNotRunning)
+
+	// ErrEnded is returned by Stop, Start and Restart when the process has
+	// ended for good (EventEnded or EventFatal): its CanDie let the others
+	// go on without it. Run does not start it again.
+	ErrEnded = errors.New("tether: ended for good")
 )
 
 // Spec is one process to supervise. Only Name and Cmd are required; the zero
@@ -135,6 +145,7 @@ type Supervisor struct {
 	mu      sync.Mutex
 	running bool
 	byName  map[string]*runner
+	order   []*runner // the runners in Spec order, for Status
 
 	emitMu sync.Mutex // Observer calls one at a time
 }
@@ -178,6 +189,8 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 			ready:  make(chan struct{}),
 			done:   make(chan struct{}),
 			ended:  ended,
+			ctl:    make(chan ctlReq),
+			state:  StatePending,
 		}
 		runners[i], byName[r.spec.Name] = r, r
 	}
@@ -186,11 +199,11 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		s.mu.Unlock()
 		return errors.New("tether: Supervisor.Run called while it runs")
 	}
-	s.running, s.byName = true, byName
+	s.running, s.byName, s.order = true, byName, runners
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.running, s.byName = false, nil
+		s.running, s.byName, s.order = false, nil, nil
 		s.mu.Unlock()
 	}()
 
@@ -224,6 +237,7 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 			// Owner: Run. Ends when its process has ended for good, or when
 			// stopAll stops it; Run waits for it there or receives its end
 			// on ended.
+			r.launch()
 			go r.run(ctx)
 			launched = append(launched, r)
 			live++
@@ -287,7 +301,7 @@ func (s *Supervisor) Signal(name string, sig os.Signal) error {
 	r := s.byName[name]
 	s.mu.Unlock()
 	if r == nil {
-		return fmt.Errorf("tether: signal %v to %s: no such process: %w", sig, name, ErrNotRunning)
+		return fmt.Errorf("tether: signal %v to %s: %w", sig, name, ErrNoProcess)
 	}
 	r.mu.Lock()
 	p := r.proc
@@ -327,8 +341,17 @@ type runner struct {
 	readyOnce sync.Once
 	err       error // why Run should fail when this process ended for good, if it should; set before done
 
-	mu   sync.Mutex      // guards proc against Signal
-	proc *tether.Process // the running attempt's process, nil between attempts
+	ctl     chan ctlReq // Stop, Start and Restart calls; received only by run's goroutine
+	waiters []ctlReq    // Start and Restart calls answered at the attempt's readiness or failure; run's goroutine's
+
+	mu       sync.Mutex      // guards what follows against Signal, Status and the control calls
+	proc     *tether.Process // the running attempt's process, nil between attempts
+	launched bool            // Run has started the runner's goroutine
+	state    State
+	since    time.Time    // when state began
+	pid      int          // the running process's, 0 if none
+	restarts int          // attempts after the first
+	exit     *tether.Exit // how the last process ended
 }
 
 // outcome is how one attempt ended.
@@ -339,6 +362,7 @@ type outcome struct {
 	failed    bool
 	uptime    time.Duration // zero unless the process became ready
 	stopped   bool          // the supervisor stopped it; its final event is sent
+	halted    *ctlReq       // a Stop or Restart call stopped it; its events are sent
 	pid       int
 	proc      *tether.Process
 }
@@ -347,6 +371,7 @@ func (r *runner) markReady() { r.readyOnce.Do(func() { close(r.ready) }) }
 
 func (r *runner) emit(e Event) {
 	e.Name = r.spec.Name
+	r.record(e)
 	r.s.emit(e)
 }
 
@@ -361,6 +386,7 @@ func (r *runner) quitting() bool {
 
 func (r *runner) run(ctx context.Context) {
 	defer func() {
+		r.answer(fmt.Errorf("tether: %s: %w", r.spec.Name, ErrNotRunning)) // Run is stopping, or it ended
 		close(r.done)
 		r.ended <- r
 	}()
@@ -373,6 +399,25 @@ func (r *runner) run(ctx context.Context) {
 		o := r.attempt(ctx, attempt)
 		if o.stopped {
 			return
+		}
+		if o.halted != nil {
+			// Stop or Restart took it down, the whole tree gone: not an
+			// exit by itself, not a failure, nothing for the tracker.
+			r.markReady() // the next process in Run's order need not wait for it
+			if o.halted.op == opRestart {
+				r.waiters = append(r.waiters, *o.halted)
+				continue
+			}
+			o.halted.reply <- nil
+			if !r.idle(attempt) {
+				return
+			}
+			continue
+		}
+		if o.err != nil {
+			r.answer(fmt.Errorf("tether: %s: %w", r.spec.Name, o.err))
+		} else {
+			r.answer(fmt.Errorf("tether: %s: %s before it was ready: %w", r.spec.Name, o.exit, ErrNotReady))
 		}
 		r.emit(Event{Kind: EventExited, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: errors.Join(o.err, o.streamErr)})
 		if r.quitting() {
@@ -399,12 +444,50 @@ func (r *runner) run(ctx context.Context) {
 			return
 		}
 		r.emit(Event{Kind: EventBackoff, Attempt: attempt, Delay: delay})
-		tm := time.NewTimer(delay)
+		if !r.backoff(attempt, delay) {
+			return
+		}
+	}
+}
+
+// backoff waits out a restart's delay. A Start or Restart call cuts it
+// short; a Stop call leaves the process stopped (see idle). It returns false
+// when Run stopped everything meanwhile (the final event is sent).
+func (r *runner) backoff(attempt int, delay time.Duration) bool {
+	tm := time.NewTimer(delay)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-r.quit:
+		return true // the loop's first check reports it
+	case req := <-r.ctl:
+		if req.op != opStop {
+			r.waiters = append(r.waiters, req)
+			return true
+		}
+		r.emit(Event{Kind: EventHalted, Attempt: attempt})
+		req.reply <- nil
+		return r.idle(attempt)
+	}
+}
+
+// idle keeps a process that Stop stopped down until a Start or Restart
+// call (true: the caller starts it again) or until Run stops everything
+// (false, after the final event).
+func (r *runner) idle(attempt int) bool {
+	for {
 		select {
-		case <-tm.C:
 		case <-r.quit:
-			tm.Stop()
-			// The loop's first check reports it.
+			r.emit(Event{Kind: EventStopped, Attempt: attempt})
+			return false
+		case req := <-r.ctl:
+			if req.op == opStop {
+				req.reply <- nil // stopped already
+				continue
+			}
+			r.waiters = append(r.waiters, req)
+			return true
 		}
 	}
 }
@@ -459,10 +542,21 @@ func (r *runner) attempt(ctx context.Context, attempt int) outcome {
 	}
 	r.emit(Event{Kind: EventReady, Attempt: attempt, PID: p.PID(), Process: p})
 	r.markReady() // after the event: the next process's events follow it
-	select {
-	case <-p.Done():
-	case <-r.stop:
-		return r.stopProcess(attempt, p)
+	r.answer(nil)
+wait:
+	for {
+		select {
+		case <-p.Done():
+			break wait
+		case <-r.stop:
+			return r.stopProcess(attempt, p)
+		case req := <-r.ctl:
+			if req.op == opStart {
+				req.reply <- nil // it runs
+				continue
+			}
+			return r.halt(attempt, p, req)
+		}
 	}
 	exit, werr := p.Wait()
 	return outcome{
@@ -488,23 +582,37 @@ func (r *runner) awaitReady(attempt int, p *tether.Process, pr probe) (outcome, 
 	tm := time.NewTimer(timeout)
 	defer tm.Stop()
 	var err error
-	select {
-	case err = <-res:
-	case <-p.Exited():
-		cancel()
-		if err = <-res; err == nil {
-			break // it said so just before exiting: ready, and its exit follows
+	waiting := true
+	for waiting {
+		waiting = false
+		select {
+		case err = <-res:
+		case <-p.Exited():
+			cancel()
+			if err = <-res; err == nil {
+				break // it said so just before exiting: ready, and its exit follows
+			}
+			err = fmt.Errorf("%w: exited first", ErrNotReady)
+		case <-tm.C:
+			cancel()
+			<-res
+			err = fmt.Errorf("%w (%v)", ErrReadyTimeout, timeout)
+		case <-r.stop:
+			cancel()
+			<-res
+			pr.close()
+			return r.stopProcess(attempt, p), false
+		case req := <-r.ctl:
+			if req.op == opStart {
+				r.waiters = append(r.waiters, req) // answered at readiness
+				waiting = true
+				continue
+			}
+			cancel()
+			<-res
+			pr.close()
+			return r.halt(attempt, p, req), false
 		}
-		err = fmt.Errorf("%w: exited first", ErrNotReady)
-	case <-tm.C:
-		cancel()
-		<-res
-		err = fmt.Errorf("%w (%v)", ErrReadyTimeout, timeout)
-	case <-r.stop:
-		cancel()
-		<-res
-		pr.close()
-		return r.stopProcess(attempt, p), false
 	}
 	pr.close()
 	if err == nil {
@@ -516,6 +624,18 @@ func (r *runner) awaitReady(attempt int, p *tether.Process, pr probe) (outcome, 
 	_ = p.Stop() // a failed start: nothing of it may stay; errors show in the exit
 	exit, _ := p.Wait()
 	return outcome{exit: exit, err: err, failed: true, pid: p.PID(), proc: p}, false
+}
+
+// halt stops p gracefully, its whole tree, for a Stop or Restart call, and
+// returns once it is gone.
+func (r *runner) halt(attempt int, p *tether.Process, req ctlReq) outcome {
+	r.emit(Event{Kind: EventHalting, Attempt: attempt, PID: p.PID(), Process: p})
+	if err := p.Stop(); err != nil {
+		_ = p.Kill() // errors: the process is already gone
+	}
+	exit, _ := p.Wait()
+	r.emit(Event{Kind: EventHalted, Attempt: attempt, PID: p.PID(), Process: p, Exit: exit})
+	return outcome{exit: exit, halted: &req}
 }
 
 // stopProcess stops p gracefully on Run's behalf and reports it.
