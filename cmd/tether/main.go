@@ -2,6 +2,8 @@
 //
 //	tether run -- CMD  an init and wrapper: signals, zombies, exit code, the whole tree stopped
 //	tether up          a Procfile's processes, as foreman runs them
+//	tether restart, stop, start, status NAME...
+//	                   control a running tether up over its socket
 //	tether doctor      what containment this machine offers
 //	tether version     tether's version and the Go it was built with
 //
@@ -30,6 +32,10 @@ type command struct {
 var commands = []command{
 	{"run", "run a program as an init: forward signals, reap zombies, pass its exit code through", runRun, true},
 	{"up", "run a Procfile's processes, as foreman does: prefixed output, restarts, all stopped together", runUp, false},
+	{"restart", "restart processes of a running tether up, each whole tree gone before the new one starts", runRestart, false},
+	{"stop", "stop processes of a running tether up; the others go on", runStop, false},
+	{"start", "start processes of a running tether up that tether stop stopped", runStart, false},
+	{"status", "show the processes of a running tether up (-json for scripts)", runStatus, false},
 	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},
 	{"version", "print tether's version and the Go version it was built with (also -version)", runVersion, false},
 }

@@ -38,6 +38,7 @@ type upFlags struct {
 	stopOrder   string
 	restart     restartFlags
 	tree        treeFlags
+	socket      string
 }
 
 func upUsage(w io.Writer, fs *flag.FlagSet) {
@@ -112,6 +113,7 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	f.tree.register(fs, "each process's tree")
 	fs.StringVar(&f.stopOrder, "stop-order", "together", "start and stop all processes `together`, or in order (each started once the one before runs, stopped in reverse, one at a time)")
 	f.restart.register(fs)
+	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints upUsage
 	fs.Usage = func() {}
 
@@ -163,11 +165,14 @@ type upPlan struct {
 	together   bool // -stop-order together
 	timestamps bool
 	colorMode  string // -color: auto, always or never
+	socket     string // the control socket's path
 }
 
 // upProc is one instance to run.
 type upProc struct {
 	spec  supervise.Spec
+	typ   string // its Procfile entry's name
+	port  int    // its PORT
 	color string // the SGR parameters of its name's color
 }
 
@@ -260,7 +265,11 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	for _, kv := range dotenv.vars {
 		env = upSetEnv(env, kv.Key, kv.Value)
 	}
-	p := &upPlan{stopSignal: sig, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color}
+	socket, err := upSocketPath(f.socket, f.procfile)
+	if err != nil {
+		return nil, fmt.Errorf("up: %w", err)
+	}
+	p := &upPlan{stopSignal: sig, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color, socket: socket}
 	for _, in := range run {
 		cmd := upShell(in.Command)
 		cmd.Dir = root
@@ -273,7 +282,7 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 			spec.Restart, spec.Backoff, spec.Limit = policy, rs.Backoff, rs.Limit
 		}
 		i := slices.IndexFunc(entries, func(e procfile.Entry) bool { return e.Name == in.Type })
-		p.procs = append(p.procs, upProc{spec: spec, color: upPalette[i%len(upPalette)]})
+		p.procs = append(p.procs, upProc{spec: spec, typ: in.Type, port: in.Port, color: upPalette[i%len(upPalette)]})
 	}
 	return p, nil
 }

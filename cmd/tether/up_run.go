@@ -34,6 +34,7 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 		procs:    make(map[string]*upProc, len(p.procs)),
 		pumps:    make(map[*tether.Process]*sync.WaitGroup),
 		stopping: make(map[string]bool),
+		halted:   make(map[string]bool),
 	}
 	for i := range p.procs {
 		pr := &p.procs[i]
@@ -44,8 +45,22 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	color := upUseColor(p.colorMode, stdout, os.Getenv)
 	s.out = &upPrefixer{w: stdout, width: width, color: color, stamps: p.timestamps}
 
-	sup := supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
-	err := sup.Run(ctx, specs...)
+	sup := &supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
+	ln, ino, err := upListen(p.socket)
+	switch {
+	case errors.Is(err, errStackRuns), errors.Is(err, errSocketTaken):
+		return fmt.Errorf("up: %w", err) // two stacks of one Procfile: their ports would clash
+	case err != nil:
+		s.say("no control socket (tether restart, stop and status will not reach this stack): %s", upTrim(err))
+	default:
+		ctl := &upControl{ln: ln, path: p.socket, ino: ino, sup: sup, ctx: ctx, say: s.say}
+		for i := range p.procs {
+			ctl.procs = append(ctl.procs, &p.procs[i])
+		}
+		ctl.serve()
+		defer ctl.close() // after Run: the requests in flight have their answers
+	}
+	err = sup.Run(ctx, specs...)
 	s.all.Wait() // bounded: every process has closed, so every stream is at its end
 
 	var ee *supervise.ExitError
@@ -79,6 +94,7 @@ type upSession struct {
 	mu        sync.Mutex
 	pumps     map[*tether.Process]*sync.WaitGroup // the copiers of each running process
 	stopping  map[string]bool                     // the supervisor is stopping it
+	halted    map[string]bool                     // tether stop stopped it
 	stopBegun bool
 	firstCode int // the exit status of the first failure; 0 while none
 }
@@ -133,13 +149,34 @@ func (s *upSession) observe(e supervise.Event) {
 		if !s.together {
 			s.say("sending %s to %s", upSignalName(s.stopSig), e.Name)
 		}
+	case supervise.EventHalting:
+		s.mu.Lock()
+		s.stopping[e.Name] = true
+		s.mu.Unlock()
+		s.say("sending %s to %s", upSignalName(pr.spec.Cmd.StopSignal), e.Name)
+	case supervise.EventHalted:
+		s.drained(e.Process)
+		s.mu.Lock()
+		s.stopping[e.Name], s.halted[e.Name] = false, true
+		s.mu.Unlock()
+		if e.Process == nil {
+			s.say("%s stopped: it will not be restarted", e.Name)
+		} else {
+			s.say("%s %s", e.Name, upDescribe(e.Exit))
+		}
+	case supervise.EventStarting:
+		s.mu.Lock()
+		delete(s.halted, e.Name)
+		s.mu.Unlock()
 	case supervise.EventStopped:
 		s.beginStop("")
 		s.drained(e.Process)
 		s.mu.Lock()
-		asked := s.stopping[e.Name]
+		asked, halted := s.stopping[e.Name], s.halted[e.Name]
 		s.mu.Unlock()
 		switch {
+		case halted:
+			// tether stop stopped it before: nothing more to say.
 		case asked:
 			s.say("%s %s", e.Name, upDescribe(e.Exit))
 			if !upStoppedCleanly(e.Exit, s.stopSig) {

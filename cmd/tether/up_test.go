@@ -70,6 +70,26 @@ func (u *upBuffer) waitFor(t *testing.T, s string) {
 	}
 }
 
+// waitForCount waits until the output has s n times, at most 10 s.
+func (u *upBuffer) waitForCount(t *testing.T, s string, n int) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		u.mu.Lock()
+		has, changed := strings.Count(u.b.String(), s) >= n, u.changed
+		u.mu.Unlock()
+		if has {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("not %d of %q in the output after 10 s:\n%s", n, s, u.String())
+		}
+	}
+}
+
 // upHarness is one tether up running in-process.
 type upHarness struct {
 	t      *testing.T
