@@ -5,6 +5,7 @@ package supervise_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -185,5 +186,42 @@ func TestControlRestartNotReady(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Start did not cut the backoff short")
+	}
+}
+
+// After: web starts once db is ready, worker once web is; other, with an
+// empty After, at once, even though the Supervisor starts in order.
+func TestAfter(t *testing.T) {
+	t.Parallel()
+	gate := filepath.Join(t.TempDir(), "go")
+	// db is ready once the test creates gate: it waits for it with a
+	// bounded loop of 10 ms naps (a shell has no inotify).
+	db := supervise.Spec{Name: "db", Ready: supervise.ReadyFD(), Cmd: tether.Command("/bin/sh", "-c",
+		`i=0; while [ ! -e "$0" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; echo >&$NOTIFY_FD; exec sleep 1000`, gate)}
+	web := serving("web")
+	web.After = []string{"db"}
+	worker := serving("worker")
+	worker.After = []string{"web"}
+	other := serving("other")
+	other.After = []string{}
+	r := start(t, db, web, worker, other)
+	r.rec.waitFor(t, "other", supervise.EventReady)
+	for _, n := range []string{"web", "worker"} {
+		if st := statusOf(t, r.s, n); st.State != supervise.StatePending {
+			t.Errorf("%s before db is ready: %v, want pending", n, st.State)
+		}
+	}
+	if err := r.s.Restart(context.Background(), "web"); !errors.Is(err, supervise.ErrNotRunning) {
+		t.Errorf("Restart of a pending process = %v, want ErrNotRunning", err)
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.rec.waitFor(t, "worker", supervise.EventReady)
+	events := r.rec.all()
+	if !(index(events, "db", ready) < index(events, "web", starting) &&
+		index(events, "web", ready) < index(events, "worker", starting) &&
+		index(events, "other", ready) < index(events, "db", ready)) {
+		t.Errorf("events out of order:\n%s", format(events))
 	}
 }

@@ -91,6 +91,16 @@ type Spec struct {
 
 	// ReadyTimeout bounds the wait for Ready. If zero, it is 30 s.
 	ReadyTimeout time.Duration
+
+	// After, if not nil, names the Specs this process starts after: Run
+	// starts it once each of them is ready (or has ended for good, or was
+	// stopped by Stop), whatever the Supervisor's StartTogether; docker
+	// compose's depends_on with condition service_healthy, where a Spec
+	// without Ready is ready once started. An empty, non-nil After starts
+	// it at once. If nil, it starts after the Spec before it, or at once
+	// with StartTogether. Names must be of other Specs of the Run, without
+	// a cycle.
+	After []string
 }
 
 // success reports whether exit counts as a success.
@@ -166,7 +176,8 @@ type Supervisor struct {
 //
 // Nothing started by Run outlives it. Run returns an error without starting
 // anything when a Spec is invalid (no Name, a Name used twice, no Cmd, a
-// Ready its Cmd or this system cannot use) or when ctx is already done.
+// Ready its Cmd or this system cannot use, an After naming no other Spec or
+// making a cycle) or when ctx is already done.
 func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 	if err := validate(specs); err != nil {
 		return err
@@ -176,7 +187,8 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 	}
 	quit := make(chan struct{})
 	starts := make(chan struct{}, maxConcurrentStarts)
-	ended := make(chan *runner, len(specs)) // room for every runner's end: sends never block
+	ended := make(chan *runner, len(specs))   // room for every runner's end: sends never block
+	readied := make(chan *runner, len(specs)) // room for every runner's first readiness: sends never block
 	runners := make([]*runner, len(specs))
 	byName := make(map[string]*runner, len(specs))
 	for i := range specs {
@@ -186,7 +198,7 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 			spec:   specs[i],
 			quit:   quit,
 			stop:   make(chan struct{}),
-			ready:  make(chan struct{}),
+			ready:  readied,
 			done:   make(chan struct{}),
 			ended:  ended,
 			ctl:    make(chan ctlReq),
@@ -229,30 +241,46 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		}
 		return true, r.err
 	}
-	live := 0           // launched and not yet ended
-	var pending *runner // launched and not yet ready: the next one waits for it
+	// Each runner waits for these to be ready, or ended for good, before
+	// it starts: its Spec's After, else the Spec before it (none with
+	// StartTogether).
+	deps := make([][]*runner, len(runners))
+	for i, r := range runners {
+		switch {
+		case r.spec.After != nil:
+			for _, n := range r.spec.After {
+				deps[i] = append(deps[i], byName[n])
+			}
+		case i > 0 && !s.StartTogether:
+			deps[i] = []*runner{runners[i-1]}
+		}
+	}
+	through := make(map[*runner]bool, len(runners)) // ready, or ended for good
+	isLaunched := make([]bool, len(runners))
+	live := 0 // launched and not yet ended
 	for {
-		for (pending == nil || s.StartTogether) && len(launched) < len(runners) {
-			r := runners[len(launched)]
+		for i, r := range runners {
+			if isLaunched[i] || slices.ContainsFunc(deps[i], func(d *runner) bool { return !through[d] }) {
+				continue
+			}
 			// Owner: Run. Ends when its process has ended for good, or when
 			// stopAll stops it; Run waits for it there or receives its end
 			// on ended.
 			r.launch()
 			go r.run(ctx)
 			launched = append(launched, r)
+			isLaunched[i] = true
 			live++
-			pending = r
 		}
 		if live == 0 {
-			return nil // every process ended for good, and each could
-		}
-		var ready <-chan struct{} // nil, never ready, once all are launched
-		if pending != nil {
-			ready = pending.ready
+			// Every process launched ended for good, and each could; and
+			// the ones waiting for them were launched above, as what
+			// they wait for is through: none is left.
+			return nil
 		}
 		select {
-		case <-ready:
-			pending = nil
+		case r := <-readied:
+			through[r] = true
 		case <-ctx.Done():
 			stopAll()
 			return context.Cause(ctx)
@@ -262,9 +290,7 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 				stopAll()
 				return err
 			}
-			if e == pending {
-				pending = nil // it will never be ready: the next need not wait
-			}
+			through[e] = true // it will never be ready: those after it need not wait
 		}
 	}
 }
@@ -285,6 +311,43 @@ func validate(specs []Spec) error {
 			if err := sp.Ready.check(sp.Cmd); err != nil {
 				return fmt.Errorf("tether: Spec %q: %s", sp.Name, strings.TrimPrefix(err.Error(), "tether: "))
 			}
+		}
+	}
+	after := make(map[string][]string, len(specs))
+	for _, sp := range specs {
+		for _, n := range sp.After {
+			if n == sp.Name || !seen[n] {
+				return fmt.Errorf("tether: Spec %q: After names %q, which is not another Spec", sp.Name, n)
+			}
+		}
+		after[sp.Name] = sp.After
+	}
+	// A cycle would leave its Specs waiting for each other for ever.
+	const (
+		visiting = 1
+		done     = 2
+	)
+	mark := make(map[string]int, len(specs))
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch mark[name] {
+		case visiting:
+			return fmt.Errorf("tether: Spec %q: After makes a cycle: %s", name, strings.Join(append(path, name), " after "))
+		case done:
+			return nil
+		}
+		mark[name] = visiting
+		for _, n := range after[name] {
+			if err := visit(n, append(path, name)); err != nil {
+				return err
+			}
+		}
+		mark[name] = done
+		return nil
+	}
+	for _, sp := range specs {
+		if err := visit(sp.Name, nil); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -334,7 +397,7 @@ type runner struct {
 	spec   Spec
 	quit   <-chan struct{} // closed when Run begins to stop everything: no more starts
 	stop   chan struct{}   // closed when it is this process's turn to be stopped
-	ready  chan struct{}   // closed at the first readiness
+	ready  chan<- *runner  // receives the runner once, at its first readiness
 	done   chan struct{}   // closed at the end; err is set before
 	ended  chan<- *runner  // receives the runner once, after done
 
@@ -367,7 +430,7 @@ type outcome struct {
 	proc      *tether.Process
 }
 
-func (r *runner) markReady() { r.readyOnce.Do(func() { close(r.ready) }) }
+func (r *runner) markReady() { r.readyOnce.Do(func() { r.ready <- r }) }
 
 func (r *runner) emit(e Event) {
 	e.Name = r.spec.Name
@@ -414,14 +477,17 @@ func (r *runner) run(ctx context.Context) {
 			}
 			continue
 		}
+		// The Start and Restart calls waiting for this attempt, if it never
+		// became ready, are answered once the events that follow are sent,
+		// so that Status agrees with the answer.
+		notReady := fmt.Errorf("tether: %s: %s before it was ready: %w", r.spec.Name, o.exit, ErrNotReady)
 		if o.err != nil {
-			r.answer(fmt.Errorf("tether: %s: %w", r.spec.Name, o.err))
-		} else {
-			r.answer(fmt.Errorf("tether: %s: %s before it was ready: %w", r.spec.Name, o.exit, ErrNotReady))
+			notReady = fmt.Errorf("tether: %s: %w", r.spec.Name, o.err)
 		}
 		r.emit(Event{Kind: EventExited, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: errors.Join(o.err, o.streamErr)})
 		if r.quitting() {
 			r.emit(Event{Kind: EventStopped, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit})
+			r.answer(notReady)
 			return
 		}
 		if !r.spec.Restart.restarts(o.failed) {
@@ -429,6 +495,7 @@ func (r *runner) run(ctx context.Context) {
 				r.err = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: o.err}
 			}
 			r.emit(Event{Kind: EventEnded, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: r.err})
+			r.answer(notReady)
 			return
 		}
 		delay, ok := t.next(o.uptime, time.Now(), rand.Float64())
@@ -441,9 +508,11 @@ func (r *runner) run(ctx context.Context) {
 			err := fmt.Errorf("%w (more than %d in %v); last: %w", ErrRestartLimit, burst, interval, last)
 			r.err = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: err}
 			r.emit(Event{Kind: EventFatal, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: err})
+			r.answer(notReady)
 			return
 		}
 		r.emit(Event{Kind: EventBackoff, Attempt: attempt, Delay: delay})
+		r.answer(notReady)
 		if !r.backoff(attempt, delay) {
 			return
 		}
