@@ -6,3 +6,5 @@ require (
 	golang.org/x/sys v0.41.0
 	golang.org/x/term v0.40.0
 )
+
+require github.com/BurntSushi/toml v1.6.0 // indirect

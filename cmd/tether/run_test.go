@@ -34,6 +34,10 @@ func TestMain(m *testing.M) {
 		bindServer()
 		return
 	}
+	if os.Getenv("TETHER_TEST_READY") != "" {
+		readyHelper()
+		return
+	}
 	if os.Getenv("TETHER_TEST_RAWCTL") != "" {
 		rawControl()
 		return

@@ -39,6 +39,9 @@ type upFlags struct {
 	restart     restartFlags
 	tree        treeFlags
 	socket      string
+	config      string
+	ready       upList
+	after       upList
 }
 
 func upUsage(w io.Writer, fs *flag.FlagSet) {
@@ -113,6 +116,9 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	f.tree.register(fs, "each process's tree")
 	fs.StringVar(&f.stopOrder, "stop-order", "together", "start and stop all processes `together`, or in order (each started once the one before runs, stopped in reverse, one at a time)")
 	f.restart.register(fs)
+	fs.StringVar(&f.config, "config", "", "the per-process settings `file` (TOML: readiness, depends_on, stop signal, grace, restart; default: tether.toml beside the Procfile, if any; $TETHER_CONFIG)")
+	fs.Var(&f.ready, "ready", "how a type says it is ready, as `TYPE=HOW`: tcp (its $PORT accepts), tcp:PORT, tcp:HOST:PORT, notify, fd or ipc; repeat it or separate with commas")
+	fs.Var(&f.after, "after", "start a type once others are ready, as `TYPE=DEP` (DEP+DEP for more); repeat it or separate with commas")
 	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints upUsage
 	fs.Usage = func() {}
@@ -173,6 +179,7 @@ type upProc struct {
 	spec  supervise.Spec
 	typ   string // its Procfile entry's name
 	port  int    // its PORT
+	ready string // its readiness as written (tcp, notify, ...); "" none
 	color string // the SGR parameters of its name's color
 }
 
@@ -260,6 +267,17 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		policy = supervise.Always
 	}
 	rs := f.restart.spec()
+	cfgPath, required := upConfigPath(f.config, f.procfile)
+	cfg, err := upLoadConfig(cfgPath, required, entries)
+	if err != nil {
+		return nil, fmt.Errorf("up: %w", err)
+	}
+	if err := upApplyFlags(cfg, f.ready, f.after, entries); err != nil {
+		return nil, err
+	}
+	if err := upCycle(cfg, entries); err != nil {
+		return nil, err
+	}
 
 	env := os.Environ()
 	for _, kv := range dotenv.vars {
@@ -281,10 +299,67 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		if restarts(in) {
 			spec.Restart, spec.Backoff, spec.Limit = policy, rs.Backoff, rs.Limit
 		}
+		ready := ""
+		if ts := cfg[in.Type]; ts != nil {
+			if ts.stopSignal != 0 {
+				cmd.StopSignal = ts.stopSignal
+			}
+			if ts.grace != 0 {
+				cmd.StopTimeout = ts.grace
+			}
+			if ts.restart != nil {
+				spec.Restart, spec.Backoff, spec.Limit = *ts.restart, rs.Backoff, rs.Limit
+			}
+			if ts.canDie != nil {
+				spec.CanDie = *ts.canDie
+			}
+			if ready = ts.ready; ready != "" {
+				spec.Ready, spec.ReadyTimeout = upReadiness(ready, in.Port), ts.readyTimeout
+				cmd.IPC = ready == "ipc"
+			}
+			if ts.dependsOn != nil {
+				spec.After = []string{}
+				for _, dep := range run {
+					if slices.Contains(ts.dependsOn, dep.Type) {
+						spec.After = append(spec.After, dep.Name)
+					}
+				}
+			}
+		}
 		i := slices.IndexFunc(entries, func(e procfile.Entry) bool { return e.Name == in.Type })
-		p.procs = append(p.procs, upProc{spec: spec, typ: in.Type, port: in.Port, color: upPalette[i%len(upPalette)]})
+		p.procs = append(p.procs, upProc{spec: spec, typ: in.Type, port: in.Port, ready: ready, color: upPalette[i%len(upPalette)]})
 	}
 	return p, nil
+}
+
+// upCycle refuses depends_on (and -after) that wait in a circle.
+func upCycle(cfg map[string]*upTypeSettings, entries []procfile.Entry) error {
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(typ string, path []string) error
+	visit = func(typ string, path []string) error {
+		switch state[typ] {
+		case 1:
+			return upUsageErr("depends_on makes a cycle: %s", strings.Join(append(path, typ), " after "))
+		case 2:
+			return nil
+		}
+		state[typ] = 1
+		if ts := cfg[typ]; ts != nil {
+			for _, d := range ts.dependsOn {
+				if err := visit(d, append(path, typ)); err != nil {
+					return err
+				}
+			}
+		}
+		state[typ] = 2
+		return nil
+	}
+	for _, e := range entries {
+		if err := visit(e.Name, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upEnv is the variables of the .env files, in order, the last value of

@@ -105,8 +105,10 @@ func TestUpControlRestartFreesPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := upDir(t, map[string]string{"Procfile": fmt.Sprintf("web: sh -c 'TETHER_TEST_BIND=1 %s & wait'\n", exe)})
-	up := upSpawn(t, dir, "-p", freePort(t))
-	up.out.waitFor(t, "| bound ")
+	// Ready when the port accepts: each restart returns once the new
+	// grandchild has bound it.
+	up := upSpawn(t, dir, "-p", freePort(t), "-ready", "web=tcp")
+	up.out.waitFor(t, "web.1 is ready")
 	const restarts = 20
 	for i := 1; i <= restarts; i++ {
 		out, code := tetherIn(t, dir, "restart", "web")
@@ -114,6 +116,7 @@ func TestUpControlRestartFreesPort(t *testing.T) {
 			t.Fatalf("restart %d: exit status %d:\n%s\ntether up's output:\n%s", i, code, out, up.out.String())
 		}
 		up.out.waitForCount(t, "| bound ", i+1)
+		up.out.waitForCount(t, "web.1 is ready", i+1)
 	}
 	if o := up.out.String(); strings.Contains(o, "bind failed") || strings.Count(o, "| web.1 started with pid") != restarts+1 {
 		t.Fatalf("a restart did not bind:\n%s", o)

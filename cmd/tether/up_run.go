@@ -60,6 +60,11 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 		ctl.serve()
 		defer ctl.close() // after Run: the requests in flight have their answers
 	}
+	for _, pr := range p.procs {
+		if len(pr.spec.After) > 0 {
+			s.say("%s waits for %s to be ready", pr.spec.Name, strings.Join(pr.spec.After, ", "))
+		}
+	}
 	err = sup.Run(ctx, specs...)
 	s.all.Wait() // bounded: every process has closed, so every stream is at its end
 
@@ -115,11 +120,18 @@ func (s *upSession) observe(e supervise.Event) {
 			s.say("%s started with pid %d", e.Name, e.PID)
 		}
 		s.pump(e.Name, pr.color, e.Process)
+	case supervise.EventReady:
+		if pr.spec.Ready != nil {
+			s.say("%s is ready (%s)", e.Name, pr.spec.Ready)
+		}
 	case supervise.EventExited:
 		s.drained(e.Process)
-		if e.Exit == nil {
+		switch {
+		case e.Exit == nil:
 			s.say("%s could not start: %s", e.Name, upTrim(e.Err))
-		} else {
+		case errors.Is(e.Err, supervise.ErrNotReady):
+			s.say("%s did not get ready (%s): %s; %s", e.Name, pr.spec.Ready, upTrim(e.Err), upDescribe(e.Exit))
+		default:
 			s.say("%s %s", e.Name, upDescribe(e.Exit))
 		}
 	case supervise.EventBackoff:
@@ -129,7 +141,9 @@ func (s *upSession) observe(e supervise.Event) {
 			s.say("%s has ended; the others go on (-can-die)", e.Name)
 			return
 		}
-		if !e.Exit.Success() {
+		if errors.Is(e.Err, supervise.ErrNotReady) {
+			s.fail(1) // its exit status is the stop's
+		} else if !e.Exit.Success() {
 			s.fail(upStatus(e.Exit, e.Err))
 		}
 		s.beginStop(e.Name + " has ended")
