@@ -32,6 +32,9 @@ type command struct {
 var commands = []command{
 	{"run", "run a program as an init: forward signals, reap zombies, pass its exit code through", runRun, true},
 	{"up", "run a Procfile's processes, as foreman does: prefixed output, restarts, all stopped together", runUp, false},
+	{"check", "check a Procfile, its .env and tether.toml, and print what tether up would run (foreman check)", runCheck, false},
+	{"exec", "run one command with the stack's environment, or a Procfile type's command (foreman run)", runExec, true},
+	{"export", "write a systemd unit that runs the stack with tether up (foreman export systemd)", runExport, false},
 	{"restart", "restart processes of a running tether up, each whole tree gone before the new one starts", runRestart, false},
 	{"stop", "stop processes of a running tether up; the others go on", runStop, false},
 	{"start", "start processes of a running tether up that tether stop stopped", runStart, false},

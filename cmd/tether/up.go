@@ -39,6 +39,8 @@ type upFlags struct {
 	restart     restartFlags
 	tree        treeFlags
 	socket      string
+	only        upList // -l
+	ignore      upList // -i
 	config      string
 	ready       upList
 	after       upList
@@ -93,23 +95,50 @@ Flags (some also read from the environment variable named; the flag wins):
 Examples:
   tether up                                    # ./Procfile, with ./.env if there is one
   tether up -f examples/Procfile -auto-restart crash
-  tether up -m web=2,worker=1 -p 3000 -t       # web.1 on 3000, web.2 on 3001, worker.1 on 3100
+  tether up -m web=2,worker=1 -p 3000 -timestamp  # web.1 on 3000, web.2 on 3001, worker.1 on 3100
   tether up -e .env,.env.local web             # only web, with two .env files
   tether up -can-die migrate -auto-restart worker -restart on-failure
 `)
 }
 
 func runUp(ctx context.Context, args []string, stdout io.Writer) error {
-	var f upFlags
-	fs := flag.NewFlagSet("tether up", flag.ContinueOnError)
+	f, plan, err := upReadStack("tether up", args, stdout, upUsage)
+	if f == nil || err != nil {
+		return err
+	}
+	return plan.run(ctx, stdout)
+}
+
+// register makes the flag set of tether up (and of the commands that read
+// a stack as it does: check, exec, export) with f's flags.
+func (f *upFlags) register(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&f.procfile, "f", "Procfile", "the Procfile: the `file` to run")
 	fs.Var(&f.envFiles, "e", "a .env `file` to load; repeat it or separate with commas, later files win (default: the .env next to the Procfile, if any)")
 	fs.StringVar(&f.root, "d", "", "the `directory` the processes run in (default: the Procfile's)")
 	fs.StringVar(&f.formation, "m", "all=1", "the `formation`: how many of each type, as web=2,worker=1 (all=N for the rest)")
 	fs.IntVar(&f.port, "p", 0, "the base `port` (default: PORT from the .env files or the environment, else 5000)")
-	fs.BoolVar(&f.timestamps, "t", false, "print the time before each line")
+	fs.BoolVar(&f.timestamps, "timestamp", false, "print the time before each line")
+	// -t and -timeout write -grace's value; each its own setting, so that
+	// an error names the flag given.
+	timeout := func() *setting {
+		return &setting{set: func(v string) error {
+			d, err := parseTimeout(v)
+			if err == nil {
+				f.grace = d
+			}
+			return err
+		}, get: func() string { return "" }}
+	}
+	fs.Var(timeout(), "t", "the shutdown timeout in `seconds`, as foreman's and overmind's -t: the same as -grace")
+	fs.Var(timeout(), "timeout", "the shutdown timeout in `seconds` (foreman's --timeout): the same as -grace")
 	fs.StringVar(&f.color, "color", "auto", "the color `mode`: auto (colored names when stdout is a terminal), always or never")
 	fs.Var(&f.autoRestart, "auto-restart", "restart these processes when they end: `names`, comma-separated, or all")
+	fs.Var(&f.autoRestart, "r", "overmind's -r: the same as -auto-restart")
+	fs.Var(&f.only, "l", "overmind's -l: run only these `names`, comma-separated (as NAME...)")
+	fs.Var(&f.ignore, "i", "overmind's -i: run all but these `names`, comma-separated")
+	fs.Var(upRefuse("foreman's -c is the formation, -m here; overmind's -c is -can-die", false), "c", "refused: say -m (foreman's formation) or -can-die (overmind's)")
+	fs.Var(upRefuse("tether up runs in the foreground; to keep a stack running, tether export systemd", true), "D", "refused: overmind's daemon mode")
 	fs.Var(&f.canDie, "can-die", "let these processes end without stopping the others: `names`, comma-separated, or all")
 	fs.Var(signalSetting(&f.stopSignal, "TETHER_STOP_SIGNAL", "SIGTERM"), "stop-signal", "the `signal` that asks a process to stop ($TETHER_STOP_SIGNAL)")
 	fs.Var(graceSetting(&f.grace, "TETHER_GRACE", 5*time.Second), "grace", "the `duration` each process has to stop before SIGKILL ($TETHER_GRACE)")
@@ -119,28 +148,36 @@ func runUp(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.config, "config", "", "the per-process settings `file` (TOML: readiness, depends_on, stop signal, grace, restart; default: tether.toml beside the Procfile, if any; $TETHER_CONFIG)")
 	fs.Var(&f.ready, "ready", "how a type says it is ready, as `TYPE=HOW`: tcp (its $PORT accepts), tcp:PORT, tcp:HOST:PORT, notify, fd or ipc; repeat it or separate with commas")
 	fs.Var(&f.after, "after", "start a type once others are ready, as `TYPE=DEP` (DEP+DEP for more); repeat it or separate with commas")
+	fs.StringVar(&f.socket, "s", "", "overmind's -s: the same as -socket")
 	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
-	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints upUsage
+	fs.SetOutput(io.Discard) // errors are reported in one line by the caller; -h prints upUsage
 	fs.Usage = func() {}
+	return fs
+}
 
-	names, err := upParse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		upUsage(stdout, fs)
-		return nil
+// parseTimeout reads foreman's and overmind's -t: whole or decimal seconds
+// ("10", "2.5"), or a duration ("10s"), more than 0.
+func parseTimeout(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+		if n <= 0 || n > 1e9 {
+			return 0, fmt.Errorf("%q: the timeout must be more than 0 seconds", s)
+		}
+		return time.Duration(n * float64(time.Second)), nil
 	}
-	if err := settingError(fs, err); err != nil {
-		return upUsageErr("%v", err)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if os.Getenv("TETHER_RESTART") != "" {
-		set["restart"] = true
-	}
-	plan, err := f.plan(names, set)
+	d, err := parseGrace(s)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("%q: want the shutdown timeout in seconds, as foreman's and overmind's -t 10 (to print the time before each line: -timestamp)", s)
 	}
-	return plan.run(ctx, stdout)
+	return d, nil
+}
+
+// upRefuse is a peer's flag that tether up does not take, refused with a
+// hint.
+func upRefuse(hint string, isBool bool) *setting {
+	var v string
+	s := newSetting(&v, "", "", func(string) (string, error) { return "", errors.New(hint) }, func(string) string { return "" })
+	s.isBool = isBool
+	return s
 }
 
 // upParse parses flags and names in any order: "tether up web -t" is
@@ -172,6 +209,8 @@ type upPlan struct {
 	timestamps bool
 	colorMode  string // -color: auto, always or never
 	socket     string // the control socket's path
+	env        []string // tether's environment with the .env files', without PORT and PS
+	root       string   // the processes' directory
 }
 
 // upProc is one instance to run.
@@ -249,6 +288,15 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(f.ignore) > 0 {
+		skip, err := upMatcher("-i", f.ignore, entries, all)
+		if err != nil {
+			return nil, err
+		}
+		if run = slices.DeleteFunc(run, skip); len(run) == 0 {
+			return nil, upUsageErr("-i %s leaves no process to run", strings.Join(f.ignore, ","))
+		}
+	}
 	restarts, err := upMatcher("-auto-restart", f.autoRestart, entries, all)
 	if err != nil {
 		return nil, err
@@ -287,7 +335,8 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("up: %w", err)
 	}
-	p := &upPlan{stopSignal: sig, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color, socket: socket}
+	p := &upPlan{stopSignal: sig, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color, socket: socket,
+		env: env, root: root}
 	for _, in := range run {
 		cmd := upShell(in.Command)
 		cmd.Dir = root

@@ -261,7 +261,7 @@ longworker: echo "to stderr" >&2; echo "$PS on stdout"
 
 	t.Run("timestamps", func(t *testing.T) {
 		t.Parallel()
-		out, err := upRun(t, dir, "-can-die", "all", "-t", "web")
+		out, err := upRun(t, dir, "-can-die", "all", "-timestamp", "web")
 		if err != nil {
 			t.Fatalf("%v:\n%s", err, out)
 		}
