@@ -132,7 +132,7 @@ func TestUpReadyKinds(t *testing.T) {
 			h.out.waitFor(t, "after.1 has ended")
 			h.cancel()
 			err := h.wait()
-	out := h.out.String()
+			out := h.out.String()
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
