@@ -110,9 +110,9 @@ func freePort(t *testing.T) string {
 }
 
 // The README's comparison table claimed readiness checks for tether without
-// saying where they live: the supervise package, not the commands. The
-// tether cell must name supervise, and say the commands lack it for as long
-// as their help shows no readiness flag.
+// saying where they live. The tether cell must name supervise, say tether
+// up has them (its help shows -ready and -after) and tether run has not
+// (its help shows no -ready).
 func TestUpREADMEReadiness(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
@@ -127,14 +127,15 @@ func TestUpREADMEReadiness(t *testing.T) {
 	if !strings.Contains(cell, "supervise") {
 		t.Errorf("the tether cell %q does not say where readiness lives (supervise)", cell)
 	}
-	for _, command := range []string{"run", "up"} {
+	for command, says := range map[string]string{"up": "in `tether up` by `tether.toml` (`ready`, `depends_on`) or `-ready`/`-after`", "run": "not in `tether run`"} {
 		var help strings.Builder
 		if err := run(context.Background(), []string{command, "-h"}, &help, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		hasFlag := regexp.MustCompile(`(?m)^  -ready`).MatchString(help.String())
-		if saysNot := strings.Contains(cell, "not in `tether run`/`up`"); hasFlag == saysNot {
-			t.Errorf("tether %s has a readiness flag: %v; the README says the commands have none: %v", command, hasFlag, saysNot)
+		hasFlag := regexp.MustCompile(`(?m)^  -ready`).MatchString(help.String()) &&
+			(command == "run" || regexp.MustCompile(`(?m)^  -after`).MatchString(help.String()))
+		if hasFlag != (command == "up") || !strings.Contains(cell, says) {
+			t.Errorf("tether %s has -ready: %v; the README's cell %q should say %q", command, hasFlag, cell, says)
 		}
 	}
 }

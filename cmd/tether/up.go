@@ -80,6 +80,27 @@ stops everything: each process gets -stop-signal, then SIGKILL after -grace;
 all at once, or with -stop-order reverse one at a time, the last started
 first.
 
+A tether.toml beside the Procfile (-config) sets, per process type:
+ready (tcp: its $PORT accepts; tcp:PORT; tcp:HOST:PORT; notify: READY=1 on
+$NOTIFY_SOCKET; fd: a newline on $NOTIFY_FD; ipc: "ready" on the Node IPC
+channel), ready_timeout, depends_on (start once those types are ready, as
+docker compose's depends_on with service_healthy), stop_signal,
+stop_grace_period, restart (no, on-failure, always) and can_die:
+
+  [db]
+  ready = "tcp"
+  [web]
+  depends_on = ["db"]
+  stop_signal = "SIGINT"
+
+-ready TYPE=HOW and -after TYPE=DEP say the same on the command line. A
+process that is not ready within ready_timeout (30s) fails its start.
+
+While it runs, tether restart|stop|start|status [NAME...] (another terminal)
+control it over the unix socket .tether.sock beside the Procfile (-socket),
+which only tether up's user can use. A restart stops the whole old tree
+before the new process starts.
+
 Exit status: that of the first failure, 0 if there was none. A failure is a
 process that ended by itself with a non-zero code (128+N if signal N killed
 it), unless -can-die names it or it is restarted; or one that did not stop
@@ -98,6 +119,8 @@ Examples:
   tether up -m web=2,worker=1 -p 3000 -timestamp  # web.1 on 3000, web.2 on 3001, worker.1 on 3100
   tether up -e .env,.env.local web             # only web, with two .env files
   tether up -can-die migrate -auto-restart worker -restart on-failure
+  tether up -ready db=tcp -after web=db -t 10   # web once db accepts; 10 s to stop
+  tether restart web                           # from another terminal
 `)
 }
 
