@@ -133,7 +133,7 @@ func (s *Supervisor) control(ctx context.Context, name string, op ctlOp) error {
 		return fmt.Errorf("tether: %s %s: %w", opNames[op], name, ErrNoProcess)
 	}
 	r.mu.Lock()
-	launched, state := r.launched, r.state
+	launched := r.launched
 	r.mu.Unlock()
 	if !launched {
 		return fmt.Errorf("tether: %s %s: not started yet (it waits for the one before it to be ready): %w", opNames[op], name, ErrNotRunning)
@@ -142,7 +142,7 @@ func (s *Supervisor) control(ctx context.Context, name string, op ctlOp) error {
 	select {
 	case r.ctl <- req:
 	case <-r.done:
-		if state = r.status().State; state == StateExited || state == StateFatal {
+		if st := r.status().State; st == StateExited || st == StateFatal {
 			return fmt.Errorf("tether: %s %s: %w", opNames[op], name, ErrEnded)
 		}
 		return fmt.Errorf("tether: %s %s: %w", opNames[op], name, ErrNotRunning)
