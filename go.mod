@@ -8,3 +8,5 @@ require (
 )
 
 require github.com/BurntSushi/toml v1.6.0
+
+require github.com/creack/pty v1.1.24

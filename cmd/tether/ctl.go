@@ -120,25 +120,11 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 // controlCall sends one request to the tether up at path and returns its
 // answer. Errors say when no tether up runs there.
 func controlCall(ctx context.Context, path string, req ctlRequest) (ctlResponse, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return ctlResponse{}, fmt.Errorf("no tether up runs here: no control socket %s (tether up makes it beside the Procfile; -f, -socket or $%s say where else to look)", path, upSocketEnv)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return ctlResponse{}, fmt.Errorf("no tether up runs here: %s is left from one that has ended (the next tether up replaces it)", path)
-	case errors.Is(err, fs.ErrPermission):
-		return ctlResponse{}, fmt.Errorf("%s: permission denied: the stack is another user's", path)
-	case err != nil:
+	conn, err := controlDial(ctx, path)
+	if err != nil {
 		return ctlResponse{}, err
 	}
-	conn := c.(*net.UnixConn)
 	defer func() { _ = conn.Close() }() // best effort: the answer is read
-	// Talk only to a tether up of our own user: a socket at a path others
-	// can write to may be anyone's.
-	if uid, _, err := peerCred(conn); err != nil || uid != os.Geteuid() {
-		return ctlResponse{}, fmt.Errorf("%s: refused: it is served by uid %d, not by you (uid %d): %v", path, uid, os.Geteuid(), err)
-	}
 	// Ctrl-C ends the wait (the operation goes on in tether up).
 	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })()
 	b, _ := json.Marshal(req) // a plain struct: cannot fail
@@ -158,4 +144,29 @@ func controlCall(ctx context.Context, path string, req ctlRequest) (ctlResponse,
 	}
 	res.Error = strings.TrimSpace(res.Error)
 	return res, nil
+}
+
+// controlDial connects to the tether up at path, and checks that it runs
+// as this user. Errors say when no tether up runs there.
+func controlDial(ctx context.Context, path string) (*net.UnixConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no tether up runs here: no control socket %s (tether up makes it beside the Procfile; -f, -socket or $%s say where else to look)", path, upSocketEnv)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil, fmt.Errorf("no tether up runs here: %s is left from one that has ended (the next tether up replaces it)", path)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("%s: permission denied: the stack is another user's", path)
+	case err != nil:
+		return nil, err
+	}
+	conn := c.(*net.UnixConn)
+	// Talk only to a tether up of our own user: a socket at a path others
+	// can write to may be anyone's.
+	if uid, _, err := peerCred(conn); err != nil || uid != os.Geteuid() {
+		_ = conn.Close() // refused
+		return nil, fmt.Errorf("%s: refused: it is served by uid %d, not by you (uid %d): %v", path, uid, os.Geteuid(), err)
+	}
+	return conn, nil
 }

@@ -38,6 +38,7 @@ var commands = []command{
 	{"restart", "restart processes of a running tether up, each whole tree gone before the new one starts", runRestart, false},
 	{"stop", "stop processes of a running tether up; the others go on", runStop, false},
 	{"start", "start processes of a running tether up that tether stop stopped", runStart, false},
+	{"connect", "attach this terminal to a process's terminal in a running tether up; Ctrl-] detaches", runConnect, false},
 	{"status", "show the processes of a running tether up (-json for scripts)", runStatus, false},
 	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},
 	{"version", "print tether's version and the Go version it was built with (also -version)", runVersion, false},
@@ -55,6 +56,9 @@ func usage(w io.Writer) {
 var errUsage = errors.New("usage")
 
 func main() {
+	if os.Getenv(ttySessionEnv) != "" {
+		ttySession(os.Args[1:]) // does not return
+	}
 	if path, ok := os.LookupEnv(execListenEnv); ok {
 		execWithListenPID(path) // does not return
 	}

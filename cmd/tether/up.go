@@ -39,6 +39,7 @@ type upFlags struct {
 	restart     restartFlags
 	tree        treeFlags
 	socket      string
+	tty         upList
 	only        upList // -l
 	ignore      upList // -i
 	config      string
@@ -171,6 +172,7 @@ func (f *upFlags) register(name string) *flag.FlagSet {
 	fs.StringVar(&f.config, "config", "", "the per-process settings `file` (TOML: readiness, depends_on, stop signal, grace, restart; default: tether.toml beside the Procfile, if any; $TETHER_CONFIG)")
 	fs.Var(&f.ready, "ready", "how a type says it is ready, as `TYPE=HOW`: tcp (its $PORT accepts), tcp:PORT, tcp:HOST:PORT, notify, fd or ipc; repeat it or separate with commas")
 	fs.Var(&f.after, "after", "start a type once others are ready, as `TYPE=DEP` (DEP+DEP for more); repeat it or separate with commas")
+	fs.Var(&f.tty, "tty", "give these processes a terminal of their own (a pty: colors, prompts, debuggers; tether connect attaches to it): `names`, comma-separated, or all")
 	fs.StringVar(&f.socket, "s", "", "overmind's -s: the same as -socket")
 	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
 	fs.SetOutput(io.Discard) // errors are reported in one line by the caller; -h prints upUsage
@@ -241,6 +243,7 @@ type upProc struct {
 	spec  supervise.Spec
 	typ   string // its Procfile entry's name
 	port  int    // its PORT
+	tty   bool   // it runs on a terminal of its own
 	ready string // its readiness as written (tcp, notify, ...); "" none
 	color string // the SGR parameters of its name's color
 }
@@ -328,6 +331,10 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	tty, err := upMatcher("-tty", f.tty, entries, all)
+	if err != nil {
+		return nil, err
+	}
 	// -auto-restart picks which processes restart, -restart when: each
 	// defaults to "all" and "always" when only the other is given.
 	policy := f.restart.policy
@@ -371,8 +378,11 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		if restarts(in) {
 			spec.Restart, spec.Backoff, spec.Limit = policy, rs.Backoff, rs.Limit
 		}
-		ready := ""
+		ready, hasTTY := "", tty(in)
 		if ts := cfg[in.Type]; ts != nil {
+			if ts.tty != nil && len(f.tty) == 0 {
+				hasTTY = *ts.tty
+			}
 			if ts.stopSignal != 0 {
 				cmd.StopSignal = ts.stopSignal
 			}
@@ -399,7 +409,7 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 			}
 		}
 		i := slices.IndexFunc(entries, func(e procfile.Entry) bool { return e.Name == in.Type })
-		p.procs = append(p.procs, upProc{spec: spec, typ: in.Type, port: in.Port, ready: ready, color: upPalette[i%len(upPalette)]})
+		p.procs = append(p.procs, upProc{spec: spec, typ: in.Type, port: in.Port, tty: hasTTY, ready: ready, color: upPalette[i%len(upPalette)]})
 	}
 	return p, nil
 }

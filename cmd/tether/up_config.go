@@ -34,6 +34,7 @@ import (
 //	stop_grace_period = "10s"     # instead of -grace
 //	restart = "on-failure"        # no, on-failure or always (compose's words)
 //	can_die = true                # as -can-die: its end does not stop the others
+//	tty = true                    # a terminal of its own, as -tty (tether connect)
 //
 // TOML is parsed by github.com/BurntSushi/toml; an unknown table or key is
 // an error, so that a typo is not a setting silently ignored.
@@ -50,9 +51,10 @@ type upTypeConfig struct {
 	StopGracePeriod string   `toml:"stop_grace_period"`
 	Restart         string   `toml:"restart"`
 	CanDie          *bool    `toml:"can_die"`
+	TTY             *bool    `toml:"tty"`
 }
 
-var upConfigKeys = []string{"ready", "ready_timeout", "depends_on", "stop_signal", "stop_grace_period", "restart", "can_die"}
+var upConfigKeys = []string{"ready", "ready_timeout", "depends_on", "stop_signal", "stop_grace_period", "restart", "can_die", "tty"}
 
 // upTypeSettings is a type's table, read and checked.
 type upTypeSettings struct {
@@ -63,6 +65,7 @@ type upTypeSettings struct {
 	grace        time.Duration  // 0: -grace's
 	restart      *supervise.Policy
 	canDie       *bool
+	tty          *bool
 }
 
 // upLoadConfig reads the settings file at path. A missing file is no
@@ -108,7 +111,7 @@ func upLoadConfig(path string, required bool, entries []procfile.Entry) (map[str
 		if !slices.Contains(types, typ) {
 			return nil, fmt.Errorf("%s: the Procfile has no process type %q (it has %s)", where, typ, strings.Join(types, ", "))
 		}
-		s := &upTypeSettings{dependsOn: c.DependsOn, canDie: c.CanDie}
+		s := &upTypeSettings{dependsOn: c.DependsOn, canDie: c.CanDie, tty: c.TTY}
 		if c.Ready != "" {
 			if err := upCheckReady(c.Ready); err != nil {
 				return nil, fmt.Errorf("%s: ready: %w", where, err)

@@ -33,6 +33,7 @@ import (
 // process is ready or has failed), and closes the connection.
 //
 //	request:  {"op": "status"|"stop"|"start"|"restart", "names": ["web", "worker.2"]}
+//	          {"op": "connect", "names": ["web.1"], "rows": 40, "cols": 120}
 //	response: {"error": "why, if it failed", "processes": [PROCESS...]}
 //	PROCESS:  {"name": "web.1", "type": "web", "pid": 1234, "state": "running",
 //	           "restarts": 0, "port": 5000, "uptime": 12.5}
@@ -41,6 +42,12 @@ import (
 // state is one of supervise.State's names; pid is 0 when none runs; uptime
 // is the seconds spent in that state. The response lists the processes
 // named, as they are once the request is done.
+//
+// connect names one process that has a terminal (tty = true). After the
+// response (an error, or the process), the connection carries the terminal
+// raw both ways: what the client writes is typed into it, what the process
+// writes there comes back, until the client closes its end (detach) or
+// tether up ends.
 
 const (
 	upSocketName = ".tether.sock"
@@ -55,6 +62,8 @@ const (
 type ctlRequest struct {
 	Op    string   `json:"op"`
 	Names []string `json:"names,omitempty"`
+	Rows  int      `json:"rows,omitempty"` // connect: the client's terminal size
+	Cols  int      `json:"cols,omitempty"`
 }
 
 type ctlResponse struct {
@@ -112,6 +121,7 @@ type upControl struct {
 	ctx   context.Context // tether up's: the requests' operations end with it
 	procs []*upProc       // in Procfile order
 	say   func(format string, args ...any)
+	ttys  map[string]*upTTY // by instance name
 
 	wg sync.WaitGroup // the accept loop and every connection's handler
 }
@@ -244,6 +254,19 @@ func (c *upControl) handle(conn *net.UnixConn) {
 	}
 	var op func(context.Context, string) error
 	switch req.Op {
+	case "connect":
+		if len(procs) != 1 {
+			reply(ctlResponse{Error: fmt.Sprintf("connect to one process, not %d: name an instance (%s)", len(procs), procs[0].spec.Name)})
+			return
+		}
+		t := c.ttys[procs[0].spec.Name]
+		if t == nil {
+			reply(ctlResponse{Error: fmt.Sprintf("%s has no terminal: give it one with tty = true in tether.toml, or -tty %s", procs[0].spec.Name, procs[0].typ)})
+			return
+		}
+		reply(ctlResponse{Processes: c.status(procs)})
+		t.attach(conn, req.Rows, req.Cols)
+		return
 	case "status":
 	case "stop":
 		op = c.sup.Stop

@@ -33,6 +33,7 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 		grace:    p.procs[0].spec.Cmd.StopTimeout,
 		procs:    make(map[string]*upProc, len(p.procs)),
 		pumps:    make(map[*tether.Process]*sync.WaitGroup),
+		ttys:     make(map[string]*upTTY),
 		stopping: make(map[string]bool),
 		halted:   make(map[string]bool),
 	}
@@ -44,6 +45,31 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	}
 	color := upUseColor(p.colorMode, stdout, os.Getenv)
 	s.out = &upPrefixer{w: stdout, width: width, color: color, stamps: p.timestamps}
+	outFile, _ := stdout.(*os.File)
+	rows, cols := upTermSize(outFile)
+	for i := range p.procs {
+		pr := &p.procs[i]
+		if !pr.tty {
+			continue
+		}
+		cmd := *pr.spec.Cmd
+		t, err := upOpenTTY(&cmd, rows, cols)
+		if err != nil {
+			s.closeTTYs()
+			s.all.Wait() // the pumps of the terminals opened before end with them
+			return err
+		}
+		specs[i].Cmd = &cmd
+		s.ttys[pr.spec.Name] = t
+		name, sgr := pr.spec.Name, pr.color
+		s.all.Add(1)
+		// Owner: the session. Ends when closeTTYs closes the terminal,
+		// once every process is gone; run waits for it.
+		go func() {
+			defer s.all.Done()
+			t.pump(func(line string) { s.out.line(name, sgr, line) })
+		}()
+	}
 
 	sup := &supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
 	ln, ino, err := upListen(p.socket)
@@ -53,7 +79,7 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	case err != nil:
 		s.say("no control socket (tether restart, stop and status will not reach this stack): %s", upTrim(err))
 	default:
-		ctl := &upControl{ln: ln, path: p.socket, ino: ino, sup: sup, ctx: ctx, say: s.say}
+		ctl := &upControl{ln: ln, path: p.socket, ino: ino, sup: sup, ctx: ctx, say: s.say, ttys: s.ttys}
 		for i := range p.procs {
 			ctl.procs = append(ctl.procs, &p.procs[i])
 		}
@@ -66,6 +92,7 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 		}
 	}
 	err = sup.Run(ctx, specs...)
+	s.closeTTYs()
 	s.all.Wait() // bounded: every process has closed, so every stream is at its end
 
 	var ee *supervise.ExitError
@@ -93,6 +120,7 @@ type upSession struct {
 	together bool               // every process is stopped at once
 	grace    time.Duration      // each process's, before SIGKILL
 	procs    map[string]*upProc // by instance name; read-only while Run runs
+	ttys     map[string]*upTTY  // the terminals, by instance name; read-only while Run runs
 
 	all sync.WaitGroup // every stream copier
 
@@ -119,7 +147,9 @@ func (s *upSession) observe(e supervise.Event) {
 		} else {
 			s.say("%s started with pid %d", e.Name, e.PID)
 		}
-		s.pump(e.Name, pr.color, e.Process)
+		if !pr.tty {
+			s.pump(e.Name, pr.color, e.Process) // a terminal's output has its own pump
+		}
 	case supervise.EventReady:
 		if pr.spec.Ready != nil {
 			s.say("%s is ready (%s)", e.Name, pr.spec.Ready)
@@ -203,6 +233,15 @@ func (s *upSession) observe(e supervise.Event) {
 			// EventExited said how): not restarted, and it failed.
 			s.fail(upStatus(e.Exit, e.Err))
 		}
+	}
+}
+
+// closeTTYs detaches the clients of every terminal and closes it, which
+// ends its pump: every process is gone.
+func (s *upSession) closeTTYs() {
+	for _, t := range s.ttys {
+		t.detachAll()
+		t.close()
 	}
 }
 
