@@ -10,3 +10,5 @@ require (
 require github.com/BurntSushi/toml v1.6.0
 
 require github.com/creack/pty v1.1.24
+
+require github.com/fsnotify/fsnotify v1.10.1

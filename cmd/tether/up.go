@@ -40,6 +40,10 @@ type upFlags struct {
 	tree        treeFlags
 	socket      string
 	tty         upList
+	watch       upList
+	watchPat    upList
+	watchIgnore upList
+	watchProcs  upList
 	only        upList // -l
 	ignore      upList // -i
 	config      string
@@ -173,6 +177,10 @@ func (f *upFlags) register(name string) *flag.FlagSet {
 	fs.Var(&f.ready, "ready", "how a type says it is ready, as `TYPE=HOW`: tcp (its $PORT accepts), tcp:PORT, tcp:HOST:PORT, notify, fd or ipc; repeat it or separate with commas")
 	fs.Var(&f.after, "after", "start a type once others are ready, as `TYPE=DEP` (DEP+DEP for more); repeat it or separate with commas")
 	fs.Var(&f.tty, "tty", "give these processes a terminal of their own (a pty: colors, prompts, debuggers; tether connect attaches to it): `names`, comma-separated, or all")
+	fs.Var(&f.watch, "watch", "restart the processes when a file under these `paths` changes (directories with everything under them; .git, node_modules, editors' temporary files and the like are ignored), comma-separated")
+	fs.Var(&f.watchPat, "watch-pattern", "with -watch, only files whose name matches these `globs` count, as *.go,*.html")
+	fs.Var(&f.watchIgnore, "watch-ignore", "with -watch, ignore these names too: `globs`, as tmp,*.log")
+	fs.Var(&f.watchProcs, "watch-restart", "with -watch, restart only these processes: `names`, comma-separated (default: all)")
 	fs.StringVar(&f.socket, "s", "", "overmind's -s: the same as -socket")
 	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
 	fs.SetOutput(io.Discard) // errors are reported in one line by the caller; -h prints upUsage
@@ -234,7 +242,8 @@ type upPlan struct {
 	timestamps bool
 	colorMode  string   // -color: auto, always or never
 	socket     string   // the control socket's path
-	env        []string // tether's environment with the .env files', without PORT and PS
+	watch      *upWatchPlan // -watch; nil without it
+	env        []string     // tether's environment with the .env files', without PORT and PS
 	root       string   // the processes' directory
 }
 
@@ -365,7 +374,26 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("up: %w", err)
 	}
-	p := &upPlan{stopSignal: sig, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color, socket: socket,
+	var watch *upWatchPlan
+	if len(f.watch) > 0 {
+		restartAll := f.watchProcs
+		if len(restartAll) == 0 {
+			restartAll = upList{"all"}
+		}
+		which, err := upMatcher("-watch-restart", restartAll, entries, all)
+		if err != nil {
+			return nil, err
+		}
+		watch = &upWatchPlan{paths: f.watch, patterns: f.watchPat, ignore: f.watchIgnore}
+		for _, in := range run {
+			if which(in) {
+				watch.procs = append(watch.procs, in.Name)
+			}
+		}
+	} else if len(f.watchPat)+len(f.watchIgnore)+len(f.watchProcs) > 0 {
+		return nil, upUsageErr("-watch-pattern, -watch-ignore and -watch-restart need -watch PATHS")
+	}
+	p := &upPlan{stopSignal: sig, watch: watch, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color, socket: socket,
 		env: env, root: root}
 	for _, in := range run {
 		cmd := upShell(in.Command)

@@ -91,6 +91,22 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 			s.say("%s waits for %s to be ready", pr.spec.Name, strings.Join(pr.spec.After, ", "))
 		}
 	}
+	if w := p.watch; w != nil {
+		watcher, err := upWatch(w.paths, w.patterns, w.ignore, w.procs, sup, s.say)
+		if err != nil {
+			s.closeTTYs()
+			s.all.Wait() // the terminals' pumps end with them
+			return err
+		}
+		stop := make(chan struct{})
+		// Owner: run. Ends when Run has returned (stop) or ctx is done;
+		// run waits for it before it returns.
+		go watcher.run(ctx, stop)
+		defer func() {
+			close(stop)
+			<-watcher.done
+		}()
+	}
 	err = sup.Run(ctx, specs...)
 	s.closeTTYs()
 	s.all.Wait() // bounded: every process has closed, so every stream is at its end
