@@ -240,11 +240,11 @@ type upPlan struct {
 	stopSignal os.Signal
 	together   bool // -stop-order together
 	timestamps bool
-	colorMode  string   // -color: auto, always or never
-	socket     string   // the control socket's path
+	colorMode  string       // -color: auto, always or never
+	socket     string       // the control socket's path
 	watch      *upWatchPlan // -watch; nil without it
 	env        []string     // tether's environment with the .env files', without PORT and PS
-	root       string   // the processes' directory
+	root       string       // the processes' directory
 }
 
 // upProc is one instance to run.

@@ -69,8 +69,8 @@ func TestUpWatchErrors(t *testing.T) {
 	t.Parallel()
 	dir := upDir(t, map[string]string{"Procfile": "web: sleep 100\n"})
 	for args, want := range map[string]string{
-		"-watch nope":              "-watch nope: lstat nope: no such file or directory",
-		"-watch-pattern *.go":      "need -watch PATHS",
+		"-watch nope":               "-watch nope: lstat nope: no such file or directory",
+		"-watch-pattern *.go":       "need -watch PATHS",
 		"-watch . -watch-pattern [": `-watch pattern "[": syntax error in pattern`,
 		"-watch . -watch-restart x": `-watch-restart: no process named "x"`,
 	} {
