@@ -75,6 +75,8 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	ln, ino, err := upListen(p.socket)
 	switch {
 	case errors.Is(err, errStackRuns), errors.Is(err, errSocketTaken):
+		s.closeTTYs()
+		s.all.Wait()                     // the terminals' pumps end with them
 		return fmt.Errorf("up: %w", err) // two stacks of one Procfile: their ports would clash
 	case err != nil:
 		s.say("no control socket (tether restart, stop and status will not reach this stack): %s", upTrim(err))
