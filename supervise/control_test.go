@@ -140,8 +140,8 @@ func TestControlStoppedUntilEnd(t *testing.T) {
 	}
 }
 
-// Start and Restart answer with the start's failure.
-func TestControlNotReady(t *testing.T) {
+// A process that ended for good (it can die) is not started again.
+func TestControlEnded(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -158,6 +158,7 @@ func TestControlNotReady(t *testing.T) {
 	}
 }
 
+// Start and Restart answer with the start's failure.
 func TestControlRestartNotReady(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -3,9 +3,7 @@
 package main
 
 import (
-	"io/fs"
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,27 +16,13 @@ func peerCredsSupported() error { return nil }
 // when the connection was made (LOCAL_PEERCRED); the pid is not known here
 // (0).
 func peerCred(c *net.UnixConn) (uid, pid int, err error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return -1, 0, err
-	}
 	var cred *unix.Xucred
-	cerr := raw.Control(func(fd uintptr) {
-		cred, err = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+	err = sockopt(c, func(fd int) (err error) {
+		cred, err = unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+		return err
 	})
-	if cerr != nil {
-		return -1, 0, cerr
-	}
 	if err != nil {
 		return -1, 0, err
 	}
 	return int(cred.Uid), 0, nil
-}
-
-// fileIno is the file's inode number.
-func fileIno(st fs.FileInfo) uint64 {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return uint64(s.Ino)
-	}
-	return 0
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"io/fs"
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,27 +12,13 @@ func peerCredsSupported() error { return nil }
 // peerCred is the user and process at the other end of c, as the kernel
 // recorded them when the connection was made (SO_PEERCRED).
 func peerCred(c *net.UnixConn) (uid, pid int, err error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return -1, 0, err
-	}
 	var cred *unix.Ucred
-	cerr := raw.Control(func(fd uintptr) {
-		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	err = sockopt(c, func(fd int) (err error) {
+		cred, err = unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		return err
 	})
-	if cerr != nil {
-		return -1, 0, cerr
-	}
 	if err != nil {
 		return -1, 0, err
 	}
 	return int(cred.Uid), int(cred.Pid), nil
-}
-
-// fileIno is the file's inode number.
-func fileIno(st fs.FileInfo) uint64 {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return s.Ino
-	}
-	return 0
 }

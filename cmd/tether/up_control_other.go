@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"runtime"
 )
@@ -17,5 +16,3 @@ func peerCredsSupported() error {
 }
 
 func peerCred(*net.UnixConn) (uid, pid int, err error) { return -1, 0, peerCredsSupported() }
-
-func fileIno(fs.FileInfo) uint64 { return 0 }

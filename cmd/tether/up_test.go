@@ -53,21 +53,7 @@ func (u *upBuffer) String() string {
 // waitFor waits until the output has s, at most 10 s.
 func (u *upBuffer) waitFor(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	for {
-		u.mu.Lock()
-		has, changed := strings.Contains(u.b.String(), s), u.changed
-		u.mu.Unlock()
-		if has {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no %q in the output after 10 s:\n%s", s, u.String())
-		}
-	}
+	u.waitForCount(t, s, 1)
 }
 
 // waitForCount waits until the output has s n times, at most 10 s.
