@@ -95,7 +95,7 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 		}
 		b, _ := json.MarshalIndent(res.Processes, "", "  ") // plain structs: cannot fail
 		fmt.Fprintf(stdout, "%s\n", b)
-	} else {
+	} else if len(res.Processes) > 0 {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tPID\tSTATE\tRESTARTS\tPORT\tFOR")
 		for _, p := range res.Processes {

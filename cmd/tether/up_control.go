@@ -109,9 +109,6 @@ func upSocketPath(flagValue, procfile string) (string, error) {
 // errStackRuns: another tether up answers on the socket's path.
 var errStackRuns = errors.New("another tether up runs")
 
-// errSocketTaken: something that is not a socket is where the socket goes.
-var errSocketTaken = errors.New("cannot make the control socket")
-
 // upControl serves the control socket of one tether up.
 type upControl struct {
 	ln    *net.UnixListener
@@ -128,7 +125,7 @@ type upControl struct {
 
 // upListen makes the control socket at path: a leftover of a tether up that
 // has ended is replaced; one that answers is another tether up running,
-// errStackRuns.
+// errStackRuns; a file that is not a socket is left alone, an error.
 func upListen(path string) (*net.UnixListener, uint64, error) {
 	if err := peerCredsSupported(); err != nil {
 		return nil, 0, err
@@ -141,7 +138,7 @@ func upListen(path string) (*net.UnixListener, uint64, error) {
 		case lerr != nil:
 			return nil, 0, err
 		case st.Mode().Type() != fs.ModeSocket:
-			return nil, 0, fmt.Errorf("%w: control socket %s: the path exists and is not a socket: remove it, or give another with -socket", errSocketTaken, path)
+			return nil, 0, fmt.Errorf("control socket %s: the path exists and is not a socket: remove it, or give another with -socket", path)
 		}
 		c, derr := net.DialTimeout("unix", path, 2*time.Second)
 		if derr == nil {
@@ -154,7 +151,7 @@ func upListen(path string) (*net.UnixListener, uint64, error) {
 			if pid > 0 {
 				who = fmt.Sprintf(" (pid %d)", pid)
 			}
-			return nil, 0, fmt.Errorf("%w%s with the control socket %s: stop it first, control it with tether restart/stop/status, or give this one another -socket", errStackRuns, who, path)
+			return nil, 0, fmt.Errorf("%w%s with the control socket %s: give this one another with -socket", errStackRuns, who, path)
 		}
 		if !errors.Is(derr, syscall.ECONNREFUSED) {
 			return nil, 0, fmt.Errorf("control socket %s: %w", path, derr)

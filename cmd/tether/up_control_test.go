@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -204,10 +205,15 @@ func TestUpControl(t *testing.T) {
 			t.Errorf("restart nope: %d\n%s", code, out)
 		}
 	})
-	t.Run("second-up-refused", func(t *testing.T) {
-		out, code := tetherIn(t, dir, "up", "-f", filepath.Join(dir, "Procfile"))
-		if code != 1 || !strings.Contains(out, "another tether up runs (pid ") {
-			t.Errorf("a second tether up: %d\n%s", code, out)
+	t.Run("second-up-without-socket", func(t *testing.T) {
+		// foreman's habit: tether up web and tether up worker in two
+		// terminals. The second runs, without a socket, and says why.
+		other := upDir(t, nil) // its processes' directory, where its cleanup looks
+		h := upStart(t, other, "-f", filepath.Join(dir, "Procfile"), "-d", other, "worker")
+		h.out.waitFor(t, "worker.1 | ready")
+		h.out.waitFor(t, "no control socket (tether restart, stop and status will not reach this stack): another tether up runs (pid ")
+		if out, code := tetherIn(t, dir, "status", "worker"); code != 0 || !strings.Contains(out, strconv.Itoa(before["worker.1"].PID)) {
+			t.Errorf("the socket is no longer the first tether up's: %d\n%s", code, out)
 		}
 	})
 	t.Run("socket-flag-and-env", func(t *testing.T) {
@@ -273,9 +279,12 @@ func TestUpControlStaleSocket(t *testing.T) {
 
 	t.Run("not-a-socket", func(t *testing.T) {
 		d := upDir(t, map[string]string{"Procfile": "web: " + upPolite + "\n", ".tether.sock": "mine"})
-		out, code := tetherIn(t, d, "up", "-f", filepath.Join(d, "Procfile"), "-color", "never")
-		if code != 1 || !strings.Contains(out, "the path exists and is not a socket") {
-			t.Errorf("tether up with a file where its socket goes: %d\n%s", code, out)
+		h := upStart(t, d)
+		h.out.waitFor(t, "the path exists and is not a socket: remove it, or give another with -socket")
+		h.out.waitFor(t, "web.1  | ready")
+		h.cancel()
+		if err := h.wait(); err != nil {
+			t.Errorf("tether up: %v", err)
 		}
 		if b, _ := os.ReadFile(filepath.Join(d, ".tether.sock")); string(b) != "mine" {
 			t.Errorf("tether up replaced a file that is not a socket")

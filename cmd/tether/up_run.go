@@ -74,11 +74,9 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	sup := &supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
 	ln, ino, err := upListen(p.socket)
 	switch {
-	case errors.Is(err, errStackRuns), errors.Is(err, errSocketTaken):
-		s.closeTTYs()
-		s.all.Wait()                     // the terminals' pumps end with them
-		return fmt.Errorf("up: %w", err) // two stacks of one Procfile: their ports would clash
 	case err != nil:
+		// foreman lets two of a Procfile run (tether up web, tether up
+		// worker): the second goes on without a socket, and says so.
 		s.say("no control socket (tether restart, stop and status will not reach this stack): %s", upTrim(err))
 	default:
 		ctl := &upControl{ln: ln, path: p.socket, ino: ino, sup: sup, ctx: ctx, say: s.say, ttys: s.ttys}
