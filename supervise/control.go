@@ -93,8 +93,8 @@ type ctlReq struct {
 //
 // Errors: ErrNoProcess for an unknown name; ErrNotRunning when Run does not
 // run, is stopping everything, or has not started that process yet;
-// ErrEnded when it ended for good; ctx's error if ctx ends first (the stop
-// goes on).
+// ErrEnded when it ended for good (Stop only); ctx's error if ctx ends
+// first (the operation goes on).
 func (s *Supervisor) Stop(ctx context.Context, name string) error {
 	return s.control(ctx, name, opStop)
 }
@@ -104,10 +104,13 @@ func (s *Supervisor) Stop(ctx context.Context, name string) error {
 // process that runs does nothing; for one that is starting, Start waits for
 // its readiness.
 //
-// Errors: as Stop's, and the start's failure: a *tether.StartError, or
-// ErrNotReady (ErrReadyTimeout) when the process exited or took too long
-// before it was ready; its Spec's restart policy then applies as to any
-// failed start.
+// A process that ended for good (its CanDie let the others go on) is
+// started again, as at Run's start: its policy and limit apply afresh.
+//
+// Errors: as Stop's, and the start's failure, an *ExitError (errors.As)
+// whose Err is a *tether.StartError, or matches ErrNotReady
+// (ErrReadyTimeout) when the process exited or took too long before it was
+// ready; its Spec's restart policy then applies as to any failed start.
 func (s *Supervisor) Start(ctx context.Context, name string) error {
 	return s.control(ctx, name, opStart)
 }
@@ -115,7 +118,8 @@ func (s *Supervisor) Start(ctx context.Context, name string) error {
 // Restart stops the named process as Stop does — the whole old tree is
 // gone first, so nothing of it still holds a port, a lock or a file the new
 // one needs — then starts it again, and returns once the new process is
-// ready or has failed, as Start. A stopped process is started.
+// ready or has failed, as Start. A stopped process, or one that ended for
+// good, is started.
 //
 // Errors: as Start's.
 func (s *Supervisor) Restart(ctx context.Context, name string) error {
@@ -123,6 +127,12 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 }
 
 func (s *Supervisor) control(ctx context.Context, name string, op ctlOp) error {
+	return s.controlOnce(ctx, name, op, true)
+}
+
+// controlOnce sends op to name's runner; mayRevive lets it have Run start a
+// process that ended for good, once.
+func (s *Supervisor) controlOnce(ctx context.Context, name string, op ctlOp, mayRevive bool) error {
 	s.mu.Lock()
 	running, r := s.running, s.byName[name]
 	s.mu.Unlock()
@@ -142,10 +152,20 @@ func (s *Supervisor) control(ctx context.Context, name string, op ctlOp) error {
 	select {
 	case r.ctl <- req:
 	case <-r.done:
-		if st := r.status().State; st == StateExited || st == StateFatal {
+		st := r.status().State
+		if st != StateExited && st != StateFatal {
+			return fmt.Errorf("tether: %s %s: %w", opNames[op], name, ErrNotRunning) // Run is stopping
+		}
+		if op == opStop || !mayRevive {
 			return fmt.Errorf("tether: %s %s: %w", opNames[op], name, ErrEnded)
 		}
-		return fmt.Errorf("tether: %s %s: %w", opNames[op], name, ErrNotRunning)
+		// Start or Restart of a process that ended for good: Run gives it
+		// a new runner, which starts it; the call waits for that start
+		// (a restart of what just started would start it twice).
+		if _, err := s.reviveRunner(ctx, name); err != nil {
+			return fmt.Errorf("tether: %s %s: %w", opNames[op], name, err)
+		}
+		return s.controlOnce(ctx, name, opStart, false)
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
@@ -154,6 +174,54 @@ func (s *Supervisor) control(ctx context.Context, name string, op ctlOp) error {
 		return err
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+}
+
+// reviveReq asks Run's loop for a new runner of a process that ended for
+// good; Run answers on reply (buffered) with it, or nil when it stops.
+type reviveReq struct {
+	name  string
+	reply chan *runner
+}
+
+// reviveRunner has Run start the named process again, with a new runner.
+func (s *Supervisor) reviveRunner(ctx context.Context, name string) (*runner, error) {
+	s.mu.Lock()
+	revive, runDone := s.revive, s.runDone
+	s.mu.Unlock()
+	if revive == nil {
+		return nil, ErrNotRunning
+	}
+	rq := reviveReq{name: name, reply: make(chan *runner, 1)}
+	select {
+	case revive <- rq:
+	case <-runDone:
+		return nil, ErrNotRunning
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	if r := <-rq.reply; r != nil { // bounded: Run answers each request it takes
+		return r, nil
+	}
+	return nil, ErrNotRunning
+}
+
+// again is a new runner for the same Spec, for a Start or Restart after
+// its end for good: it continues the attempts' count.
+func (r *runner) again() *runner {
+	st := r.status()
+	return &runner{
+		s: r.s, starts: r.starts, spec: r.spec, quit: r.quit,
+		stop:     make(chan struct{}),
+		ready:    make(chan *runner, 1), // its readiness orders no start: those after it started at its end
+		done:     make(chan struct{}),
+		ended:    r.ended,
+		ctl:      make(chan ctlReq),
+		state:    st.State,
+		since:    st.Since,
+		restarts: st.Restarts,
+		exit:     st.Exit,
+		attempt0: st.Restarts + 1,
 	}
 }
 

@@ -140,21 +140,45 @@ func TestControlStoppedUntilEnd(t *testing.T) {
 	}
 }
 
-// A process that ended for good (it can die) is not started again.
+// A process that ended for good (it can die) cannot be stopped; Start and
+// Restart start it again, its attempts counted on.
 func TestControlEnded(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	never := supervise.Spec{Name: "never", Cmd: helperCmd("serve", "never"), Ready: supervise.ReadyFD(),
 		ReadyTimeout: 200 * time.Millisecond, CanDie: true}
-	r := start(t, serving("a"), never)
+	once := supervise.Spec{Name: "once", Cmd: helperCmd("exit", "0"), CanDie: true}
+	r := start(t, serving("a"), never, once)
 	r.rec.waitFor(t, "never", supervise.EventEnded)
-	// Ended for good: it can die, and its policy does not restart it.
-	if err := r.s.Restart(ctx, "never"); !errors.Is(err, supervise.ErrEnded) {
-		t.Errorf("Restart of an ended process = %v, want ErrEnded", err)
+	r.rec.waitFor(t, "once", supervise.EventEnded)
+	if err := r.s.Stop(ctx, "once"); !errors.Is(err, supervise.ErrEnded) {
+		t.Errorf("Stop of an ended process = %v, want ErrEnded", err)
 	}
-	if st := statusOf(t, r.s, "never"); st.State != supervise.StateExited {
-		t.Errorf("never: %v, want exited", st.State)
+	// Started again: it fails its readiness again, and says so.
+	err := r.s.Restart(ctx, "never")
+	var ee *supervise.ExitError
+	if !errors.Is(err, supervise.ErrReadyTimeout) || !errors.As(err, &ee) || ee.Name != "never" {
+		t.Errorf("Restart of an ended process that never gets ready = %v, want an *ExitError matching ErrReadyTimeout", err)
+	}
+	if st := statusOf(t, r.s, "never"); st.State != supervise.StateExited || st.Restarts != 1 {
+		t.Errorf("never: %+v, want exited again after 1 restart", st)
+	}
+	// Started again, it runs (and exits at once: ready once started).
+	for i := 2; i <= 3; i++ {
+		if err := r.s.Start(ctx, "once"); err != nil {
+			t.Fatalf("Start of an ended process = %v", err)
+		}
+		r.rec.waitMatch(t, "once ended again", func(e supervise.Event) bool {
+			return e.Name == "once" && e.Kind == supervise.EventEnded && e.Attempt == i
+		})
+	}
+	if st := statusOf(t, r.s, "a"); st.State != supervise.StateRunning {
+		t.Errorf("a: %v, want running all along", st.State)
+	}
+	r.cancel()
+	if err := r.wait(t); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
 	}
 }
 

@@ -38,9 +38,9 @@ var (
 	// Spec of the running Run has that name. It matches ErrNotRunning too.
 	ErrNoProcess = fmt.Errorf("%w: no such process", ErrNotRunning)
 
-	// ErrEnded is returned by Stop, Start and Restart when the process has
-	// ended for good (EventEnded or EventFatal): its CanDie let the others
-	// go on without it. Run does not start it again.
+	// ErrEnded is returned by Stop when the process has ended for good
+	// (EventEnded or EventFatal): its CanDie let the others go on without
+	// it. Start and Restart start it again.
 	ErrEnded = errors.New("tether: ended for good")
 )
 
@@ -113,6 +113,8 @@ func (s *Spec) success(exit *tether.Exit) bool {
 
 // ExitError is what Run returns when a process that may not die (CanDie
 // false) ended for good having failed; Run stopped everything else first.
+// Start and Restart return one when the process they started failed
+// before it was ready.
 // Exit is how its last attempt ended (nil if it never started); Err says why
 // the attempt failed when the exit status is not the whole story: a
 // *tether.StartError, ErrNotReady or ErrReadyTimeout, and ErrRestartLimit
@@ -155,7 +157,9 @@ type Supervisor struct {
 	mu      sync.Mutex
 	running bool
 	byName  map[string]*runner
-	order   []*runner // the runners in Spec order, for Status
+	order   []*runner      // the runners in Spec order, for Status
+	revive  chan reviveReq // to Run's loop: start again a process that ended for good
+	runDone chan struct{}  // closed when Run returns
 
 	emitMu sync.Mutex // Observer calls one at a time
 }
@@ -211,12 +215,15 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		s.mu.Unlock()
 		return errors.New("tether: Supervisor.Run called while it runs")
 	}
-	s.running, s.byName, s.order = true, byName, runners
+	revive, runDone := make(chan reviveReq), make(chan struct{})
+	s.running, s.byName, s.order = true, byName, slices.Clone(runners)
+	s.revive, s.runDone = revive, runDone
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.running, s.byName, s.order = false, nil, nil
+		s.running, s.byName, s.order, s.revive = false, nil, nil, nil
 		s.mu.Unlock()
+		close(runDone)
 	}()
 
 	var launched []*runner
@@ -256,6 +263,7 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		}
 	}
 	through := make(map[*runner]bool, len(runners)) // ready, or ended for good
+	seen := make(map[*runner]bool, len(runners))    // its end was received from ended
 	isLaunched := make([]bool, len(runners))
 	live := 0 // launched and not yet ended
 	for {
@@ -286,11 +294,44 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 			return context.Cause(ctx)
 		case e := <-ended:
 			live--
+			seen[e] = true
 			if stop, err := end(e); stop {
 				stopAll()
 				return err
 			}
 			through[e] = true // it will never be ready: those after it need not wait
+		case rq := <-revive:
+			old := byName[rq.name]
+			for !seen[old] {
+				// Its end is on its way (done is closed before it is
+				// sent): take it, so that each Spec has one runner whose
+				// end is unread, as ended's room assumes.
+				e := <-ended
+				live--
+				seen[e] = true
+				if stop, err := end(e); stop {
+					rq.reply <- nil
+					stopAll()
+					return err
+				}
+				through[e] = true
+			}
+			if st := old.status().State; st != StateExited && st != StateFatal {
+				rq.reply <- old // revived already, by another call
+				continue
+			}
+			r := old.again()
+			i := slices.Index(runners, old)
+			runners[i], byName[rq.name] = r, r
+			s.mu.Lock()
+			s.order[i] = r
+			s.mu.Unlock()
+			// Owner: Run, as every runner's (above).
+			r.launch()
+			go r.run(ctx)
+			launched = append(launched, r)
+			live++
+			rq.reply <- r
 		}
 	}
 }
@@ -403,6 +444,7 @@ type runner struct {
 
 	readyOnce sync.Once
 	err       error // why Run should fail when this process ended for good, if it should; set before done
+	attempt0  int   // attempts of the runners before this one, for a process started again after its end
 
 	ctl     chan ctlReq // Stop, Start and Restart calls; received only by run's goroutine
 	waiters []ctlReq    // Start and Restart calls answered at the attempt's readiness or failure; run's goroutine's
@@ -454,7 +496,7 @@ func (r *runner) run(ctx context.Context) {
 		r.ended <- r
 	}()
 	t := tracker{backoff: r.spec.Backoff, resetAfter: r.spec.ResetAfter, limit: r.spec.Limit}
-	for attempt := 1; ; attempt++ {
+	for attempt := r.attempt0 + 1; ; attempt++ {
 		if r.quitting() {
 			r.emit(Event{Kind: EventStopped, Attempt: attempt - 1})
 			return
@@ -480,9 +522,9 @@ func (r *runner) run(ctx context.Context) {
 		// The Start and Restart calls waiting for this attempt, if it never
 		// became ready, are answered once the events that follow are sent,
 		// so that Status agrees with the answer.
-		notReady := fmt.Errorf("tether: %s: %s before it was ready: %w", r.spec.Name, o.exit, ErrNotReady)
-		if o.err != nil {
-			notReady = fmt.Errorf("tether: %s: %w", r.spec.Name, o.err)
+		var notReady error = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: o.err}
+		if o.err == nil {
+			notReady = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: fmt.Errorf("%s before it was ready: %w", o.exit, ErrNotReady)}
 		}
 		r.emit(Event{Kind: EventExited, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: errors.Join(o.err, o.streamErr)})
 		if r.quitting() {

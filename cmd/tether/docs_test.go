@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -88,11 +89,15 @@ func TestUpDemoCtrlCExitsZero(t *testing.T) {
 	}
 }
 
+var freePorts atomic.Int64 // freePort's calls
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	// The demo's processes get PORT + 100 per type: pick a base whose three
 	// ports are free now, from a range few programs use.
-	for base := 20000 + os.Getpid()%5000; base < 30000; base += 7 {
+	// Each call starts further on: parallel tests checked the same free
+	// base before either bound it.
+	for base := 20000 + (os.Getpid()+7*int(freePorts.Add(1)))%5000; base < 30000; base += 7 {
 		free := true
 		for i := range 3 {
 			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+100*i)); err != nil {

@@ -80,3 +80,27 @@ func TestUpWatchErrors(t *testing.T) {
 		}
 	}
 }
+
+// nodemon's habit: a process that crashed (and may: -can-die) waits for the
+// next change, and -watch starts it again.
+func TestUpWatchStartsEnded(t *testing.T) {
+	t.Parallel()
+	dir := upDir(t, map[string]string{
+		"Procfile": "web: if [ -e broken ]; then echo broken; exit 1; fi; echo serving; exec sleep 100\nother: " + upPolite + "\n",
+		"broken":   "",
+	})
+	up := upSpawn(t, dir, "-can-die", "web", "-watch", ".", "-watch-pattern", "*.go")
+	up.out.waitFor(t, "web.1 has ended; the others go on (-can-die)")
+	up.out.waitFor(t, "other.1 | ready")
+	if err := os.Remove(filepath.Join(dir, "broken")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fix.go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up.out.waitFor(t, "fix.go changed: restarting web.1, other.1 (-watch)")
+	up.out.waitFor(t, "web.1   | serving")
+	if out, code := tetherIn(t, dir, "status", "web"); code != 0 || !strings.Contains(out, "running") {
+		t.Errorf("web after the fix: %d\n%s", code, out)
+	}
+}
