@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
 
 	"golang.org/x/term"
@@ -74,14 +75,39 @@ Flags:
 		defer func() { _ = term.Restore(int(in.Fd()), old) }() // best effort: the terminal as it was
 	}
 	fmt.Fprintf(stdout, "tether: attached to %s; Ctrl-] detaches\r\n", name)
-	ended := make(chan struct{})
+	ended := make(chan struct{})     // the copy of the terminal's output has ended
+	detached := make(chan error, 1)  // the reading of this terminal has ended
+	detachedC := make(chan struct{}) // closed on the way out
+	winch := make(chan os.Signal, 1)
+	notifyResize(winch)
+	defer signal.Stop(winch)
+	resized := make(chan struct{})
+	// Owner: runConnect, which closes resized on its way out and waits.
+	// Passes this terminal's new size on, over a request of its own.
+	go func() {
+		defer close(resized)
+		for {
+			select {
+			case <-winch:
+				r, c := upTermSize(in)
+				_, _ = controlCall(ctx, path, ctlRequest{Op: "resize", Names: []string{name}, Rows: r, Cols: c}) // best effort: the size is a nicety
+			case <-ended:
+				return
+			case <-detachedC:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(detachedC)
+		<-resized // bounded: a resize request in flight is answered at once
+	}()
 	// Owner: runConnect. Ends when tether up closes the connection (it
 	// ended) or when runConnect closes it (detach); runConnect waits.
 	go func() {
 		defer close(ended)
 		_, _ = io.Copy(stdout, rd)
 	}()
-	detached := make(chan error, 1)
 	// Owner: runConnect. Ends at Ctrl-], at the end of stdin, or when the
 	// connection fails; not waited for once the other side has ended (a
 	// read of the terminal cannot be interrupted: the process exits).

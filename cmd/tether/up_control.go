@@ -33,7 +33,7 @@ import (
 // process is ready or has failed), and closes the connection.
 //
 //	request:  {"op": "status"|"stop"|"start"|"restart", "names": ["web", "worker.2"]}
-//	          {"op": "connect", "names": ["web.1"], "rows": 40, "cols": 120}
+//	          {"op": "connect"|"resize", "names": ["web.1"], "rows": 40, "cols": 120}
 //	response: {"error": "why, if it failed", "processes": [PROCESS...]}
 //	PROCESS:  {"name": "web.1", "type": "web", "pid": 1234, "state": "running",
 //	           "restarts": 0, "port": 5000, "uptime": 12.5}
@@ -47,7 +47,8 @@ import (
 // response (an error, or the process), the connection carries the terminal
 // raw both ways: what the client writes is typed into it, what the process
 // writes there comes back, until the client closes its end (detach) or
-// tether up ends.
+// tether up ends. resize sets the size of that terminal (tether connect
+// sends it on SIGWINCH, on a connection of its own).
 
 const (
 	upSocketName = ".tether.sock"
@@ -251,14 +252,19 @@ func (c *upControl) handle(conn *net.UnixConn) {
 	}
 	var op func(context.Context, string) error
 	switch req.Op {
-	case "connect":
+	case "connect", "resize":
 		if len(procs) != 1 {
-			reply(ctlResponse{Error: fmt.Sprintf("connect to one process, not %d: name an instance (%s)", len(procs), procs[0].spec.Name)})
+			reply(ctlResponse{Error: fmt.Sprintf("%s one process, not %d: name an instance (%s)", req.Op, len(procs), procs[0].spec.Name)})
 			return
 		}
 		t := c.ttys[procs[0].spec.Name]
 		if t == nil {
 			reply(ctlResponse{Error: fmt.Sprintf("%s has no terminal: give it one with tty = true in tether.toml, or -tty %s", procs[0].spec.Name, procs[0].typ)})
+			return
+		}
+		if req.Op == "resize" {
+			t.resize(req.Rows, req.Cols)
+			reply(ctlResponse{Processes: c.status(procs)})
 			return
 		}
 		reply(ctlResponse{Processes: c.status(procs)})

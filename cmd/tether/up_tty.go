@@ -119,9 +119,7 @@ func (t *upTTY) fanOut(b []byte) {
 // c, until c is closed by the client (detach) or by detachAll. rows and
 // cols, when not 0, resize the terminal to the client's.
 func (t *upTTY) attach(c net.Conn, rows, cols int) {
-	if rows > 0 && cols > 0 {
-		_ = pty.Setsize(t.master, &pty.Winsize{Rows: uint16(rows), Cols: uint16(cols)}) // best effort: the size is a nicety
-	}
+	t.resize(rows, cols)
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -133,6 +131,14 @@ func (t *upTTY) attach(c net.Conn, rows, cols int) {
 	t.mu.Lock()
 	t.sinks = slices.DeleteFunc(t.sinks, func(s net.Conn) bool { return s == c })
 	t.mu.Unlock()
+}
+
+// resize sets the terminal's size (the kernel sends the process SIGWINCH);
+// 0 leaves it as it is.
+func (t *upTTY) resize(rows, cols int) {
+	if rows > 0 && cols > 0 && rows <= 0xffff && cols <= 0xffff {
+		_ = pty.Setsize(t.master, &pty.Winsize{Rows: uint16(rows), Cols: uint16(cols)}) // best effort: the size is a nicety
+	}
 }
 
 // detachAll closes every attached client's connection: tether up is ending.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ import (
 // Ctrl-] while the process goes on. A restart keeps the terminal.
 func TestUpTTYConnect(t *testing.T) {
 	t.Parallel()
-	dir := upDir(t, map[string]string{"Procfile": `rep: if [ -t 0 ] && [ -t 1 ]; then echo "tty: yes"; fi; tty >/dev/null && echo "ctty: $(ps -o tty= -p $$)"; trap 'echo got INT' INT; while :; do if read -r l; then echo "got $l"; fi; done
+	dir := upDir(t, map[string]string{"Procfile": `rep: if [ -t 0 ] && [ -t 1 ]; then echo "tty: yes"; fi; tty >/dev/null && echo "ctty: $(ps -o tty= -p $$)"; trap 'echo got INT' INT; trap 'echo "size $(stty size) cols"' WINCH; while :; do if read -r l; then echo "got $l"; fi; done
 other: sleep 100
 `})
 	up := upSpawn(t, dir, "-tty", "rep")
@@ -27,6 +28,16 @@ other: sleep 100
 
 	s := interactive(t, "connect -f "+filepath.Join(dir, "Procfile")+" rep")
 	s.waitFor("attached to rep.1; Ctrl-] detaches")
+	// The terminal takes the size of the one attached (tmux: 150 columns),
+	// and follows it.
+	up.out.waitFor(t, " 150 cols")
+	if out, err := s.tmux("resize-window", "-t", "t", "-x", "100", "-y", "30"); err != nil {
+		t.Fatalf("resize-window: %v: %s", err, out)
+	}
+	up.out.waitFor(t, " 100 cols")
+	if !regexp.MustCompile(`rep\.1 +\| size \d+ 150 cols\n(.*\n)*rep\.1 +\| size \d+ 100 cols\n`).MatchString(up.out.String()) {
+		t.Errorf("no size 150 columns, then 100:\n%s", up.out.String())
+	}
 	s.keys("hello")
 	s.keys("Enter")
 	s.waitFor("got hello")
