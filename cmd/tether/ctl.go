@@ -42,13 +42,13 @@ var controlHelp = map[string]string{
 stopped (its stop signal, its grace, then SIGKILL) and gone before the new
 process starts, so nothing of the old one still holds its port. It returns
 once every new process is ready (see tether up's readiness) or has failed,
-and prints each one's state. A stopped process is started.`,
+and prints each one's state. A stopped or ended process is started.`,
 	"stop": `Stops processes of the stack a tether up runs, each one's whole tree, and
 returns once they are gone. They stay stopped, and the others go on, until
 tether start or tether restart; tether up's end (Ctrl-C) still ends them.`,
-	"start": `Starts processes of the stack a tether up runs that tether stop stopped, or
-that wait for a restart, and returns once they are ready. A running process
-is left as it is.`,
+	"start": `Starts processes of the stack a tether up runs that tether stop stopped,
+that wait for a restart, or that ended and could (-can-die), and returns
+once they are ready. A running process is left as it is.`,
 	"status": `Prints the processes of the stack a tether up runs: name, pid, state
 (pending, starting, running, backoff, stopping, stopped, exited, fatal),
 restarts, port, and the time in that state. -json prints the control

@@ -37,7 +37,7 @@ var commands = []command{
 	{"export", "write a systemd unit that runs the stack with tether up (foreman export systemd)", runExport, false},
 	{"restart", "restart processes of a running tether up, each whole tree gone before the new one starts", runRestart, false},
 	{"stop", "stop processes of a running tether up; the others go on", runStop, false},
-	{"start", "start processes of a running tether up that tether stop stopped", runStart, false},
+	{"start", "start processes of a running tether up that were stopped or have ended", runStart, false},
 	{"connect", "attach this terminal to a process's terminal in a running tether up; Ctrl-] detaches", runConnect, false},
 	{"status", "show the processes of a running tether up (-json for scripts)", runStatus, false},
 	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},

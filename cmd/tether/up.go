@@ -104,7 +104,9 @@ process that is not ready within ready_timeout (30s) fails its start.
 While it runs, tether restart|stop|start|status [NAME...] (another terminal)
 control it over the unix socket .tether.sock beside the Procfile (-socket),
 which only tether up's user can use. A restart stops the whole old tree
-before the new process starts.
+before the new process starts. -watch PATHS restarts processes when files
+change, the same way. -tty NAMES gives processes a terminal of their own
+(colors, prompts, debuggers), which tether connect NAME attaches to.
 
 Exit status: that of the first failure, 0 if there was none. A failure is a
 process that ended by itself with a non-zero code (128+N if signal N killed
@@ -162,7 +164,7 @@ func (f *upFlags) register(name string) *flag.FlagSet {
 	fs.Var(timeout(), "timeout", "the shutdown timeout in `seconds` (foreman's --timeout): the same as -grace")
 	fs.StringVar(&f.color, "color", "auto", "the color `mode`: auto (colored names when stdout is a terminal), always or never")
 	fs.Var(&f.autoRestart, "auto-restart", "restart these processes when they end: `names`, comma-separated, or all")
-	fs.Var(&f.autoRestart, "r", "overmind's -r: the same as -auto-restart")
+	fs.Var(&f.autoRestart, "r", "overmind's -r: the same as -auto-restart (`names`)")
 	fs.Var(&f.only, "l", "overmind's -l: run only these `names`, comma-separated (as NAME...)")
 	fs.Var(&f.ignore, "i", "overmind's -i: run all but these `names`, comma-separated")
 	fs.Var(upRefuse("foreman's -c is the formation, -m here; overmind's -c is -can-die", false), "c", "refused: say -m (foreman's formation) or -can-die (overmind's)")
@@ -181,7 +183,7 @@ func (f *upFlags) register(name string) *flag.FlagSet {
 	fs.Var(&f.watchPat, "watch-pattern", "with -watch, only files whose name matches these `globs` count, as *.go,*.html")
 	fs.Var(&f.watchIgnore, "watch-ignore", "with -watch, ignore these names too: `globs`, as tmp,*.log")
 	fs.Var(&f.watchProcs, "watch-restart", "with -watch, restart only these processes: `names`, comma-separated (default: all)")
-	fs.StringVar(&f.socket, "s", "", "overmind's -s: the same as -socket")
+	fs.StringVar(&f.socket, "s", "", "overmind's -s: the same as -socket (a `path`)")
 	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
 	fs.SetOutput(io.Discard) // errors are reported in one line by the caller; -h prints upUsage
 	fs.Usage = func() {}
