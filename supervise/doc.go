@@ -18,6 +18,11 @@
 // TCP port that accepts. Every step of every process reaches
 // Supervisor.Observer as an Event.
 //
+// While Run runs, Supervisor.Stop, Start and Restart control one process
+// (a restart stops its whole tree before the new process starts) and
+// Supervisor.Status reports them all; Spec.After orders starts as docker
+// compose's depends_on does.
+//
 // Processes are tether processes: each attempt is a tether.Cmd.Start, so a
 // process's whole tree is stopped with it and cannot outlive Run's caller.
 // The package never logs and never exits: what happens is in the events and

@@ -16,7 +16,8 @@ import (
 // and Stopped, with no Exited; one that waits for a restart gets Stopped
 // alone, and one that exits by itself meanwhile gets Exited, then Stopped (it
 // is not restarted). Each process Run started gets exactly one final event:
-// Ended, Fatal or Stopped.
+// Ended, Fatal or Stopped. Supervisor.Stop and Supervisor.Restart stop one
+// process with Halting and Halted, which are not final.
 type EventKind uint8
 
 const (
@@ -49,9 +50,18 @@ const (
 	// process. Exit is how its last process ended, nil if none was running.
 	// Final.
 	EventStopped
+	// EventHalting: a Supervisor.Stop or Supervisor.Restart call is
+	// stopping this one process, as its Cmd says (StopSignal, StopTimeout,
+	// SIGKILL). Not final: Run goes on.
+	EventHalting
+	// EventHalted: the process that a Stop or Restart call stopped is gone,
+	// its whole tree with it. Exit is how it ended, nil if it was waiting
+	// for a restart. It stays down until Start or Restart (Restart starts
+	// it at once: EventStarting follows). Not final.
+	EventHalted
 )
 
-var kindNames = [...]string{"", "starting", "running", "ready", "exited", "backoff", "fatal", "ended", "stopping", "stopped"}
+var kindNames = [...]string{"", "starting", "running", "ready", "exited", "backoff", "fatal", "ended", "stopping", "stopped", "halting", "halted"}
 
 // String is the kind's name ("starting", "running", ...), "unknown" for the zero
 // EventKind and values out of range.

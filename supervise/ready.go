@@ -295,14 +295,16 @@ func (tcpReady) close()   {}
 // Dial backoff for ReadyTCP.
 const (
 	tcpFirstRetry = 5 * time.Millisecond
-	tcpMaxRetry   = 250 * time.Millisecond
+	tcpMaxRetry   = 25 * time.Millisecond
 )
 
 func (t tcpReady) wait(ctx context.Context, _ *tether.Process) error {
 	// The kernel has no event for "a port now accepts" that a process other
 	// than the socket's owner can wait for, so this dials, with a backoff
-	// from 5 ms up to 250 ms between attempts, until ctx ends. A refused
-	// dial on loopback fails at once.
+	// from 5 ms up to 25 ms between attempts, until ctx ends. A refused
+	// dial on loopback fails at once and costs microseconds, so the cap is
+	// low: with 250 ms, a server ready after 90 ms was seen at 155 ms,
+	// which made a tether restart half again as slow (docs/benchmarks.md).
 	var d net.Dialer
 	retry := tcpFirstRetry
 	for {

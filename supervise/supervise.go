@@ -30,8 +30,18 @@ var (
 
 	// ErrNotRunning is returned by Signal when the named process does not
 	// run now: it waits for a restart, has ended, Run has returned, or no
-	// Spec has that name.
+	// Spec has that name; and by Stop, Start and Restart when Run does not
+	// run, is stopping everything, or has not started that process yet.
 	ErrNotRunning = errors.New("tether: not running")
+
+	// ErrNoProcess is returned by Signal, Stop, Start and Restart when no
+	// Spec of the running Run has that name. It matches ErrNotRunning too.
+	ErrNoProcess = fmt.Errorf("%w: no such process", ErrNotRunning)
+
+	// ErrEnded is returned by Stop when the process has ended for good
+	// (EventEnded or EventFatal): its CanDie let the others go on without
+	// it. Start and Restart start it again.
+	ErrEnded = errors.New("tether: ended for good")
 )
 
 // Spec is one process to supervise. Only Name and Cmd are required; the zero
@@ -81,6 +91,16 @@ type Spec struct {
 
 	// ReadyTimeout bounds the wait for Ready. If zero, it is 30 s.
 	ReadyTimeout time.Duration
+
+	// After, if not nil, names the Specs this process starts after: Run
+	// starts it once each of them is ready (or has ended for good, or was
+	// stopped by Stop), whatever the Supervisor's StartTogether; docker
+	// compose's depends_on with condition service_healthy, where a Spec
+	// without Ready is ready once started. An empty, non-nil After starts
+	// it at once. If nil, it starts after the Spec before it, or at once
+	// with StartTogether. Names must be of other Specs of the Run, without
+	// a cycle.
+	After []string
 }
 
 // success reports whether exit counts as a success.
@@ -93,6 +113,8 @@ func (s *Spec) success(exit *tether.Exit) bool {
 
 // ExitError is what Run returns when a process that may not die (CanDie
 // false) ended for good having failed; Run stopped everything else first.
+// Start and Restart return one when the process they started failed
+// before it was ready.
 // Exit is how its last attempt ended (nil if it never started); Err says why
 // the attempt failed when the exit status is not the whole story: a
 // *tether.StartError, ErrNotReady or ErrReadyTimeout, and ErrRestartLimit
@@ -135,6 +157,9 @@ type Supervisor struct {
 	mu      sync.Mutex
 	running bool
 	byName  map[string]*runner
+	order   []*runner      // the runners in Spec order, for Status
+	revive  chan reviveReq // to Run's loop: start again a process that ended for good
+	runDone chan struct{}  // closed when Run returns
 
 	emitMu sync.Mutex // Observer calls one at a time
 }
@@ -155,7 +180,8 @@ type Supervisor struct {
 //
 // Nothing started by Run outlives it. Run returns an error without starting
 // anything when a Spec is invalid (no Name, a Name used twice, no Cmd, a
-// Ready its Cmd or this system cannot use) or when ctx is already done.
+// Ready its Cmd or this system cannot use, an After naming no other Spec or
+// making a cycle) or when ctx is already done.
 func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 	if err := validate(specs); err != nil {
 		return err
@@ -165,7 +191,8 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 	}
 	quit := make(chan struct{})
 	starts := make(chan struct{}, maxConcurrentStarts)
-	ended := make(chan *runner, len(specs)) // room for every runner's end: sends never block
+	ended := make(chan *runner, len(specs))   // room for every runner's end: sends never block
+	readied := make(chan *runner, len(specs)) // room for every runner's first readiness: sends never block
 	runners := make([]*runner, len(specs))
 	byName := make(map[string]*runner, len(specs))
 	for i := range specs {
@@ -175,9 +202,11 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 			spec:   specs[i],
 			quit:   quit,
 			stop:   make(chan struct{}),
-			ready:  make(chan struct{}),
+			ready:  readied,
 			done:   make(chan struct{}),
 			ended:  ended,
+			ctl:    make(chan ctlReq),
+			state:  StatePending,
 		}
 		runners[i], byName[r.spec.Name] = r, r
 	}
@@ -186,12 +215,15 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		s.mu.Unlock()
 		return errors.New("tether: Supervisor.Run called while it runs")
 	}
-	s.running, s.byName = true, byName
+	revive, runDone := make(chan reviveReq), make(chan struct{})
+	s.running, s.byName, s.order = true, byName, slices.Clone(runners)
+	s.revive, s.runDone = revive, runDone
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.running, s.byName = false, nil
+		s.running, s.byName, s.order, s.revive = false, nil, nil, nil
 		s.mu.Unlock()
+		close(runDone)
 	}()
 
 	var launched []*runner
@@ -216,41 +248,90 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 		}
 		return true, r.err
 	}
-	live := 0           // launched and not yet ended
-	var pending *runner // launched and not yet ready: the next one waits for it
+	// Each runner waits for these to be ready, or ended for good, before
+	// it starts: its Spec's After, else the Spec before it (none with
+	// StartTogether).
+	deps := make([][]*runner, len(runners))
+	for i, r := range runners {
+		switch {
+		case r.spec.After != nil:
+			for _, n := range r.spec.After {
+				deps[i] = append(deps[i], byName[n])
+			}
+		case i > 0 && !s.StartTogether:
+			deps[i] = []*runner{runners[i-1]}
+		}
+	}
+	through := make(map[*runner]bool, len(runners)) // ready, or ended for good
+	seen := make(map[*runner]bool, len(runners))    // its end was received from ended
+	isLaunched := make([]bool, len(runners))
+	live := 0 // launched and not yet ended
 	for {
-		for (pending == nil || s.StartTogether) && len(launched) < len(runners) {
-			r := runners[len(launched)]
+		for i, r := range runners {
+			if isLaunched[i] || slices.ContainsFunc(deps[i], func(d *runner) bool { return !through[d] }) {
+				continue
+			}
 			// Owner: Run. Ends when its process has ended for good, or when
 			// stopAll stops it; Run waits for it there or receives its end
 			// on ended.
+			r.launch()
 			go r.run(ctx)
 			launched = append(launched, r)
+			isLaunched[i] = true
 			live++
-			pending = r
 		}
 		if live == 0 {
-			return nil // every process ended for good, and each could
-		}
-		var ready <-chan struct{} // nil, never ready, once all are launched
-		if pending != nil {
-			ready = pending.ready
+			// Every process launched ended for good, and each could; and
+			// the ones waiting for them were launched above, as what
+			// they wait for is through: none is left.
+			return nil
 		}
 		select {
-		case <-ready:
-			pending = nil
+		case r := <-readied:
+			through[r] = true
 		case <-ctx.Done():
 			stopAll()
 			return context.Cause(ctx)
 		case e := <-ended:
 			live--
+			seen[e] = true
 			if stop, err := end(e); stop {
 				stopAll()
 				return err
 			}
-			if e == pending {
-				pending = nil // it will never be ready: the next need not wait
+			through[e] = true // it will never be ready: those after it need not wait
+		case rq := <-revive:
+			old := byName[rq.name]
+			for !seen[old] {
+				// Its end is on its way (done is closed before it is
+				// sent): take it, so that each Spec has one runner whose
+				// end is unread, as ended's room assumes.
+				e := <-ended
+				live--
+				seen[e] = true
+				if stop, err := end(e); stop {
+					rq.reply <- nil
+					stopAll()
+					return err
+				}
+				through[e] = true
 			}
+			if st := old.status().State; st != StateExited && st != StateFatal {
+				rq.reply <- old // revived already, by another call
+				continue
+			}
+			r := old.again()
+			i := slices.Index(runners, old)
+			runners[i], byName[rq.name] = r, r
+			s.mu.Lock()
+			s.order[i] = r
+			s.mu.Unlock()
+			// Owner: Run, as every runner's (above).
+			r.launch()
+			go r.run(ctx)
+			launched = append(launched, r)
+			live++
+			rq.reply <- r
 		}
 	}
 }
@@ -273,6 +354,43 @@ func validate(specs []Spec) error {
 			}
 		}
 	}
+	after := make(map[string][]string, len(specs))
+	for _, sp := range specs {
+		for _, n := range sp.After {
+			if n == sp.Name || !seen[n] {
+				return fmt.Errorf("tether: Spec %q: After names %q, which is not another Spec", sp.Name, n)
+			}
+		}
+		after[sp.Name] = sp.After
+	}
+	// A cycle would leave its Specs waiting for each other for ever.
+	const (
+		visiting = 1
+		done     = 2
+	)
+	mark := make(map[string]int, len(specs))
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch mark[name] {
+		case visiting:
+			return fmt.Errorf("tether: Spec %q: After makes a cycle: %s", name, strings.Join(append(path, name), " after "))
+		case done:
+			return nil
+		}
+		mark[name] = visiting
+		for _, n := range after[name] {
+			if err := visit(n, append(path, name)); err != nil {
+				return err
+			}
+		}
+		mark[name] = done
+		return nil
+	}
+	for _, sp := range specs {
+		if err := visit(sp.Name, nil); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -287,7 +405,7 @@ func (s *Supervisor) Signal(name string, sig os.Signal) error {
 	r := s.byName[name]
 	s.mu.Unlock()
 	if r == nil {
-		return fmt.Errorf("tether: signal %v to %s: no such process: %w", sig, name, ErrNotRunning)
+		return fmt.Errorf("tether: signal %v to %s: %w", sig, name, ErrNoProcess)
 	}
 	r.mu.Lock()
 	p := r.proc
@@ -320,15 +438,25 @@ type runner struct {
 	spec   Spec
 	quit   <-chan struct{} // closed when Run begins to stop everything: no more starts
 	stop   chan struct{}   // closed when it is this process's turn to be stopped
-	ready  chan struct{}   // closed at the first readiness
+	ready  chan<- *runner  // receives the runner once, at its first readiness
 	done   chan struct{}   // closed at the end; err is set before
 	ended  chan<- *runner  // receives the runner once, after done
 
 	readyOnce sync.Once
 	err       error // why Run should fail when this process ended for good, if it should; set before done
+	attempt0  int   // attempts of the runners before this one, for a process started again after its end
 
-	mu   sync.Mutex      // guards proc against Signal
-	proc *tether.Process // the running attempt's process, nil between attempts
+	ctl     chan ctlReq // Stop, Start and Restart calls; received only by run's goroutine
+	waiters []ctlReq    // Start and Restart calls answered at the attempt's readiness or failure; run's goroutine's
+
+	mu       sync.Mutex      // guards what follows against Signal, Status and the control calls
+	proc     *tether.Process // the running attempt's process, nil between attempts
+	launched bool            // Run has started the runner's goroutine
+	state    State
+	since    time.Time    // when state began
+	pid      int          // the running process's, 0 if none
+	restarts int          // attempts after the first
+	exit     *tether.Exit // how the last process ended
 }
 
 // outcome is how one attempt ended.
@@ -339,14 +467,16 @@ type outcome struct {
 	failed    bool
 	uptime    time.Duration // zero unless the process became ready
 	stopped   bool          // the supervisor stopped it; its final event is sent
+	halted    *ctlReq       // a Stop or Restart call stopped it; its events are sent
 	pid       int
 	proc      *tether.Process
 }
 
-func (r *runner) markReady() { r.readyOnce.Do(func() { close(r.ready) }) }
+func (r *runner) markReady() { r.readyOnce.Do(func() { r.ready <- r }) }
 
 func (r *runner) emit(e Event) {
 	e.Name = r.spec.Name
+	r.record(e)
 	r.s.emit(e)
 }
 
@@ -361,11 +491,12 @@ func (r *runner) quitting() bool {
 
 func (r *runner) run(ctx context.Context) {
 	defer func() {
+		r.answer(fmt.Errorf("tether: %s: %w", r.spec.Name, ErrNotRunning)) // Run is stopping, or it ended
 		close(r.done)
 		r.ended <- r
 	}()
 	t := tracker{backoff: r.spec.Backoff, resetAfter: r.spec.ResetAfter, limit: r.spec.Limit}
-	for attempt := 1; ; attempt++ {
+	for attempt := r.attempt0 + 1; ; attempt++ {
 		if r.quitting() {
 			r.emit(Event{Kind: EventStopped, Attempt: attempt - 1})
 			return
@@ -374,9 +505,31 @@ func (r *runner) run(ctx context.Context) {
 		if o.stopped {
 			return
 		}
+		if o.halted != nil {
+			// Stop or Restart took it down, the whole tree gone: not an
+			// exit by itself, not a failure, nothing for the tracker.
+			r.markReady() // the next process in Run's order need not wait for it
+			if o.halted.op == opRestart {
+				r.waiters = append(r.waiters, *o.halted)
+				continue
+			}
+			o.halted.reply <- nil
+			if !r.idle(attempt) {
+				return
+			}
+			continue
+		}
+		// The Start and Restart calls waiting for this attempt, if it never
+		// became ready, are answered once the events that follow are sent,
+		// so that Status agrees with the answer.
+		var notReady error = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: o.err}
+		if o.err == nil {
+			notReady = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: fmt.Errorf("%s before it was ready: %w", o.exit, ErrNotReady)}
+		}
 		r.emit(Event{Kind: EventExited, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: errors.Join(o.err, o.streamErr)})
 		if r.quitting() {
 			r.emit(Event{Kind: EventStopped, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit})
+			r.answer(notReady)
 			return
 		}
 		if !r.spec.Restart.restarts(o.failed) {
@@ -384,6 +537,7 @@ func (r *runner) run(ctx context.Context) {
 				r.err = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: o.err}
 			}
 			r.emit(Event{Kind: EventEnded, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: r.err})
+			r.answer(notReady)
 			return
 		}
 		delay, ok := t.next(o.uptime, time.Now(), rand.Float64())
@@ -396,15 +550,55 @@ func (r *runner) run(ctx context.Context) {
 			err := fmt.Errorf("%w (more than %d in %v); last: %w", ErrRestartLimit, burst, interval, last)
 			r.err = &ExitError{Name: r.spec.Name, Exit: o.exit, Err: err}
 			r.emit(Event{Kind: EventFatal, Attempt: attempt, PID: o.pid, Process: o.proc, Exit: o.exit, Err: err})
+			r.answer(notReady)
 			return
 		}
 		r.emit(Event{Kind: EventBackoff, Attempt: attempt, Delay: delay})
-		tm := time.NewTimer(delay)
+		r.answer(notReady)
+		if !r.backoff(attempt, delay) {
+			return
+		}
+	}
+}
+
+// backoff waits out a restart's delay. A Start or Restart call cuts it
+// short; a Stop call leaves the process stopped (see idle). It returns false
+// when Run stopped everything meanwhile (the final event is sent).
+func (r *runner) backoff(attempt int, delay time.Duration) bool {
+	tm := time.NewTimer(delay)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-r.quit:
+		return true // the loop's first check reports it
+	case req := <-r.ctl:
+		if req.op != opStop {
+			r.waiters = append(r.waiters, req)
+			return true
+		}
+		r.emit(Event{Kind: EventHalted, Attempt: attempt})
+		req.reply <- nil
+		return r.idle(attempt)
+	}
+}
+
+// idle keeps a process that Stop stopped down until a Start or Restart
+// call (true: the caller starts it again) or until Run stops everything
+// (false, after the final event).
+func (r *runner) idle(attempt int) bool {
+	for {
 		select {
-		case <-tm.C:
 		case <-r.quit:
-			tm.Stop()
-			// The loop's first check reports it.
+			r.emit(Event{Kind: EventStopped, Attempt: attempt})
+			return false
+		case req := <-r.ctl:
+			if req.op == opStop {
+				req.reply <- nil // stopped already
+				continue
+			}
+			r.waiters = append(r.waiters, req)
+			return true
 		}
 	}
 }
@@ -459,10 +653,21 @@ func (r *runner) attempt(ctx context.Context, attempt int) outcome {
 	}
 	r.emit(Event{Kind: EventReady, Attempt: attempt, PID: p.PID(), Process: p})
 	r.markReady() // after the event: the next process's events follow it
-	select {
-	case <-p.Done():
-	case <-r.stop:
-		return r.stopProcess(attempt, p)
+	r.answer(nil)
+wait:
+	for {
+		select {
+		case <-p.Done():
+			break wait
+		case <-r.stop:
+			return r.stopProcess(attempt, p)
+		case req := <-r.ctl:
+			if req.op == opStart {
+				req.reply <- nil // it runs
+				continue
+			}
+			return r.halt(attempt, p, req)
+		}
 	}
 	exit, werr := p.Wait()
 	return outcome{
@@ -488,23 +693,37 @@ func (r *runner) awaitReady(attempt int, p *tether.Process, pr probe) (outcome, 
 	tm := time.NewTimer(timeout)
 	defer tm.Stop()
 	var err error
-	select {
-	case err = <-res:
-	case <-p.Exited():
-		cancel()
-		if err = <-res; err == nil {
-			break // it said so just before exiting: ready, and its exit follows
+	waiting := true
+	for waiting {
+		waiting = false
+		select {
+		case err = <-res:
+		case <-p.Exited():
+			cancel()
+			if err = <-res; err == nil {
+				break // it said so just before exiting: ready, and its exit follows
+			}
+			err = fmt.Errorf("%w: exited first", ErrNotReady)
+		case <-tm.C:
+			cancel()
+			<-res
+			err = fmt.Errorf("%w (%v)", ErrReadyTimeout, timeout)
+		case <-r.stop:
+			cancel()
+			<-res
+			pr.close()
+			return r.stopProcess(attempt, p), false
+		case req := <-r.ctl:
+			if req.op == opStart {
+				r.waiters = append(r.waiters, req) // answered at readiness
+				waiting = true
+				continue
+			}
+			cancel()
+			<-res
+			pr.close()
+			return r.halt(attempt, p, req), false
 		}
-		err = fmt.Errorf("%w: exited first", ErrNotReady)
-	case <-tm.C:
-		cancel()
-		<-res
-		err = fmt.Errorf("%w (%v)", ErrReadyTimeout, timeout)
-	case <-r.stop:
-		cancel()
-		<-res
-		pr.close()
-		return r.stopProcess(attempt, p), false
 	}
 	pr.close()
 	if err == nil {
@@ -516,6 +735,18 @@ func (r *runner) awaitReady(attempt int, p *tether.Process, pr probe) (outcome, 
 	_ = p.Stop() // a failed start: nothing of it may stay; errors show in the exit
 	exit, _ := p.Wait()
 	return outcome{exit: exit, err: err, failed: true, pid: p.PID(), proc: p}, false
+}
+
+// halt stops p gracefully, its whole tree, for a Stop or Restart call, and
+// returns once it is gone.
+func (r *runner) halt(attempt int, p *tether.Process, req ctlReq) outcome {
+	r.emit(Event{Kind: EventHalting, Attempt: attempt, PID: p.PID(), Process: p})
+	if err := p.Stop(); err != nil {
+		_ = p.Kill() // errors: the process is already gone
+	}
+	exit, _ := p.Wait()
+	r.emit(Event{Kind: EventHalted, Attempt: attempt, PID: p.PID(), Process: p, Exit: exit})
+	return outcome{exit: exit, halted: &req}
 }
 
 // stopProcess stops p gracefully on Run's behalf and reports it.

@@ -366,6 +366,10 @@ func TestInvalidSpecs(t *testing.T) {
 		{"ipc-without-IPC", []supervise.Spec{{Name: "a", Cmd: cmd, Ready: supervise.ReadyIPC()}}},
 		{"tcp-not-loopback", []supervise.Spec{{Name: "a", Cmd: cmd, Ready: supervise.ReadyTCP("192.0.2.1:80")}}},
 		{"tcp-no-port", []supervise.Spec{{Name: "a", Cmd: cmd, Ready: supervise.ReadyTCP("127.0.0.1")}}},
+		{"after-unknown", []supervise.Spec{{Name: "a", Cmd: cmd, After: []string{"b"}}}},
+		{"after-itself", []supervise.Spec{{Name: "a", Cmd: cmd, After: []string{"a"}}}},
+		{"after-cycle", []supervise.Spec{{Name: "a", Cmd: cmd, After: []string{"c"}}, {Name: "b", Cmd: cmd, After: []string{"a"}},
+			{Name: "c", Cmd: cmd, After: []string{"b"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ func TestZeroValues(t *testing.T) {
 	var policy supervise.Policy
 	var ee supervise.ExitError
 	var kind supervise.EventKind
+	var state supervise.State
 	calls := []struct {
 		name string
 		call func() error
@@ -40,6 +41,24 @@ func TestZeroValues(t *testing.T) {
 		{"Supervisor.Signal", func() error {
 			err := s.Signal("x", syscall.SIGTERM)
 			return want(errors.Is(err, supervise.ErrNotRunning), "Signal: %v, want ErrNotRunning", err)
+		}},
+		{"Supervisor.Stop", func() error {
+			err := s.Stop(context.Background(), "x")
+			return want(errors.Is(err, supervise.ErrNotRunning), "Stop: %v, want ErrNotRunning", err)
+		}},
+		{"Supervisor.Start", func() error {
+			err := s.Start(context.Background(), "x")
+			return want(errors.Is(err, supervise.ErrNotRunning), "Start: %v, want ErrNotRunning", err)
+		}},
+		{"Supervisor.Restart", func() error {
+			err := s.Restart(context.Background(), "x")
+			return want(errors.Is(err, supervise.ErrNotRunning), "Restart: %v, want ErrNotRunning", err)
+		}},
+		{"Supervisor.Status", func() error { return want(s.Status() == nil, "Status: %v, want nil", s.Status()) }},
+		{"State.String", func() error { return want(state.String() == "pending", "%q", state.String()) }},
+		{"State.MarshalText", func() error {
+			b, err := state.MarshalText()
+			return want(string(b) == "pending" && err == nil, "%q %v", b, err)
 		}},
 		{"Restarts.Next", func() error {
 			d, again, err := r.Next(nil, 0)
@@ -94,7 +113,7 @@ func TestZeroValues(t *testing.T) {
 	// The table covers every exported method: a new one must be added.
 	for _, v := range []any{
 		new(supervise.Supervisor), new(supervise.Restarts), new(supervise.Policy),
-		new(supervise.ExitError), new(supervise.EventKind), new(supervise.Event),
+		new(supervise.ExitError), new(supervise.EventKind), new(supervise.Event), new(supervise.State), new(supervise.Status),
 		new(supervise.Spec), new(supervise.Backoff), new(supervise.Limit),
 	} {
 		typ := reflect.TypeOf(v)

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -88,11 +89,15 @@ func TestUpDemoCtrlCExitsZero(t *testing.T) {
 	}
 }
 
+var freePorts atomic.Int64 // freePort's calls
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	// The demo's processes get PORT + 100 per type: pick a base whose three
 	// ports are free now, from a range few programs use.
-	for base := 20000 + os.Getpid()%5000; base < 30000; base += 7 {
+	// Each call starts further on: parallel tests checked the same free
+	// base before either bound it.
+	for base := 20000 + (os.Getpid()+7*int(freePorts.Add(1)))%5000; base < 30000; base += 7 {
 		free := true
 		for i := range 3 {
 			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+100*i)); err != nil {
@@ -110,9 +115,9 @@ func freePort(t *testing.T) string {
 }
 
 // The README's comparison table claimed readiness checks for tether without
-// saying where they live: the supervise package, not the commands. The
-// tether cell must name supervise, and say the commands lack it for as long
-// as their help shows no readiness flag.
+// saying where they live. The tether cell must name supervise, say tether
+// up has them (its help shows -ready and -after) and tether run has not
+// (its help shows no -ready).
 func TestUpREADMEReadiness(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
@@ -127,14 +132,15 @@ func TestUpREADMEReadiness(t *testing.T) {
 	if !strings.Contains(cell, "supervise") {
 		t.Errorf("the tether cell %q does not say where readiness lives (supervise)", cell)
 	}
-	for _, command := range []string{"run", "up"} {
+	for command, says := range map[string]string{"up": "in `tether up` by `tether.toml` (`ready`, `depends_on`) or `-ready`/`-after`", "run": "not in `tether run`"} {
 		var help strings.Builder
 		if err := run(context.Background(), []string{command, "-h"}, &help, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		hasFlag := regexp.MustCompile(`(?m)^  -ready`).MatchString(help.String())
-		if saysNot := strings.Contains(cell, "not in `tether run`/`up`"); hasFlag == saysNot {
-			t.Errorf("tether %s has a readiness flag: %v; the README says the commands have none: %v", command, hasFlag, saysNot)
+		hasFlag := regexp.MustCompile(`(?m)^  -ready`).MatchString(help.String()) &&
+			(command == "run" || regexp.MustCompile(`(?m)^  -after`).MatchString(help.String()))
+		if hasFlag != (command == "up") || !strings.Contains(cell, says) {
+			t.Errorf("tether %s has -ready: %v; the README's cell %q should say %q", command, hasFlag, cell, says)
 		}
 	}
 }

@@ -2,6 +2,8 @@
 //
 //	tether run -- CMD  an init and wrapper: signals, zombies, exit code, the whole tree stopped
 //	tether up          a Procfile's processes, as foreman runs them
+//	tether restart, stop, start, status NAME...
+//	                   control a running tether up over its socket
 //	tether doctor      what containment this machine offers
 //	tether version     tether's version and the Go it was built with
 //
@@ -30,6 +32,14 @@ type command struct {
 var commands = []command{
 	{"run", "run a program as an init: forward signals, reap zombies, pass its exit code through", runRun, true},
 	{"up", "run a Procfile's processes, as foreman does: prefixed output, restarts, all stopped together", runUp, false},
+	{"check", "check a Procfile, its .env and tether.toml, and print what tether up would run (foreman check)", runCheck, false},
+	{"exec", "run one command with the stack's environment, or a Procfile type's command (foreman run)", runExec, true},
+	{"export", "write a systemd unit that runs the stack with tether up (foreman export systemd)", runExport, false},
+	{"restart", "restart processes of a running tether up, each whole tree gone before the new one starts", runRestart, false},
+	{"stop", "stop processes of a running tether up; the others go on", runStop, false},
+	{"start", "start processes of a running tether up that were stopped or have ended", runStart, false},
+	{"connect", "attach this terminal to a process's terminal in a running tether up; Ctrl-] detaches", runConnect, false},
+	{"status", "show the processes of a running tether up (-json for scripts)", runStatus, false},
 	{"doctor", "print what containment this machine offers and what each level uses", runDoctor, false},
 	{"version", "print tether's version and the Go version it was built with (also -version)", runVersion, false},
 }
@@ -46,6 +56,9 @@ func usage(w io.Writer) {
 var errUsage = errors.New("usage")
 
 func main() {
+	if os.Getenv(ttySessionEnv) != "" {
+		ttySession(os.Args[1:]) // does not return
+	}
 	if path, ok := os.LookupEnv(execListenEnv); ok {
 		execWithListenPID(path) // does not return
 	}

@@ -30,6 +30,21 @@ import (
 // own (it becomes a subreaper and takes signals: not something to do to the
 // test process).
 func TestMain(m *testing.M) {
+	if os.Getenv(ttySessionEnv) != "" {
+		ttySession(os.Args[1:]) // tether up's terminal session starter, as main runs it
+	}
+	if os.Getenv("TETHER_TEST_BIND") != "" {
+		bindServer()
+		return
+	}
+	if os.Getenv("TETHER_TEST_READY") != "" {
+		readyHelper()
+		return
+	}
+	if os.Getenv("TETHER_TEST_RAWCTL") != "" {
+		rawControl()
+		return
+	}
 	if os.Getenv("TETHER_TEST_LISTEN") != "" && os.Getenv(execListenEnv) == "" {
 		listenServer()
 		return

@@ -38,6 +38,17 @@ type upFlags struct {
 	stopOrder   string
 	restart     restartFlags
 	tree        treeFlags
+	socket      string
+	tty         upList
+	watch       upList
+	watchPat    upList
+	watchIgnore upList
+	watchProcs  upList
+	only        upList // -l
+	ignore      upList // -i
+	config      string
+	ready       upList
+	after       upList
 }
 
 func upUsage(w io.Writer, fs *flag.FlagSet) {
@@ -74,6 +85,29 @@ stops everything: each process gets -stop-signal, then SIGKILL after -grace;
 all at once, or with -stop-order reverse one at a time, the last started
 first.
 
+A tether.toml beside the Procfile (-config) sets, per process type:
+ready (tcp: its $PORT accepts; tcp:PORT; tcp:HOST:PORT; notify: READY=1 on
+$NOTIFY_SOCKET; fd: a newline on $NOTIFY_FD; ipc: "ready" on the Node IPC
+channel), ready_timeout, depends_on (start once those types are ready, as
+docker compose's depends_on with service_healthy), stop_signal,
+stop_grace_period, restart (no, on-failure, always) and can_die:
+
+  [db]
+  ready = "tcp"
+  [web]
+  depends_on = ["db"]
+  stop_signal = "SIGINT"
+
+-ready TYPE=HOW and -after TYPE=DEP say the same on the command line. A
+process that is not ready within ready_timeout (30s) fails its start.
+
+While it runs, tether restart|stop|start|status [NAME...] (another terminal)
+control it over the unix socket .tether.sock beside the Procfile (-socket),
+which only tether up's user can use. A restart stops the whole old tree
+before the new process starts. -watch PATHS restarts processes when files
+change, the same way. -tty NAMES gives processes a terminal of their own
+(colors, prompts, debuggers), which tether connect NAME attaches to.
+
 Exit status: that of the first failure, 0 if there was none. A failure is a
 process that ended by itself with a non-zero code (128+N if signal N killed
 it), unless -can-die names it or it is restarted; or one that did not stop
@@ -89,50 +123,96 @@ Flags (some also read from the environment variable named; the flag wins):
 Examples:
   tether up                                    # ./Procfile, with ./.env if there is one
   tether up -f examples/Procfile -auto-restart crash
-  tether up -m web=2,worker=1 -p 3000 -t       # web.1 on 3000, web.2 on 3001, worker.1 on 3100
+  tether up -m web=2,worker=1 -p 3000 -timestamp  # web.1 on 3000, web.2 on 3001, worker.1 on 3100
   tether up -e .env,.env.local web             # only web, with two .env files
   tether up -can-die migrate -auto-restart worker -restart on-failure
+  tether up -ready db=tcp -after web=db -t 10   # web once db accepts; 10 s to stop
+  tether restart web                           # from another terminal
 `)
 }
 
 func runUp(ctx context.Context, args []string, stdout io.Writer) error {
-	var f upFlags
-	fs := flag.NewFlagSet("tether up", flag.ContinueOnError)
+	f, plan, err := upReadStack("tether up", args, stdout, upUsage)
+	if f == nil || err != nil {
+		return err
+	}
+	return plan.run(ctx, stdout)
+}
+
+// register makes the flag set of tether up (and of the commands that read
+// a stack as it does: check, exec, export) with f's flags.
+func (f *upFlags) register(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&f.procfile, "f", "Procfile", "the Procfile: the `file` to run")
 	fs.Var(&f.envFiles, "e", "a .env `file` to load; repeat it or separate with commas, later files win (default: the .env next to the Procfile, if any)")
 	fs.StringVar(&f.root, "d", "", "the `directory` the processes run in (default: the Procfile's)")
 	fs.StringVar(&f.formation, "m", "all=1", "the `formation`: how many of each type, as web=2,worker=1 (all=N for the rest)")
 	fs.IntVar(&f.port, "p", 0, "the base `port` (default: PORT from the .env files or the environment, else 5000)")
-	fs.BoolVar(&f.timestamps, "t", false, "print the time before each line")
+	fs.BoolVar(&f.timestamps, "timestamp", false, "print the time before each line")
+	// -t and -timeout write -grace's value; each its own setting, so that
+	// an error names the flag given.
+	timeout := func() *setting {
+		return &setting{set: func(v string) error {
+			d, err := parseTimeout(v)
+			if err == nil {
+				f.grace = d
+			}
+			return err
+		}, get: func() string { return "" }}
+	}
+	fs.Var(timeout(), "t", "the shutdown timeout in `seconds`, as foreman's and overmind's -t: the same as -grace")
+	fs.Var(timeout(), "timeout", "the shutdown timeout in `seconds` (foreman's --timeout): the same as -grace")
 	fs.StringVar(&f.color, "color", "auto", "the color `mode`: auto (colored names when stdout is a terminal), always or never")
 	fs.Var(&f.autoRestart, "auto-restart", "restart these processes when they end: `names`, comma-separated, or all")
+	fs.Var(&f.autoRestart, "r", "overmind's -r: the same as -auto-restart (`names`)")
+	fs.Var(&f.only, "l", "overmind's -l: run only these `names`, comma-separated (as NAME...)")
+	fs.Var(&f.ignore, "i", "overmind's -i: run all but these `names`, comma-separated")
+	fs.Var(upRefuse("foreman's -c is the formation, -m here; overmind's -c is -can-die", false), "c", "refused: say -m (foreman's formation) or -can-die (overmind's)")
+	fs.Var(upRefuse("tether up runs in the foreground; to keep a stack running, tether export systemd", true), "D", "refused: overmind's daemon mode")
 	fs.Var(&f.canDie, "can-die", "let these processes end without stopping the others: `names`, comma-separated, or all")
 	fs.Var(signalSetting(&f.stopSignal, "TETHER_STOP_SIGNAL", "SIGTERM"), "stop-signal", "the `signal` that asks a process to stop ($TETHER_STOP_SIGNAL)")
 	fs.Var(graceSetting(&f.grace, "TETHER_GRACE", 5*time.Second), "grace", "the `duration` each process has to stop before SIGKILL ($TETHER_GRACE)")
 	f.tree.register(fs, "each process's tree")
 	fs.StringVar(&f.stopOrder, "stop-order", "together", "start and stop all processes `together`, or in order (each started once the one before runs, stopped in reverse, one at a time)")
 	f.restart.register(fs)
-	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints upUsage
+	fs.StringVar(&f.config, "config", "", "the per-process settings `file` (TOML: readiness, depends_on, stop signal, grace, restart; default: tether.toml beside the Procfile, if any; $TETHER_CONFIG)")
+	fs.Var(&f.ready, "ready", "how a type says it is ready, as `TYPE=HOW`: tcp (its $PORT accepts), tcp:PORT, tcp:HOST:PORT, notify, fd or ipc; repeat it or separate with commas")
+	fs.Var(&f.after, "after", "start a type once others are ready, as `TYPE=DEP` (DEP+DEP for more); repeat it or separate with commas")
+	fs.Var(&f.tty, "tty", "give these processes a terminal of their own (a pty: colors, prompts, debuggers; tether connect attaches to it): `names`, comma-separated, or all")
+	fs.Var(&f.watch, "watch", "restart the processes when a file under these `paths` changes (directories with everything under them; .git, node_modules, editors' temporary files and the like are ignored), comma-separated")
+	fs.Var(&f.watchPat, "watch-pattern", "with -watch, only files whose name matches these `globs` count, as *.go,*.html")
+	fs.Var(&f.watchIgnore, "watch-ignore", "with -watch, ignore these names too: `globs`, as tmp,*.log")
+	fs.Var(&f.watchProcs, "watch-restart", "with -watch, restart only these processes: `names`, comma-separated (default: all)")
+	fs.StringVar(&f.socket, "s", "", "overmind's -s: the same as -socket (a `path`)")
+	fs.StringVar(&f.socket, "socket", "", "the control socket's `path`, which tether restart, stop, start and status reach (default: .tether.sock beside the Procfile; $"+upSocketEnv+")")
+	fs.SetOutput(io.Discard) // errors are reported in one line by the caller; -h prints upUsage
 	fs.Usage = func() {}
+	return fs
+}
 
-	names, err := upParse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		upUsage(stdout, fs)
-		return nil
+// parseTimeout reads foreman's and overmind's -t: whole or decimal seconds
+// ("10", "2.5"), or a duration ("10s"), more than 0.
+func parseTimeout(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+		if n <= 0 || n > 1e9 {
+			return 0, fmt.Errorf("%q: the timeout must be more than 0 seconds", s)
+		}
+		return time.Duration(n * float64(time.Second)), nil
 	}
-	if err := settingError(fs, err); err != nil {
-		return upUsageErr("%v", err)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if os.Getenv("TETHER_RESTART") != "" {
-		set["restart"] = true
-	}
-	plan, err := f.plan(names, set)
+	d, err := parseGrace(s)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("%q: want the shutdown timeout in seconds, as foreman's and overmind's -t 10 (to print the time before each line: -timestamp)", s)
 	}
-	return plan.run(ctx, stdout)
+	return d, nil
+}
+
+// upRefuse is a peer's flag that tether up does not take, refused with a
+// hint.
+func upRefuse(hint string, isBool bool) *setting {
+	var v string
+	s := newSetting(&v, "", "", func(string) (string, error) { return "", errors.New(hint) }, func(string) string { return "" })
+	s.isBool = isBool
+	return s
 }
 
 // upParse parses flags and names in any order: "tether up web -t" is
@@ -162,12 +242,20 @@ type upPlan struct {
 	stopSignal os.Signal
 	together   bool // -stop-order together
 	timestamps bool
-	colorMode  string // -color: auto, always or never
+	colorMode  string       // -color: auto, always or never
+	socket     string       // the control socket's path
+	watch      *upWatchPlan // -watch; nil without it
+	env        []string     // tether's environment with the .env files', without PORT and PS
+	root       string       // the processes' directory
 }
 
 // upProc is one instance to run.
 type upProc struct {
 	spec  supervise.Spec
+	typ   string // its Procfile entry's name
+	port  int    // its PORT
+	tty   bool   // it runs on a terminal of its own
+	ready string // its readiness as written (tcp, notify, ...); "" none
 	color string // the SGR parameters of its name's color
 }
 
@@ -237,11 +325,24 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(f.ignore) > 0 {
+		skip, err := upMatcher("-i", f.ignore, entries, all)
+		if err != nil {
+			return nil, err
+		}
+		if run = slices.DeleteFunc(run, skip); len(run) == 0 {
+			return nil, upUsageErr("-i %s leaves no process to run", strings.Join(f.ignore, ","))
+		}
+	}
 	restarts, err := upMatcher("-auto-restart", f.autoRestart, entries, all)
 	if err != nil {
 		return nil, err
 	}
 	canDie, err := upMatcher("-can-die", f.canDie, entries, all)
+	if err != nil {
+		return nil, err
+	}
+	tty, err := upMatcher("-tty", f.tty, entries, all)
 	if err != nil {
 		return nil, err
 	}
@@ -255,12 +356,47 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		policy = supervise.Always
 	}
 	rs := f.restart.spec()
+	cfgPath, required := upConfigPath(f.config, f.procfile)
+	cfg, err := upLoadConfig(cfgPath, required, entries)
+	if err != nil {
+		return nil, fmt.Errorf("up: %w", err)
+	}
+	if err := upApplyFlags(cfg, f.ready, f.after, entries); err != nil {
+		return nil, err
+	}
+	if err := upCycle(cfg, entries); err != nil {
+		return nil, err
+	}
 
 	env := os.Environ()
 	for _, kv := range dotenv.vars {
 		env = upSetEnv(env, kv.Key, kv.Value)
 	}
-	p := &upPlan{stopSignal: sig, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color}
+	socket, err := upSocketPath(f.socket, f.procfile)
+	if err != nil {
+		return nil, fmt.Errorf("up: %w", err)
+	}
+	var watch *upWatchPlan
+	if len(f.watch) > 0 {
+		restartAll := f.watchProcs
+		if len(restartAll) == 0 {
+			restartAll = upList{"all"}
+		}
+		which, err := upMatcher("-watch-restart", restartAll, entries, all)
+		if err != nil {
+			return nil, err
+		}
+		watch = &upWatchPlan{paths: f.watch, patterns: f.watchPat, ignore: f.watchIgnore}
+		for _, in := range run {
+			if which(in) {
+				watch.procs = append(watch.procs, in.Name)
+			}
+		}
+	} else if len(f.watchPat)+len(f.watchIgnore)+len(f.watchProcs) > 0 {
+		return nil, upUsageErr("-watch-pattern, -watch-ignore and -watch-restart need -watch PATHS")
+	}
+	p := &upPlan{stopSignal: sig, watch: watch, together: f.stopOrder == "together", timestamps: f.timestamps, colorMode: f.color, socket: socket,
+		env: env, root: root}
 	for _, in := range run {
 		cmd := upShell(in.Command)
 		cmd.Dir = root
@@ -272,10 +408,70 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		if restarts(in) {
 			spec.Restart, spec.Backoff, spec.Limit = policy, rs.Backoff, rs.Limit
 		}
+		ready, hasTTY := "", tty(in)
+		if ts := cfg[in.Type]; ts != nil {
+			if ts.tty != nil && len(f.tty) == 0 {
+				hasTTY = *ts.tty
+			}
+			if ts.stopSignal != 0 {
+				cmd.StopSignal = ts.stopSignal
+			}
+			if ts.grace != 0 {
+				cmd.StopTimeout = ts.grace
+			}
+			if ts.restart != nil {
+				spec.Restart, spec.Backoff, spec.Limit = *ts.restart, rs.Backoff, rs.Limit
+			}
+			if ts.canDie != nil {
+				spec.CanDie = *ts.canDie
+			}
+			if ready = ts.ready; ready != "" {
+				spec.Ready, spec.ReadyTimeout = upReadiness(ready, in.Port), ts.readyTimeout
+				cmd.IPC = ready == "ipc"
+			}
+			if ts.dependsOn != nil {
+				spec.After = []string{}
+				for _, dep := range run {
+					if slices.Contains(ts.dependsOn, dep.Type) {
+						spec.After = append(spec.After, dep.Name)
+					}
+				}
+			}
+		}
 		i := slices.IndexFunc(entries, func(e procfile.Entry) bool { return e.Name == in.Type })
-		p.procs = append(p.procs, upProc{spec: spec, color: upPalette[i%len(upPalette)]})
+		p.procs = append(p.procs, upProc{spec: spec, typ: in.Type, port: in.Port, tty: hasTTY, ready: ready, color: upPalette[i%len(upPalette)]})
 	}
 	return p, nil
+}
+
+// upCycle refuses depends_on (and -after) that wait in a circle.
+func upCycle(cfg map[string]*upTypeSettings, entries []procfile.Entry) error {
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(typ string, path []string) error
+	visit = func(typ string, path []string) error {
+		switch state[typ] {
+		case 1:
+			return upUsageErr("depends_on makes a cycle: %s", strings.Join(append(path, typ), " after "))
+		case 2:
+			return nil
+		}
+		state[typ] = 1
+		if ts := cfg[typ]; ts != nil {
+			for _, d := range ts.dependsOn {
+				if err := visit(d, append(path, typ)); err != nil {
+					return err
+				}
+			}
+		}
+		state[typ] = 2
+		return nil
+	}
+	for _, e := range entries {
+		if err := visit(e.Name, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upEnv is the variables of the .env files, in order, the last value of

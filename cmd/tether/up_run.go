@@ -33,7 +33,9 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 		grace:    p.procs[0].spec.Cmd.StopTimeout,
 		procs:    make(map[string]*upProc, len(p.procs)),
 		pumps:    make(map[*tether.Process]*sync.WaitGroup),
+		ttys:     make(map[string]*upTTY),
 		stopping: make(map[string]bool),
+		halted:   make(map[string]bool),
 	}
 	for i := range p.procs {
 		pr := &p.procs[i]
@@ -43,9 +45,70 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 	}
 	color := upUseColor(p.colorMode, stdout, os.Getenv)
 	s.out = &upPrefixer{w: stdout, width: width, color: color, stamps: p.timestamps}
+	outFile, _ := stdout.(*os.File)
+	rows, cols := upTermSize(outFile)
+	for i := range p.procs {
+		pr := &p.procs[i]
+		if !pr.tty {
+			continue
+		}
+		cmd := *pr.spec.Cmd
+		t, err := upOpenTTY(&cmd, rows, cols)
+		if err != nil {
+			s.closeTTYs()
+			s.all.Wait() // the pumps of the terminals opened before end with them
+			return err
+		}
+		specs[i].Cmd = &cmd
+		s.ttys[pr.spec.Name] = t
+		name, sgr := pr.spec.Name, pr.color
+		s.all.Add(1)
+		// Owner: the session. Ends when closeTTYs closes the terminal,
+		// once every process is gone; run waits for it.
+		go func() {
+			defer s.all.Done()
+			t.pump(func(line string) { s.out.line(name, sgr, line) })
+		}()
+	}
 
-	sup := supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
-	err := sup.Run(ctx, specs...)
+	sup := &supervise.Supervisor{Observer: s.observe, StartTogether: p.together, StopTogether: p.together}
+	ln, ino, err := upListen(p.socket)
+	switch {
+	case err != nil:
+		// foreman lets two of a Procfile run (tether up web, tether up
+		// worker): the second goes on without a socket, and says so.
+		s.say("no control socket (tether restart, stop and status will not reach this stack): %s", upTrim(err))
+	default:
+		ctl := &upControl{ln: ln, path: p.socket, ino: ino, sup: sup, ctx: ctx, say: s.say, ttys: s.ttys}
+		for i := range p.procs {
+			ctl.procs = append(ctl.procs, &p.procs[i])
+		}
+		ctl.serve()
+		defer ctl.close() // after Run: the requests in flight have their answers
+	}
+	for _, pr := range p.procs {
+		if len(pr.spec.After) > 0 {
+			s.say("%s waits for %s to be ready", pr.spec.Name, strings.Join(pr.spec.After, ", "))
+		}
+	}
+	if w := p.watch; w != nil {
+		watcher, err := upWatch(w.paths, w.patterns, w.ignore, w.procs, sup, s.say)
+		if err != nil {
+			s.closeTTYs()
+			s.all.Wait() // the terminals' pumps end with them
+			return err
+		}
+		stop := make(chan struct{})
+		// Owner: run. Ends when Run has returned (stop) or ctx is done;
+		// run waits for it before it returns.
+		go watcher.run(ctx, stop)
+		defer func() {
+			close(stop)
+			<-watcher.done
+		}()
+	}
+	err = sup.Run(ctx, specs...)
+	s.closeTTYs()
 	s.all.Wait() // bounded: every process has closed, so every stream is at its end
 
 	var ee *supervise.ExitError
@@ -73,12 +136,14 @@ type upSession struct {
 	together bool               // every process is stopped at once
 	grace    time.Duration      // each process's, before SIGKILL
 	procs    map[string]*upProc // by instance name; read-only while Run runs
+	ttys     map[string]*upTTY  // the terminals, by instance name; read-only while Run runs
 
 	all sync.WaitGroup // every stream copier
 
 	mu        sync.Mutex
 	pumps     map[*tether.Process]*sync.WaitGroup // the copiers of each running process
 	stopping  map[string]bool                     // the supervisor is stopping it
+	halted    map[string]bool                     // tether stop stopped it
 	stopBegun bool
 	firstCode int // the exit status of the first failure; 0 while none
 }
@@ -98,12 +163,21 @@ func (s *upSession) observe(e supervise.Event) {
 		} else {
 			s.say("%s started with pid %d", e.Name, e.PID)
 		}
-		s.pump(e.Name, pr.color, e.Process)
+		if !pr.tty {
+			s.pump(e.Name, pr.color, e.Process) // a terminal's output has its own pump
+		}
+	case supervise.EventReady:
+		if pr.spec.Ready != nil {
+			s.say("%s is ready (%s)", e.Name, pr.spec.Ready)
+		}
 	case supervise.EventExited:
 		s.drained(e.Process)
-		if e.Exit == nil {
+		switch {
+		case e.Exit == nil:
 			s.say("%s could not start: %s", e.Name, upTrim(e.Err))
-		} else {
+		case errors.Is(e.Err, supervise.ErrNotReady):
+			s.say("%s did not get ready (%s): %s; %s", e.Name, pr.spec.Ready, upTrim(e.Err), upDescribe(e.Exit))
+		default:
 			s.say("%s %s", e.Name, upDescribe(e.Exit))
 		}
 	case supervise.EventBackoff:
@@ -113,7 +187,9 @@ func (s *upSession) observe(e supervise.Event) {
 			s.say("%s has ended; the others go on (-can-die)", e.Name)
 			return
 		}
-		if !e.Exit.Success() {
+		if errors.Is(e.Err, supervise.ErrNotReady) {
+			s.fail(1) // its exit status is the stop's
+		} else if !e.Exit.Success() {
 			s.fail(upStatus(e.Exit, e.Err))
 		}
 		s.beginStop(e.Name + " has ended")
@@ -133,13 +209,34 @@ func (s *upSession) observe(e supervise.Event) {
 		if !s.together {
 			s.say("sending %s to %s", upSignalName(s.stopSig), e.Name)
 		}
+	case supervise.EventHalting:
+		s.mu.Lock()
+		s.stopping[e.Name] = true
+		s.mu.Unlock()
+		s.say("sending %s to %s", upSignalName(pr.spec.Cmd.StopSignal), e.Name)
+	case supervise.EventHalted:
+		s.drained(e.Process)
+		s.mu.Lock()
+		s.stopping[e.Name], s.halted[e.Name] = false, true
+		s.mu.Unlock()
+		if e.Process == nil {
+			s.say("%s stopped: it will not be restarted", e.Name)
+		} else {
+			s.say("%s %s", e.Name, upDescribe(e.Exit))
+		}
+	case supervise.EventStarting:
+		s.mu.Lock()
+		delete(s.halted, e.Name)
+		s.mu.Unlock()
 	case supervise.EventStopped:
 		s.beginStop("")
 		s.drained(e.Process)
 		s.mu.Lock()
-		asked := s.stopping[e.Name]
+		asked, halted := s.stopping[e.Name], s.halted[e.Name]
 		s.mu.Unlock()
 		switch {
+		case halted:
+			// tether stop stopped it before: nothing more to say.
 		case asked:
 			s.say("%s %s", e.Name, upDescribe(e.Exit))
 			if !upStoppedCleanly(e.Exit, s.stopSig) {
@@ -152,6 +249,15 @@ func (s *upSession) observe(e supervise.Event) {
 			// EventExited said how): not restarted, and it failed.
 			s.fail(upStatus(e.Exit, e.Err))
 		}
+	}
+}
+
+// closeTTYs detaches the clients of every terminal and closes it, which
+// ends its pump: every process is gone.
+func (s *upSession) closeTTYs() {
+	for _, t := range s.ttys {
+		t.detachAll()
+		t.close()
 	}
 }
 

@@ -53,11 +53,17 @@ func (u *upBuffer) String() string {
 // waitFor waits until the output has s, at most 10 s.
 func (u *upBuffer) waitFor(t *testing.T, s string) {
 	t.Helper()
+	u.waitForCount(t, s, 1)
+}
+
+// waitForCount waits until the output has s n times, at most 10 s.
+func (u *upBuffer) waitForCount(t *testing.T, s string, n int) {
+	t.Helper()
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
 	for {
 		u.mu.Lock()
-		has, changed := strings.Contains(u.b.String(), s), u.changed
+		has, changed := strings.Count(u.b.String(), s) >= n, u.changed
 		u.mu.Unlock()
 		if has {
 			return
@@ -65,7 +71,7 @@ func (u *upBuffer) waitFor(t *testing.T, s string) {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("no %q in the output after 10 s:\n%s", s, u.String())
+			t.Fatalf("not %d of %q in the output after 10 s:\n%s", n, s, u.String())
 		}
 	}
 }
@@ -241,7 +247,7 @@ longworker: echo "to stderr" >&2; echo "$PS on stdout"
 
 	t.Run("timestamps", func(t *testing.T) {
 		t.Parallel()
-		out, err := upRun(t, dir, "-can-die", "all", "-t", "web")
+		out, err := upRun(t, dir, "-can-die", "all", "-timestamp", "web")
 		if err != nil {
 			t.Fatalf("%v:\n%s", err, out)
 		}
