@@ -31,7 +31,9 @@ const (
 	// EventError: something failed; Err is set. A failed Start emits only
 	// this event.
 	EventError
-	// EventStopMessage: Stop sent Cmd.StopMessage on the IPC channel.
+	// EventStopMessage: Stop sends Cmd.StopMessage on the IPC channel;
+	// emitted before the send, as EventSignal is before the signal, so the
+	// exit it causes comes after it (an EventError follows a failed send).
 	EventStopMessage
 	// EventStopped: the process was stopped by a signal (a terminal's
 	// SIGTSTP, SIGSTOP, SIGTTIN, SIGTTOU); Signal is set. Reported at the

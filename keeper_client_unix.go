@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,7 +61,11 @@ type keeperClient struct {
 	// retired: the parent let this keeper go (bye, Shutdown); later starts
 	// get a new one, and its end kills nothing of the parent's.
 	retired bool
-	cg      cgPool // the cgroup level's tree cgroups (level_cgroup_linux.go)
+	// ending: the keeper said it is stopping its trees (it was sent
+	// SIGTERM, say); later starts get a new one, and its end is a death
+	// for the trees it had.
+	ending bool
+	cg     cgPool // the cgroup level's tree cgroups (level_cgroup_linux.go)
 	// released: trees closed since the last frame sent, whose releases go
 	// with the next spawn, bye or shutdown (one write, one wake-up of the
 	// keeper), or after releaseDelay if none comes. relTimer: owner the
@@ -73,6 +78,14 @@ type keeperClient struct {
 const releaseDelay = 50 * time.Millisecond
 
 func getKeeper() (*keeperClient, error) { return getKeeperAt(false) }
+
+// cloneProbed: a keeper's probe of a clone into a cgroup passed; later
+// keepers skip it (keeper.ProbedEnv).
+var cloneProbed atomic.Bool
+
+// closedLocked reports whether nothing more may be started through k: it
+// died, the parent let it go, or it is ending. With k.mu held.
+func (k *keeperClient) closedLocked() bool { return k.dead || k.retired || k.ending }
 
 // forget retires k: later starts get a new keeper. With keeperMu and k.mu
 // held.
@@ -97,7 +110,7 @@ func getKeeperAt(pidns bool) (*keeperClient, error) {
 	}
 	if k := *cl; k != nil {
 		k.mu.Lock()
-		dead := k.dead || k.retired
+		dead := k.closedLocked()
 		k.mu.Unlock()
 		if !dead {
 			return k, nil
@@ -152,7 +165,8 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {
 		// The first of two entries wins in Go's getenv: drop ours' rivals.
-		if !strings.HasPrefix(kv, keeper.ParentEnv+"=") && !strings.HasPrefix(kv, keeper.PIDNSEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, keeper.ParentEnv+"=") && !strings.HasPrefix(kv, keeper.PIDNSEnv+"=") &&
+			!strings.HasPrefix(kv, keeper.ProbedEnv+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
 	}
@@ -160,6 +174,11 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 	// the scheduler's spinning threads (measured: 0.62x -> 0.70x os/exec
 	// in the spawn benchmark on two CPUs).
 	env = append(env, keeper.ParentEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
+	if cloneProbed.Load() {
+		// An earlier keeper's probe passed: this process's cgroup is
+		// the same, and clones into a cgroup live (probeCloneInto).
+		env = append(env, keeper.ProbedEnv+"=1")
+	}
 	files := []*os.File{null, null, null, theirs}
 	start := func(attr *syscall.SysProcAttr) (int, error) {
 		return forkOwned(func() (int, error) {
@@ -208,9 +227,17 @@ func (k *keeperClient) readLoop() {
 		var job func() // a job event, reported once the lock is released
 		k.mu.Lock()
 		switch {
-		case m.Op == keeper.OpHello && m.Hello != nil:
+		case m.Op == keeper.OpHello:
 			h := m.Hello
+			if h == nil || h.Version != keeper.Version {
+				// Only where the binary is re-executed by path (macOS),
+				// and it was replaced since this program started.
+				h = &keeper.Hello{Err: "the keeper speaks another version of its protocol: this program's binary was replaced since it started; restart it"}
+			}
 			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = h.Cgroup, h.CgroupErr, h.Err, h.Controllers
+			if k.cgroup != "" {
+				cloneProbed.Store(true)
+			}
 			k.helloOnce.Do(func() { close(k.hello) })
 			k.armIdleLocked() // a keeper nothing is started through says bye too
 		case m.Op == keeper.OpSpawned && m.Spawned != nil:
@@ -224,6 +251,11 @@ func (k *keeperClient) readLoop() {
 				kp.exit <- m.Exited
 				k.armIdleLocked()
 			}
+		case m.Op == keeper.OpEnding:
+			// Its teardown began: no tree must start in it from now on
+			// (it signalled its trees once, and kills the rest at the
+			// grace's end).
+			k.ending = true
 		case m.Op == keeper.OpStopped || m.Op == keeper.OpContinued:
 			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
 				stopped, sig := m.Op == keeper.OpStopped, syscall.Signal(m.Sig)
@@ -276,10 +308,11 @@ func (k *keeperClient) readLoop() {
 
 func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 	var b []byte
+	var ids []uint64
 	if m.Op == keeper.OpSpawn || m.Op == keeper.OpBye || m.Op == keeper.OpShutdown || m.Op == keeper.OpRelease {
 		// The releases waiting go first, in the same write.
 		k.mu.Lock()
-		ids := k.released
+		ids = k.released
 		k.released = nil
 		k.mu.Unlock()
 		for _, id := range ids {
@@ -289,9 +322,20 @@ func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 			m = keeper.Msg{} // flushReleases: nothing of its own
 		}
 	}
+	// unsent puts the releases back when nothing was written: they go with
+	// the next frame (a keeper that never hears of a release keeps the
+	// tree, and never exits idle).
+	unsent := func() {
+		if len(ids) > 0 {
+			k.mu.Lock()
+			k.released = append(ids, k.released...)
+			k.mu.Unlock()
+		}
+	}
 	if m.Op != "" {
 		var err error
 		if b, err = keeper.AppendFrame(b, m, len(fds)); err != nil {
+			unsent()
 			return err
 		}
 	}
@@ -330,6 +374,7 @@ func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 			k.mu.Unlock()
 			return fmt.Errorf("%w: %v", errKeeperGone, err)
 		}
+		unsent()
 		return fmt.Errorf("tether: to the keeper: %w", err)
 	}
 	return nil
@@ -369,7 +414,7 @@ func startKeptOnce(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(b
 	reply := make(chan *keeper.SpawnResult, 1)
 	kp := &keptProc{k: k, exit: make(chan *keeper.ExitReport, 1), onJob: onJob}
 	k.mu.Lock()
-	if k.dead || k.retired {
+	if k.closedLocked() {
 		k.mu.Unlock()
 		return nil, 0, errKeeperGone
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,121 @@ import (
 
 func init() {
 	testproc.Register("kept-op", helperKeptOp)
+	testproc.Register("failed-send", helperFailedSend)
+	testproc.Register("keeper-ending", helperKeeperEnding)
+}
+
+// helperKeeperEnding starts a tree that ignores SIGTERM at the cgroup
+// level, sends its keeper SIGTERM (the keeper stops every tree, and kills
+// what is left after the grace), then starts trees until one runs under
+// another keeper, and says how each fared.
+func helperKeeperEnding([]string) {
+	a := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"},
+		Containment: tether.ContainCgroup, StopTimeout: time.Second, Stdout: tether.Pipe()}
+	pa, err := a.Start(context.Background())
+	if err != nil {
+		fmt.Println("start a:", err)
+		os.Exit(2)
+	}
+	_, _ = bufio.NewReader(pa.Stdout()).ReadString('\n')
+	cgroupOf := func(pid int) string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		_, cg, _ := strings.Cut(strings.TrimSpace(string(b)), "0::")
+		return cg
+	}
+	oldDir := filepath.Dir(cgroupOf(pa.PID()))
+	k := testproc.KeeperOf(os.Getpid())
+	_ = syscall.Kill(k, syscall.SIGTERM) // ours: our child
+	deadline := time.Now().Add(5 * time.Second)
+	var pb *tether.Process
+	for time.Now().Before(deadline) {
+		b := helperCmd("sleep")
+		b.Containment = tether.ContainCgroup
+		b.Stdout, b.Stdin = tether.Pipe(), tether.Pipe()
+		if pb, err = b.Start(context.Background()); err != nil {
+			fmt.Println("start b:", err)
+			os.Exit(2)
+		}
+		_, _ = bufio.NewReader(pb.Stdout()).ReadString('\n')
+		if filepath.Dir(cgroupOf(pb.PID())) != oldDir {
+			break
+		}
+		// Started before tether read the keeper's "ending": it must be
+		// stopped gracefully with the rest, not killed at the grace's end.
+		st, _ := pb.Wait()
+		fmt.Println("b in the ending keeper:", st)
+		pb = nil
+	}
+	if pb == nil {
+		fmt.Println("no start reached a new keeper")
+		os.Exit(1)
+	}
+	fmt.Println("b in a new keeper")
+	if left := testproc.WaitGone(10*time.Second, k); len(left) > 0 {
+		fmt.Println("the old keeper did not end")
+		os.Exit(1)
+	}
+	st, _ := pa.Wait()
+	fmt.Println("a:", st)
+	fmt.Println("b running after the old keeper's end:", pb.Exit() == nil)
+	_ = pb.Stop()
+}
+
+// TestKeeperEndingTakesNoNewTrees: a keeper sent SIGTERM (systemctl stop
+// with KillMode=control-group signals the parent and the keeper together)
+// stops its trees; a tree started after that runs under a new keeper, and
+// is not killed at the old one's grace end. Before, the parent cloned new
+// trees into the ending keeper's cgroups, and they were SIGKILLed there.
+func TestKeeperEndingTakesNoNewTrees(t *testing.T) {
+	t.Parallel()
+	needCgroupLevel(t)
+	path, argv, env := testproc.Command("keeper-ending")
+	c := exec.Command(path, argv[1:]...)
+	c.Env = env
+	out, err := c.CombinedOutput()
+	got := string(out)
+	if err != nil || !strings.Contains(got, "b in a new keeper") || !strings.Contains(got, "b running after the old keeper's end: true") ||
+		strings.Contains(got, "b in the ending keeper: signal: killed") {
+		t.Errorf("%v: %s", err, got)
+	}
+	t.Log(got)
+}
+
+// helperFailedSend closes a tree at the keeper level, so its release waits
+// to go with the next frame, then fails a start whose frame cannot be sent
+// (a closed descriptor in ExtraFiles), and says whether its keeper went
+// once idle.
+func helperFailedSend([]string) {
+	c := &tether.Cmd{Path: "/bin/true", Containment: tether.ContainKeeper}
+	if _, err := c.Run(context.Background()); err != nil {
+		fmt.Println("run:", err)
+		os.Exit(2)
+	}
+	k := testproc.KeeperOf(os.Getpid())
+	closed, _ := os.Open(os.DevNull)
+	_ = closed.Close()
+	c = &tether.Cmd{Path: "/bin/true", Containment: tether.ContainKeeper, ExtraFiles: []*os.File{closed}}
+	_, err := c.Run(context.Background())
+	fmt.Println("start with a closed descriptor:", err != nil)
+	if left := testproc.WaitGone(15*time.Second, k); len(left) > 0 {
+		fmt.Println("keeper still alive")
+		os.Exit(1)
+	}
+	fmt.Println("keeper gone")
+}
+
+// TestKeeperExitsAfterAFailedSend: releases that were to ride with a frame
+// that could not be sent go with the next one; before, they were lost, and
+// the keeper kept the trees and never exited idle.
+func TestKeeperExitsAfterAFailedSend(t *testing.T) {
+	t.Parallel()
+	path, argv, env := testproc.Command("failed-send")
+	c := exec.Command(path, argv[1:]...)
+	c.Env = env
+	out, err := c.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "start with a closed descriptor: true") || !strings.Contains(string(out), "keeper gone") {
+		t.Errorf("%v: %s", err, out)
+	}
 }
 
 // helperKeptOp starts a tree under the keeper, prints its pids and the

@@ -150,9 +150,15 @@ func startCgroupLevel(spec keeper.Spawn, files []*os.File, _ func(bool, syscall.
 		}
 		h, err := startOSInto(spec.Path, spec.Argv, spec.Env, spec.Dir, files, spec.Foreground, s.fd)
 		if errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENOENT) && !dirExists(s.dir) {
-			// The slot was removed (ENODEV: a removed cgroup), by another
-			// program: nothing of tether's removes a slot in use.
+			// The slot was removed (ENODEV: a removed cgroup): by the
+			// keeper's end, or by the parent's clean-up after its death
+			// (then a new keeper), or else by another program: nothing of
+			// tether's removes a slot in use.
 			k.dropSlot(s)
+			if k.gone() {
+				lastErr = errKeeperGone
+				continue
+			}
 			if !dirExists(k.cgroup) {
 				// With the keeper's directory: the trees in it were
 				// killed (rmdir needs them gone). Later starts get a new
@@ -188,15 +194,25 @@ func startCgroupLevel(spec keeper.Spawn, files []*os.File, _ func(bool, syscall.
 	return nil, 0, lastErr
 }
 
+// dirExists reports whether dir is there: only ENOENT says it is not.
 func dirExists(dir string) bool {
 	_, err := os.Stat(dir)
-	return err == nil
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+// gone reports whether the keeper died, ends, or was let go: its
+// directory's removal is then its own doing, not another program's.
+func (k *keeperClient) gone() bool {
+	k.mu.Lock()
+	closed := k.closedLocked()
+	k.mu.Unlock()
+	return closed || !k.alive()
 }
 
 // takeSlot hands out an empty slot, making one if none is free.
 func (k *keeperClient) takeSlot() (*cgSlot, error) {
 	k.mu.Lock()
-	if k.dead || k.retired {
+	if k.closedLocked() {
 		k.mu.Unlock()
 		return nil, errKeeperGone
 	}
@@ -230,6 +246,9 @@ func (k *keeperClient) takeSlot() (*cgSlot, error) {
 		p.live--
 		k.mu.Unlock()
 		k.armIdle()
+		if errors.Is(err, os.ErrNotExist) && k.gone() {
+			return nil, errKeeperGone // its end removed the directory: a new keeper
+		}
 		if errors.Is(err, os.ErrNotExist) && !dirExists(k.cgroup) {
 			k.retire()
 			return nil, cgroupRemovedError(k.cgroup)
@@ -254,7 +273,7 @@ func (k *keeperClient) setLimits(s *cgSlot, want Limits) error {
 func (k *keeperClient) putSlot(s *cgSlot) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.dead || k.retired {
+	if k.closedLocked() {
 		// The keeper removes its directory as it goes; nothing to keep.
 		k.cg.live--
 		closeSlot(s)
@@ -303,16 +322,22 @@ func closeSlot(s *cgSlot) {
 
 // recheckDrainingLocked frees the draining slots that have emptied.
 func (k *keeperClient) recheckDrainingLocked() {
+	var empty []*cgSlot
 	d := k.cg.draining[:0]
 	for _, s := range k.cg.draining {
 		if cgroupfs.Populated(s.dir) {
 			d = append(d, s)
-			continue
+		} else {
+			empty = append(empty, s)
 		}
-		k.freeSlotLocked(s)
 	}
 	clear(k.cg.draining[len(d):])
 	k.cg.draining = d
+	// Freed once draining says what still drains: freeSlotLocked's
+	// idle check counts it.
+	for _, s := range empty {
+		k.freeSlotLocked(s)
+	}
 }
 
 // armIdle starts the countdown to bye when nothing of the keeper's is in
@@ -324,7 +349,7 @@ func (k *keeperClient) armIdle() {
 }
 
 func (k *keeperClient) armIdleLocked() {
-	if k.dead || k.retired || k.cgroup == "" {
+	if k.closedLocked() || k.cgroup == "" {
 		return
 	}
 	if k.cg.live-len(k.cg.draining) > 0 || len(k.procs) > 0 || len(k.replies) > 0 {
@@ -344,7 +369,7 @@ func (k *keeperClient) armIdleLocked() {
 func (k *keeperClient) byeIfIdle() {
 	keeperMu.Lock()
 	k.mu.Lock()
-	if k.dead || k.retired {
+	if k.closedLocked() {
 		k.mu.Unlock()
 		keeperMu.Unlock()
 		return
@@ -370,7 +395,7 @@ func (k *keeperClient) byeIfIdle() {
 func (k *keeperClient) retire() {
 	keeperMu.Lock()
 	k.mu.Lock()
-	already := k.retired || k.dead
+	already := k.closedLocked()
 	k.retireLocked()
 	k.mu.Unlock()
 	keeperMu.Unlock()
@@ -431,14 +456,18 @@ func (t *cgroupTree) wait() (waitResult, error) {
 	return w, err
 }
 
-// signal sends sig to the leader (through its pidfd) and to every other
-// member of its cgroup. SIGKILL to a tree of more than its leader is
-// cgroup.kill, which nothing can fork its way out of; to a leader alone, it
-// goes through the pidfd, which leaves the slot reusable (cgSlot.killed). A
-// child the leader forks meanwhile is swept at close (Kill sets stopping).
+// signal sends sig to the leader (through its pidfd), to its process group
+// (pinned while the leader is unreaped, as at the group level) and to every
+// other member of its cgroup and the cgroups below. SIGKILL to a tree of
+// more than its leader is cgroup.kill, which nothing can fork its way out
+// of. To a leader alone it goes through the pidfd and the group, which
+// leaves the slot reusable (cgSlot.killed); a child forked before the kill
+// landed is in the leader's group (a group kill is atomic with fork), and
+// the cgroup is read again after it: anything left there gets cgroup.kill.
 func (t *cgroupTree) signal(sig syscall.Signal) error {
-	procs := cgroupfs.Procs(t.s.dir)
-	if sig == syscall.SIGKILL && (len(procs) > 1 || len(procs) == 1 && procs[0] != t.pid) {
+	procs := cgroupfs.ProcsTree(t.s.dir)
+	alone := len(procs) == 0 || len(procs) == 1 && procs[0] == t.pid
+	if sig == syscall.SIGKILL && !alone {
 		if t.kill() == nil {
 			return nil
 		}
@@ -452,9 +481,20 @@ func (t *cgroupTree) signal(sig syscall.Signal) error {
 	if errors.Is(err, syscall.ESRCH) {
 		err = nil
 	}
+	_ = signalGroup(t.pid, sig) // best effort: the group may have no member left
 	for _, pid := range procs {
 		if pid != t.pid {
 			_ = syscall.Kill(pid, sig) // best effort: it may have exited since the read
+		}
+	}
+	if sig == syscall.SIGKILL && alone {
+		// The leader cannot fork once SIGKILL is pending: what is in the
+		// cgroup besides it now was forked before, and is killed here.
+		for _, pid := range cgroupfs.ProcsTree(t.s.dir) {
+			if pid != t.pid {
+				_ = t.kill()
+				break
+			}
 		}
 	}
 	return err

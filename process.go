@@ -263,6 +263,10 @@ func (p *Process) stopByMessage() bool {
 		return false
 	}
 	sent := make(chan error, 1)
+	// Emitted before the message goes, as EventSignal is, so that what it
+	// causes (the exit) reaches the observer after it; a send that fails
+	// is an EventError after it.
+	p.emit(Event{Kind: EventStopMessage})
 	// Owner: Stop. Ends when Send returns: at once unless the child stopped
 	// reading with the socket full; then at close at the latest, when the
 	// channel is shut down.
@@ -276,7 +280,6 @@ func (p *Process) stopByMessage() bool {
 			return false
 		}
 		p.continueTree(nil) // a stopped child cannot read the message
-		p.emit(Event{Kind: EventStopMessage})
 	case <-p.done:
 		return true
 	case <-t.C:

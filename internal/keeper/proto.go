@@ -39,6 +39,8 @@
 //	exited     ID, Exited: how the tree's leader exited, once reaped.
 //	stopped    ID, Sig: the leader was stopped by Sig (job control).
 //	continued  ID: the leader was continued.
+//	ending     the keeper began to stop every tree (SIGTERM to it, a
+//	           shutdown): the parent starts nothing more through it.
 //
 // The end of the stream is the end: the keeper reads EOF when the parent is
 // gone however it ended, and stops every tree; the parent reads EOF when
@@ -67,6 +69,7 @@ const (
 	OpExited    Op = "exited"
 	OpStopped   Op = "stopped"
 	OpContinued Op = "continued"
+	OpEnding    Op = "ending"
 )
 
 // ParentEnv marks a re-execution of the parent's binary as its keeper; the
@@ -169,6 +172,7 @@ type TreeStop struct {
 
 // Hello is the keeper's first word.
 type Hello struct {
+	Version   int    // the keeper's Version
 	Cgroup    string `json:",omitempty"` // the keeper's cgroup directory
 	CgroupErr string `json:",omitempty"` // why there is none
 	// Controllers maps Limits' controllers to "" if the trees' cgroups
@@ -197,6 +201,15 @@ type ExitReport struct {
 	// report, never the keeper's).
 	Err string `json:",omitempty"`
 }
+
+// ProbedEnv tells a keeper that an earlier one's probe of a clone into a
+// cgroup passed, for this same parent: it skips its own.
+const ProbedEnv = "TETHER_KEEPER_PROBED"
+
+// Version is the protocol's version, in every hello: a keeper of another
+// version is refused (on macOS the keeper is the binary at the program's
+// path, which may have been replaced).
+const Version = 2
 
 // ProbeEnv makes a re-execution of the binary exit at once: the keeper's
 // probe of a clone into a cgroup, where /bin/true is missing.

@@ -80,7 +80,7 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 		k.interrupt() // the parent is gone already
 	}
 	k.idle = time.AfterFunc(Idle, k.idleExit)
-	k.reply(Msg{Op: OpHello, Hello: &Hello{CgroupErr: "cgroups are Linux only"}})
+	k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, CgroupErr: "cgroups are Linux only"}})
 
 	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the keeper exits.
@@ -307,6 +307,7 @@ func (k *keeper) groupsAlive() bool {
 // gets SIGKILL. The keeper returns once its children are reaped.
 func (k *keeper) teardown() {
 	k.mu.Lock()
+	k.reply(Msg{Op: OpEnding}) // the parent, if it lives, starts nothing more here
 	k.prune()
 	for _, t := range k.trees {
 		k.signalTree(t, t.stopSignal)

@@ -114,7 +114,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// show this namespace's pids.
 		hostProc, err := enterPIDNamespace()
 		if err != nil {
-			k.reply(Msg{Op: OpHello, Hello: &Hello{Err: err.Error()}})
+			k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, Err: err.Error()}})
 			return 2
 		}
 		k.hostProc = hostProc
@@ -124,7 +124,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	} else if err := procfs.IsOurs(); err != nil {
 		// Its tree walk and teardown would read, and signal, another
 		// namespace's processes by their pids.
-		k.reply(Msg{Op: OpHello, Hello: &Hello{Err: err.Error()}})
+		k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, Err: err.Error()}})
 		return 2
 	} else if own, err := cgroupfs.NewKeeperDir(); err != nil {
 		k.cgErr = err.Error()
@@ -140,7 +140,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// parent that spawned once does not keep it for life, and the next
 	// start makes a new one. Requests and reaps push the deadline back.
 	k.idle = time.AfterFunc(Idle, k.idleExit)
-	k.reply(Msg{Op: OpHello, Hello: &Hello{Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
+	k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
 
 	k.interruptOnSignals()
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
@@ -178,6 +178,9 @@ var errCloneKilled = errors.New("a child cloned into a cgroup of its own is SIGK
 // It costs a fork and exec of /bin/true (or of this binary, which exits in
 // init) once per keeper.
 func probeCloneInto(dir string) error {
+	if probed {
+		return nil
+	}
 	probe := filepath.Join(dir, "probe")
 	if err := os.Mkdir(probe, 0o755); err != nil {
 		return err
@@ -346,6 +349,15 @@ func (k *keeper) handle(in keeperIn) {
 		k.interrupt()
 	case OpTree:
 		if t := m.Tree; t != nil && t.Sig > 0 && t.Sig < 65 && strings.HasPrefix(t.Cgroup, "tree.") && !strings.Contains(t.Cgroup, "/") {
+			if len(k.slots) >= 256 {
+				// The parent removes slots (killed ones, past its free
+				// list's bound) and names new ones: forget the gone.
+				for name := range k.slots {
+					if _, err := os.Stat(filepath.Join(k.cgDir, name)); errors.Is(err, os.ErrNotExist) {
+						delete(k.slots, name)
+					}
+				}
+			}
 			k.slots[t.Cgroup] = slotStop{syscall.Signal(t.Sig), t.Grace}
 		}
 	case OpBye:
@@ -512,9 +524,14 @@ func freezeKill(list func() []int) {
 // final SIGKILL reaches them.
 func (k *keeper) teardown() {
 	signalled := map[int]bool{}
+	stopped := map[string]time.Time{} // the slots signalled, and when each one's grace ends (zero: killed)
 	k.mu.Lock()
+	// The parent, if it lives (the keeper was sent SIGTERM, or shutdown),
+	// starts nothing more here; a tree it started meanwhile is signalled
+	// below as its slot fills.
+	k.reply(Msg{Op: OpEnding})
 	k.signalNew(signalled, true)
-	grace := max(k.maxGrace, k.signalSlots())
+	grace := max(k.maxGrace, k.signalSlots(stopped))
 	k.mu.Unlock()
 	last := time.Now()
 	if grace <= 0 {
@@ -533,12 +550,16 @@ func (k *keeper) teardown() {
 		if time.Since(last) >= 20*time.Millisecond {
 			k.mu.Lock()
 			k.signalNew(signalled, false)
+			k.signalSlots(stopped) // trees started before the parent read "ending"
 			k.mu.Unlock()
 			last = time.Now()
 		}
 		poll = nil
 		if populated {
 			poll = time.After(2 * time.Millisecond)
+		}
+		if populated {
+			k.killSlotsPastGrace(stopped)
 		}
 		select {
 		case <-k.exits: // the reaper collected someone
@@ -562,16 +583,18 @@ func (k *keeper) teardown() {
 }
 
 // signalSlots sends each process in the parent's tree cgroups its slot's
-// stop signal and SIGCONT, and returns the largest grace of a slot that has
-// processes. Called with k.mu held.
-func (k *keeper) signalSlots() time.Duration {
+// stop signal and SIGCONT, but in the slots in stopped (signalled before:
+// what their members forked since is left to them, as signalNew does), adds
+// the slots it signalled to stopped with the end of their grace, and returns
+// the largest grace of a slot it signalled. Called with k.mu held.
+func (k *keeper) signalSlots(stopped map[string]time.Time) time.Duration {
 	if k.cgDir == "" {
 		return 0
 	}
 	entries, _ := os.ReadDir(k.cgDir)
 	var grace time.Duration
 	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), "tree.") {
+		if _, done := stopped[e.Name()]; !e.IsDir() || !strings.HasPrefix(e.Name(), "tree.") || done {
 			continue
 		}
 		stop, ok := k.slots[e.Name()]
@@ -582,6 +605,7 @@ func (k *keeper) signalSlots() time.Duration {
 		if len(pids) == 0 {
 			continue
 		}
+		stopped[e.Name()] = time.Now().Add(stop.grace)
 		grace = max(grace, stop.grace)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, stop.sig) // best effort: it may be exiting
@@ -589,6 +613,21 @@ func (k *keeper) signalSlots() time.Duration {
 		}
 	}
 	return grace
+}
+
+// killSlotsPastGrace cgroup.kills the slots whose own grace has ended: a
+// tree waits for its own StopTimeout, not for the largest one's.
+func (k *keeper) killSlotsPastGrace(stopped map[string]time.Time) {
+	now := time.Now()
+	for name, end := range stopped {
+		if !end.IsZero() && now.After(end) {
+			dir := filepath.Join(k.cgDir, name)
+			if cgroupfs.Populated(dir) {
+				_ = cgroupfs.Kill(dir) // best effort: the deadline's kill of the whole directory follows
+			}
+			stopped[name] = time.Time{} // killed: not again
+		}
+	}
 }
 
 // destroyCgroups kills what is left in the keeper's cgroups and removes

@@ -25,6 +25,8 @@ func init() {
 		os.Exit(0) // the keeper's probe (probeCloneInto): it only had to run
 	}
 	if v := os.Getenv(ParentEnv); v != "" {
+		_, probed = os.LookupEnv(ProbedEnv)
+		_ = os.Unsetenv(ProbedEnv)
 		ppid, _ := strconv.Atoi(v)
 		_ = os.Unsetenv(ParentEnv)
 		ns, pidns := os.LookupEnv(PIDNSEnv)
@@ -34,6 +36,9 @@ func init() {
 		os.Exit(runKeeper(ppid, pidns, parentFD))
 	}
 }
+
+// probed: the parent says an earlier keeper's probe passed (ProbedEnv).
+var probed bool
 
 // Idle is how long a keeper with nothing to keep lingers.
 const Idle = 2 * time.Second
