@@ -21,7 +21,7 @@ func TestWaitBeforeRead(t *testing.T) {
 	t.Parallel()
 	t.Run("fits-in-pipe", func(t *testing.T) {
 		t.Parallel()
-		const size = 32 << 10 // a Linux pipe holds 64 KiB
+		const size = pipeCapacity / 2
 		c := helperCmd("bytes", itoa(size))
 		c.Stdout = tether.Pipe()
 		c.DrainTimeout = time.Minute // close must come from the drain, not the bound

@@ -1,0 +1,67 @@
+//go:build unix
+
+package tether_test
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The per-OS parts of the helper programs: what the shared test files ask
+// of the system, said once per OS.
+
+// newSessionAttr starts a child in a session of its own when setsid is set
+// (out of the parent's process group and terminal: what a daemon does).
+func newSessionAttr(setsid bool) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: setsid}
+}
+
+// reapAndBlock reaps the children that exit, then blocks until killed.
+func reapAndBlock() {
+	for {
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(-1, &ws, 0, nil); err == syscall.ECHILD {
+			blockForever()
+		}
+	}
+}
+
+// blockForever blocks until the process is killed. Not select {}: with no
+// other goroutine the runtime calls that a deadlock and exits.
+func blockForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// lowerFDLimit sets the descriptor limit (RLIMIT_NOFILE) to n.
+func lowerFDLimit(n uint64) error {
+	lim := syscall.Rlimit{Cur: n, Max: n}
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// treeDiesAtClose: on Unix what of the tree outlives the process is left
+// alone at close (unless Stop or Kill ended it).
+const treeDiesAtClose = false
+
+// pipeCapacity is what a pipe holds before a writer blocks: 64 KiB on Linux
+// and macOS.
+const pipeCapacity = 64 << 10
+
+const underWine = false
+
+func skipOnWindows(testing.TB, string) {}
+
+func skipUnderWine(testing.TB, string) {}
+
+const ctrlBreakRefused = ""
+
+const exitFiguresKnown = true
+
+// openDescriptors counts this process's open descriptors (0 without /proc).
+func openDescriptors() int {
+	e, _ := os.ReadDir("/proc/self/fd")
+	return len(e)
+}
