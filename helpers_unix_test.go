@@ -3,10 +3,13 @@
 package tether_test
 
 import (
+	"io"
 	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tetherproc/tether"
 )
 
 // The per-OS parts of the helper programs: what the shared test files ask
@@ -65,3 +68,10 @@ func openDescriptors() int {
 	e, _ := os.ReadDir("/proc/self/fd")
 	return len(e)
 }
+
+// rawChannel is descriptor fd, the channel's socket, to write to as it is.
+func rawChannel(fd int) io.Writer { return os.NewFile(uintptr(fd), "ipc") }
+
+// endedByStopSignal says whether a process ended by the default stop
+// signal, SIGTERM.
+func endedByStopSignal(st *tether.Exit) bool { return st.Signal == syscall.SIGTERM }

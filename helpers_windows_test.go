@@ -2,9 +2,14 @@ package tether_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tetherproc/tether"
 
 	"golang.org/x/sys/windows"
 )
@@ -76,3 +81,26 @@ var exitFiguresKnown = !underWine
 // with the runtime's threads (each waiting child parks one, and idle ones
 // are kept with their handles), so it would not show a leak of ours.
 func openDescriptors() int { return 0 }
+
+// rawChannel is the channel's pipe (C runtime descriptor fd), to write to
+// as it is, one libuv frame per write.
+func rawChannel(fd int) io.Writer {
+	w, err := tether.RawChannelForTest(fd)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	return w
+}
+
+// statusControlCExit is how a console program that does not handle
+// CTRL_BREAK_EVENT exits.
+const statusControlCExit = 0xC000013A
+
+// endedByStopSignal says whether a process ended by the default stop
+// signal: CTRL_BREAK_EVENT on Windows, unhandled (STATUS_CONTROL_C_EXIT);
+// or, where that cannot be sent (Wine, a parent without a console), the
+// TerminateJobObject the stop falls to, which Exit reports as SIGKILL.
+func endedByStopSignal(st *tether.Exit) bool {
+	return st.Signal == syscall.SIGKILL || st.Code == statusControlCExit
+}

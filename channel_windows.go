@@ -1,0 +1,282 @@
+package tether
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// IPC on Windows, the way Node does it (libuv's src/win/pipe.c and
+// process-stdio.c): the channel is a duplex named pipe, both ends opened for
+// overlapped I/O; the child's end reaches it as a C runtime descriptor
+// (lpReserved2, see crtfd.go) that NODE_CHANNEL_FD names; and on an IPC pipe
+// libuv wraps every write in a frame, so the JSON lines travel inside
+// frames. tether speaks the same on both ends, so a Go parent can fork a
+// Node child and Node's child_process.fork can run a Go child.
+
+// libuv's IPC frame: a 16-byte header, then data_length bytes of the stream.
+//
+//	uint32 flags         // uvFrameHasData, uvFrameHasSocketXfer, ...
+//	uint32 reserved1     // ignored
+//	uint32 data_length   // 0 if there is no data
+//	uint32 reserved2     // 0
+//
+// A frame that carries a socket (Node's handle passing, which tether does
+// not do) has a uvSocketXferLen record between header and data.
+const (
+	uvFrameHeaderLen     = 16
+	uvFrameHasData       = 0x01
+	uvFrameHasSocketXfer = 0x02
+	uvFrameValidFlags    = 0x07
+	uvSocketXferLen      = 632 // WSAPROTOCOL_INFOW and an error code
+)
+
+// errBadFrame is a frame header libuv would not have written.
+var errBadFrame = errors.New("tether: IPC pipe: not a libuv IPC frame")
+
+// pipeConn is a Channel's connection on Windows: the pipe, framed. Read is
+// called by one reader at a time (the Channel's rsem), Write by one writer at
+// a time (the Channel's writing flag); each keeps its own state.
+type pipeConn struct {
+	f *os.File
+
+	// Read state: the header being read, and what is left of the frame.
+	hdr  [uvFrameHeaderLen]byte
+	hdrN int
+	data uint32 // bytes of the current frame's data not yet read
+	skip int    // bytes of a socket transfer record not yet skipped
+
+	wbuf []byte // Write's frame, reused
+}
+
+// Read reads the stream inside the frames: at most the rest of the current
+// frame's data. A read cut by a deadline resumes where it stopped.
+func (c *pipeConn) Read(p []byte) (int, error) {
+	for {
+		if c.data > 0 && len(p) > 0 {
+			n, err := c.f.Read(p[:min(uint32(len(p)), c.data)])
+			c.data -= uint32(n)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the peer's end came inside a frame
+			}
+			return n, err
+		}
+		if c.skip > 0 {
+			var junk [uvSocketXferLen]byte
+			n, err := c.f.Read(junk[:c.skip])
+			c.skip -= n
+			if err != nil {
+				return 0, eofInside(err, true)
+			}
+			continue
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		n, err := c.f.Read(c.hdr[c.hdrN:])
+		c.hdrN += n
+		if err != nil {
+			return 0, eofInside(err, c.hdrN > 0)
+		}
+		if c.hdrN < uvFrameHeaderLen {
+			continue
+		}
+		c.hdrN = 0
+		flags := binary.LittleEndian.Uint32(c.hdr[0:])
+		size := binary.LittleEndian.Uint32(c.hdr[8:])
+		if flags&^uvFrameValidFlags != 0 || (flags&uvFrameHasData == 0 && size != 0) {
+			return 0, fmt.Errorf("%w (flags %#x, %d bytes)", errBadFrame, flags, size)
+		}
+		if flags&uvFrameHasSocketXfer != 0 {
+			// A handle we did not ask for: Windows already duplicated it
+			// into this process, and it stays unused.
+			c.skip = uvSocketXferLen
+		}
+		c.data = size
+	}
+}
+
+func eofInside(err error, inside bool) error {
+	if err == io.EOF && inside {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Write writes b as one frame.
+func (c *pipeConn) Write(b []byte) (int, error) {
+	if uint64(len(b)) > 1<<31 {
+		return 0, fmt.Errorf("tether: IPC write of %d bytes: over a frame's size", len(b))
+	}
+	buf := append(c.wbuf[:0], make([]byte, uvFrameHeaderLen)...)
+	if len(b) > 0 {
+		binary.LittleEndian.PutUint32(buf[0:], uvFrameHasData)
+		binary.LittleEndian.PutUint32(buf[8:], uint32(len(b)))
+	}
+	buf = append(buf, b...)
+	n, err := c.f.Write(buf)
+	if cap(buf) <= 4*maxPending {
+		c.wbuf = buf[:0]
+	}
+	return max(0, n-uvFrameHeaderLen), err
+}
+
+func (c *pipeConn) Close() error                       { return c.f.Close() }
+func (c *pipeConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
+func (c *pipeConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+func (c *pipeConn) SyscallConn() (syscall.RawConn, error) {
+	return c.f.SyscallConn()
+}
+
+// pipeSeq names each channel pipe of this process apart.
+var pipeSeq atomic.Uint64
+
+// channelPair makes the named pipe of an IPC channel: the parent's Channel
+// and the child's end, to be passed to it (as a C runtime descriptor) and
+// then closed. The pipe admits one client and refuses remote ones; our own
+// CreateFile is that client, so nobody else can connect.
+func channelPair() (*Channel, *os.File, error) {
+	name, err := windows.UTF16PtrFromString(fmt.Sprintf(`\\.\pipe\tether-ipc-%d-%d`, os.Getpid(), pipeSeq.Add(1)))
+	if err != nil {
+		return nil, nil, err
+	}
+	server, err := windows.CreateNamedPipe(name,
+		windows.PIPE_ACCESS_DUPLEX|windows.FILE_FLAG_OVERLAPPED|windows.FILE_FLAG_FIRST_PIPE_INSTANCE,
+		windows.PIPE_TYPE_BYTE|windows.PIPE_READMODE_BYTE|windows.PIPE_WAIT|windows.PIPE_REJECT_REMOTE_CLIENTS,
+		1, 64<<10, 64<<10, 0, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CreateNamedPipe: %w", err)
+	}
+	client, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED, 0)
+	if err != nil {
+		_ = windows.CloseHandle(server) // best effort: never used
+		return nil, nil, fmt.Errorf("open the pipe's client end: %w", err)
+	}
+	if err := connected(server); err != nil {
+		_ = windows.CloseHandle(server) // best effort: never used
+		_ = windows.CloseHandle(client) // likewise
+		return nil, nil, err
+	}
+	// Overlapped, so os.NewFile puts it in Go's poller: reads and writes
+	// with deadlines, as on a socket.
+	parent := os.NewFile(uintptr(server), "ipc")
+	child := os.NewFile(uintptr(client), "ipc-child")
+	// NewFile put the child's end in our completion port too; Fd takes it
+	// out (a handle in a port is in it for every process that shares it, and
+	// the child's runtime must put it in its own). Nothing of ours uses it.
+	_ = child.Fd()
+	return newChannel(&pipeConn{f: parent}), child, nil
+}
+
+// connected completes the server's connection to the client that already
+// opened it: ConnectNamedPipe says ERROR_PIPE_CONNECTED at once.
+func connected(server windows.Handle) error {
+	ev, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		return fmt.Errorf("CreateEvent: %w", err)
+	}
+	defer func() { _ = windows.CloseHandle(ev) }() // best effort: ours alone
+	ov := &windows.Overlapped{HEvent: ev}
+	err = windows.ConnectNamedPipe(server, ov)
+	switch {
+	case err == nil, errors.Is(err, windows.ERROR_PIPE_CONNECTED):
+		return nil
+	case errors.Is(err, windows.ERROR_IO_PENDING):
+		// Not seen: the client is already there. Bounded all the same.
+		if ev, werr := windows.WaitForSingleObject(ev, 5000); werr != nil || ev != windows.WAIT_OBJECT_0 {
+			_ = windows.CancelIoEx(server, ov) // best effort: the handle is closed next
+			return fmt.Errorf("ConnectNamedPipe: the client end did not connect")
+		}
+		var n uint32
+		return windows.GetOverlappedResult(server, ov, &n, false)
+	}
+	return fmt.Errorf("ConnectNamedPipe: %w", err)
+}
+
+// startupInfoW is STARTUPINFOW with the fields x/sys leaves unnamed, among
+// them cbReserved2 and lpReserved2, where the C runtime's descriptor table
+// goes.
+type startupInfoW struct {
+	Cb            uint32
+	Reserved      *uint16
+	Desktop       *uint16
+	Title         *uint16
+	X             uint32
+	Y             uint32
+	XSize         uint32
+	YSize         uint32
+	XCountChars   uint32
+	YCountChars   uint32
+	FillAttribute uint32
+	Flags         uint32
+	ShowWindow    uint16
+	CbReserved2   uint16
+	LpReserved2   *byte
+	StdInput      windows.Handle
+	StdOutput     windows.Handle
+	StdErr        windows.Handle
+}
+
+// The two must agree to the byte: startupInfoW is read and written through
+// a *windows.StartupInfo.
+var _ [unsafe.Sizeof(startupInfoW{}) - unsafe.Sizeof(windows.StartupInfo{})]struct{}
+var _ [unsafe.Sizeof(windows.StartupInfo{}) - unsafe.Sizeof(startupInfoW{})]struct{}
+
+// channelFromFD adopts C runtime descriptor fd, which the parent passed in
+// this process's STARTUPINFO, as a Channel.
+func channelFromFD(fd int) (*Channel, error) {
+	f, err := crtPipe(fd)
+	if err != nil {
+		return nil, err
+	}
+	return newChannel(&pipeConn{f: f}), nil
+}
+
+// crtPipe returns the pipe that is C runtime descriptor fd, made
+// non-inheritable.
+func crtPipe(fd int) (*os.File, error) {
+	var si startupInfoW
+	si.Cb = uint32(unsafe.Sizeof(si))
+	if err := windows.GetStartupInfo((*windows.StartupInfo)(unsafe.Pointer(&si))); err != nil {
+		return nil, fmt.Errorf("tether: %s=%d: GetStartupInfo: %w", nodeChannelFD, fd, err)
+	}
+	var table []byte
+	if si.LpReserved2 != nil {
+		table = unsafe.Slice(si.LpReserved2, si.CbReserved2)
+	}
+	h64, err := parseCRTFD(table, fd)
+	if err != nil {
+		return nil, fmt.Errorf("tether: %s=%d: %w", nodeChannelFD, fd, err)
+	}
+	h := windows.Handle(h64)
+	if t, err := windows.GetFileType(h); err != nil || t != windows.FILE_TYPE_PIPE {
+		return nil, fmt.Errorf("tether: %s=%d is not a pipe", nodeChannelFD, fd)
+	}
+	// Our own children must not inherit the channel: a grandchild holding
+	// it would keep the parent from seeing this process's end.
+	if err := windows.SetHandleInformation(h, windows.HANDLE_FLAG_INHERIT, 0); err != nil {
+		return nil, fmt.Errorf("tether: %s=%d: %w", nodeChannelFD, fd, err)
+	}
+	return os.NewFile(uintptr(h), "ipc"), nil
+}
+
+// shutdownFD does nothing on Windows: a pipe has no half-close that leaves
+// what was written readable (DisconnectNamedPipe discards it). Nothing is
+// lost for it: children inherit only the handles tether lists, so no
+// descendant holds the child's end unless the child passed it on.
+func shutdownFD(uintptr) {}
+
+// writeOnce hands every write to the Channel's writer goroutine: an
+// overlapped pipe write has no "as much as fits now" (the Unix socket's
+// non-blocking write), so writing in Send's goroutine could block Send on
+// a peer that does not read.
+func (c *Channel) writeOnce([]byte) (int, error) { return 0, nil }
