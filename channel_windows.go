@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -46,7 +47,8 @@ var errBadFrame = errors.New("tether: IPC pipe: not a libuv IPC frame")
 // called by one reader at a time (the Channel's rsem), Write by one writer at
 // a time (the Channel's writing flag); each keeps its own state.
 type pipeConn struct {
-	f *os.File
+	f        *os.File
+	childEnd *os.File // the parent's: what stands for the child's end (see childEnds)
 
 	// Read state: the header being read, and what is left of the frame.
 	hdr  [uvFrameHeaderLen]byte
@@ -129,7 +131,15 @@ func (c *pipeConn) Write(b []byte) (int, error) {
 	return max(0, n-uvFrameHeaderLen), err
 }
 
-func (c *pipeConn) Close() error                       { return c.f.Close() }
+// Close closes the pipe, and in a parent the child's end if Start never
+// passed it on.
+func (c *pipeConn) Close() error {
+	if h, ok := takeChildEnd(c.childEnd); ok {
+		_ = windows.CloseHandle(h) // best effort: never passed, ours alone
+	}
+	return c.f.Close()
+}
+
 func (c *pipeConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
 func (c *pipeConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
 func (c *pipeConn) SyscallConn() (syscall.RawConn, error) {
@@ -169,12 +179,41 @@ func channelPair() (*Channel, *os.File, error) {
 	// Overlapped, so os.NewFile puts it in Go's poller: reads and writes
 	// with deadlines, as on a socket.
 	parent := os.NewFile(uintptr(server), "ipc")
-	child := os.NewFile(uintptr(client), "ipc-child")
-	// NewFile put the child's end in our completion port too; Fd takes it
-	// out (a handle in a port is in it for every process that shares it, and
-	// the child's runtime must put it in its own). Nothing of ours uses it.
-	_ = child.Fd()
-	return newChannel(&pipeConn{f: parent}), child, nil
+	// The child's end must stay out of our completion port: a port holds the
+	// pipe itself, for every process with a handle to it, so the child's
+	// runtime could not put it in its own, and the child would read without
+	// deadlines (its Close then hangs on a pending read). os.NewFile would
+	// put it in ours, and (*os.File).Fd's way out does not work under Wine.
+	// So Start's file list gets a stand-in, an event's handle, and startOS
+	// passes the pipe in its place (takeChildEnd).
+	ev, err := windows.CreateEvent(nil, 0, 0, nil)
+	if err != nil {
+		_ = parent.Close()              // best effort: never used
+		_ = windows.CloseHandle(client) // likewise
+		return nil, nil, fmt.Errorf("CreateEvent: %w", err)
+	}
+	standIn := os.NewFile(uintptr(ev), "ipc-child")
+	childEnds.Store(standIn, client)
+	return newChannel(&pipeConn{f: parent, childEnd: standIn}), standIn, nil
+}
+
+// childEnds maps each stand-in channelPair returned to the pipe handle it
+// stands for, until startOS takes the handle to pass it to the child (and
+// closes it then), or the parent's Channel closes without a child having
+// taken it (Start failed).
+var childEnds sync.Map // *os.File -> windows.Handle
+
+// takeChildEnd returns the pipe handle f stands for, if it does and nobody
+// took it yet; the caller then owns it.
+func takeChildEnd(f *os.File) (windows.Handle, bool) {
+	if f == nil {
+		return 0, false
+	}
+	v, ok := childEnds.LoadAndDelete(f)
+	if !ok {
+		return 0, false
+	}
+	return v.(windows.Handle), true
 }
 
 // connected completes the server's connection to the client that already

@@ -270,7 +270,14 @@ func inheritStdio(files []*os.File) (*childStdio, error) {
 			s.std[i] = s.std[j] // stdout and stderr sharing one pipe
 			continue
 		}
-		h, err := dupInheritable(f)
+		var h windows.Handle
+		var err error
+		if raw, ok := takeChildEnd(f); ok { // an IPC channel's pipe
+			h, err = dupHandleInheritable(raw)
+			_ = windows.CloseHandle(raw) // best effort: the child gets the duplicate
+		} else {
+			h, err = dupInheritable(f)
+		}
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("%s: %w", descriptorName(i), err)
@@ -312,6 +319,15 @@ func (s *childStdio) crtTable() ([]byte, error) {
 		}
 	}
 	return crtTable(handles, flags)
+}
+
+func dupHandleInheritable(h windows.Handle) (windows.Handle, error) {
+	self := windows.CurrentProcess()
+	var dup windows.Handle
+	if err := windows.DuplicateHandle(self, h, self, &dup, 0, true, windows.DUPLICATE_SAME_ACCESS); err != nil {
+		return 0, fmt.Errorf("duplicate handle: %w", err)
+	}
+	return dup, nil
 }
 
 func dupInheritable(f *os.File) (windows.Handle, error) {
