@@ -41,7 +41,7 @@ func crtTable(handles []uint64, flags []byte) ([]byte, error) {
 	n := len(handles)
 	size := 4 + n + crtHandleSize*n
 	if n != len(flags) || size > 0xffff {
-		return nil, fmt.Errorf("C runtime descriptor table of %d entries", n)
+		return nil, fmt.Errorf("a C runtime descriptor table of %d entries", n)
 	}
 	b := make([]byte, size)
 	binary.LittleEndian.PutUint32(b, uint32(n))
@@ -60,7 +60,7 @@ func parseCRTFD(b []byte, fd int) (uint64, error) {
 	}
 	n := int(int32(binary.LittleEndian.Uint32(b)))
 	if n < 0 || len(b) < 4+n+crtHandleSize*n {
-		return 0, fmt.Errorf("C runtime descriptor table of %d bytes claims %d entries", len(b), n)
+		return 0, fmt.Errorf("the C runtime descriptor table of %d bytes claims %d entries", len(b), n)
 	}
 	if fd < 0 || fd >= n {
 		return 0, errNoCRTFD

@@ -53,8 +53,6 @@ const treeDiesAtClose = false
 // and macOS.
 const pipeCapacity = 64 << 10
 
-const underWine = false
-
 func skipOnWindows(testing.TB, string) {}
 
 func skipUnderWine(testing.TB, string) {}
