@@ -161,16 +161,7 @@ type matrixRun struct {
 func runParent(t *testing.T, ending, level string, trees int, kind string, grace time.Duration) matrixRun {
 	t.Helper()
 	dir := t.TempDir()
-	path, argv, env := testproc.Command("parent", ending, level, dir, strconv.Itoa(trees), kind, grace.String())
-	c := exec.Command(path, argv[1:]...)
-	c.Args[0], c.Env = argv[0], env
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, out := startHelper(t, "parent", ending, level, dir, strconv.Itoa(trees), kind, grace.String())
 	var run matrixRun
 	t.Cleanup(func() {
 		for _, p := range run.pinned { // a failed test leaves nothing behind

@@ -164,16 +164,7 @@ type winRun struct {
 
 func runWinParent(t *testing.T, ending, token, starter string) winRun {
 	t.Helper()
-	path, argv, env := testproc.Command("win-parent", ending, token, starter)
-	c := exec.Command(path, argv[1:]...)
-	c.Args[0], c.Env = argv[0], env
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, out := startHelper(t, "win-parent", ending, token, starter)
 	parent := testproc.Pin(c.Process.Pid)
 	t.Cleanup(parent.Kill)
 	lines, stop := make(chan string), make(chan struct{})

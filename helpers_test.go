@@ -306,3 +306,29 @@ func hostPIDLines(leader int, lines string) error {
 	}
 	return nil
 }
+
+// blockForever blocks until the process is killed. Not select {}: with no
+// other goroutine (on Windows, once stdin is at EOF) the runtime calls that
+// a deadlock and the program exits.
+func blockForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// startHelper starts program name of the test binary with os/exec (outside
+// tether: a parent the test ends itself) and returns its stdout.
+func startHelper(t *testing.T, name string, args ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	path, argv, env := testproc.Command(name, args...)
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c, out
+}

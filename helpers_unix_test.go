@@ -7,7 +7,6 @@ import (
 	"os"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tetherproc/tether"
 )
@@ -28,14 +27,6 @@ func reapAndBlock() {
 		if _, err := syscall.Wait4(-1, &ws, 0, nil); err == syscall.ECHILD {
 			blockForever()
 		}
-	}
-}
-
-// blockForever blocks until the process is killed. Not select {}: with no
-// other goroutine the runtime calls that a deadlock and exits.
-func blockForever() {
-	for {
-		time.Sleep(time.Hour)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tetherproc/tether"
 
@@ -27,15 +26,6 @@ func newSessionAttr(setsid bool) *syscall.SysProcAttr {
 
 // reapAndBlock blocks until killed: Windows has no zombies to reap.
 func reapAndBlock() { blockForever() }
-
-// blockForever blocks until the process is killed. Not select {}: with no
-// other goroutine (stdin at EOF, say) the runtime calls that a deadlock and
-// the program exits.
-func blockForever() {
-	for {
-		time.Sleep(time.Hour)
-	}
-}
 
 // lowerFDLimit: Windows has no descriptor limit to lower.
 func lowerFDLimit(uint64) error {
