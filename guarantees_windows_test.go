@@ -94,6 +94,7 @@ func helperWinParent(args []string) {
 		out = p.Stdout()
 	}
 	br := bufio.NewReader(out)
+	var pids []int
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -101,13 +102,28 @@ func helperWinParent(args []string) {
 			os.Exit(2)
 		}
 		fmt.Print(line)
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "member" {
+			pid, _ := strconv.Atoi(f[2])
+			pids = append(pids, pid)
+		}
 		if line == "tree ready\n" {
 			break
 		}
 	}
+	if args[0] == "Shutdown" {
+		// Shutdown returns once every tree is gone: count, before this
+		// process's own end could be what ended them.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := tether.Shutdown(ctx); err != nil {
+			fmt.Println("shutdown:", err)
+			os.Exit(2)
+		}
+		fmt.Println("alive-after-shutdown", len(testproc.Survivors(pids...)))
+	}
 	fmt.Println("parent ready")
 	switch args[0] {
-	case "return":
+	case "return", "Shutdown":
 		return
 	case "exit":
 		os.Exit(3)
@@ -119,7 +135,7 @@ func helperWinParent(args []string) {
 
 func TestGuaranteesWindows(t *testing.T) {
 	t.Parallel()
-	for _, ending := range []string{"return", "exit", "panic", "TerminateProcess", "SIGKILL"} {
+	for _, ending := range []string{"return", "exit", "panic", "TerminateProcess", "SIGKILL", "Shutdown"} {
 		t.Run(ending, func(t *testing.T) {
 			t.Parallel()
 			if ending == "SIGKILL" && !underWine {
@@ -129,6 +145,9 @@ func TestGuaranteesWindows(t *testing.T) {
 			run := runWinParent(t, ending, token, "tether")
 			if len(run.members) != len(winTreeKinds) { // the child and every kind but breakaway
 				t.Fatalf("tree started %d members, want %d: %v", len(run.members), len(winTreeKinds), run.members)
+			}
+			if ending == "Shutdown" && run.afterShutdown != 0 {
+				t.Errorf("%d members alive when Shutdown returned", run.afterShutdown)
 			}
 			if run.breakaway == "" {
 				t.Errorf("CREATE_BREAKAWAY_FROM_JOB was not refused: the job lets a member leave")
@@ -160,6 +179,7 @@ type winRun struct {
 	gone               time.Duration
 	breakaway          string
 	code               int // the parent's exit code
+	afterShutdown      int // members alive when the parent's Shutdown returned
 }
 
 func runWinParent(t *testing.T, ending, token, starter string) winRun {
@@ -204,6 +224,8 @@ read:
 				t.Cleanup(pinned.Kill)      // normally gone already: then a no-op
 				pids[pid] = f[1] + " " + f[2]
 				run.members = append(run.members, pids[pid])
+			case len(f) == 2 && f[0] == "alive-after-shutdown":
+				run.afterShutdown, _ = strconv.Atoi(f[1])
 			case strings.HasPrefix(line, "refused breakaway: "):
 				run.breakaway = strings.TrimPrefix(line, "refused breakaway: ")
 			default:
