@@ -52,6 +52,8 @@ soak:
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzLines -fuzztime 60s .
 	$(GO) test -run XXX -fuzz FuzzChannelFraming -fuzztime 60s .
+	$(GO) test -run XXX -fuzz FuzzParseCRTFD -fuzztime 60s .
+	$(GO) test -run XXX -fuzz FuzzUVFrames -fuzztime 60s .
 	$(GO) test -run XXX -fuzz FuzzParse$$ -fuzztime 60s ./procfile
 	$(GO) test -run XXX -fuzz FuzzParseEnv -fuzztime 60s ./procfile
 

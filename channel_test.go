@@ -352,7 +352,6 @@ func TestChannelNodeChild(t *testing.T) {
 	})
 
 	t.Run("handle-refused", func(t *testing.T) {
-		skipUnderWine(t, "Node for Windows under Wine sends nothing more once asked to send a handle (the cause is not isolated: Wine's WSADuplicateSocketW is the suspect)")
 		if err := ch.Send("handle"); err != nil {
 			t.Fatal(err)
 		}

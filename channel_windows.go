@@ -1,10 +1,8 @@
 package tether
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -23,113 +21,18 @@ import (
 // frames. tether speaks the same on both ends, so a Go parent can fork a
 // Node child and Node's child_process.fork can run a Go child.
 
-// libuv's IPC frame: a 16-byte header, then data_length bytes of the stream.
-//
-//	uint32 flags         // uvFrameHasData, uvFrameHasSocketXfer, ...
-//	uint32 reserved1     // ignored
-//	uint32 data_length   // 0 if there is no data
-//	uint32 reserved2     // 0
-//
-// A frame that carries a socket (Node's handle passing, which tether does
-// not do) has a uvSocketXferLen record between header and data.
-const (
-	uvFrameHeaderLen     = 16
-	uvFrameHasData       = 0x01
-	uvFrameHasSocketXfer = 0x02
-	uvFrameValidFlags    = 0x07
-	uvSocketXferLen      = 632 // WSAPROTOCOL_INFOW and an error code
-)
-
-// errBadFrame is a frame header libuv would not have written.
-var errBadFrame = errors.New("tether: IPC pipe: not a libuv IPC frame")
-
-// pipeConn is a Channel's connection on Windows: the pipe, framed. Read is
-// called by one reader at a time (the Channel's rsem), Write by one writer at
-// a time (the Channel's writing flag); each keeps its own state.
+// pipeConn is a Channel's connection on Windows: the pipe, the stream in
+// libuv's frames (uvframe.go). Read is called by one reader at a time (the
+// Channel's rsem), Write by one writer at a time (the Channel's writing
+// flag).
 type pipeConn struct {
 	f        *os.File
 	childEnd *os.File // the parent's: what stands for the child's end (see childEnds)
-
-	// Read state: the header being read, and what is left of the frame.
-	hdr  [uvFrameHeaderLen]byte
-	hdrN int
-	data uint32 // bytes of the current frame's data not yet read
-	skip int    // bytes of a socket transfer record not yet skipped
-
-	wbuf []byte // Write's frame, reused
+	frames   uvFramer
 }
 
-// Read reads the stream inside the frames: at most the rest of the current
-// frame's data. A read cut by a deadline resumes where it stopped.
-func (c *pipeConn) Read(p []byte) (int, error) {
-	for {
-		if c.data > 0 && len(p) > 0 {
-			n, err := c.f.Read(p[:min(uint32(len(p)), c.data)])
-			c.data -= uint32(n)
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // the peer's end came inside a frame
-			}
-			return n, err
-		}
-		if c.skip > 0 {
-			var junk [uvSocketXferLen]byte
-			n, err := c.f.Read(junk[:c.skip])
-			c.skip -= n
-			if err != nil {
-				return 0, eofInside(err, true)
-			}
-			continue
-		}
-		if len(p) == 0 {
-			return 0, nil
-		}
-		n, err := c.f.Read(c.hdr[c.hdrN:])
-		c.hdrN += n
-		if err != nil {
-			return 0, eofInside(err, c.hdrN > 0)
-		}
-		if c.hdrN < uvFrameHeaderLen {
-			continue
-		}
-		c.hdrN = 0
-		flags := binary.LittleEndian.Uint32(c.hdr[0:])
-		size := binary.LittleEndian.Uint32(c.hdr[8:])
-		if flags&^uvFrameValidFlags != 0 || (flags&uvFrameHasData == 0 && size != 0) {
-			return 0, fmt.Errorf("%w (flags %#x, %d bytes)", errBadFrame, flags, size)
-		}
-		if flags&uvFrameHasSocketXfer != 0 {
-			// A handle we did not ask for: Windows already duplicated it
-			// into this process, and it stays unused.
-			c.skip = uvSocketXferLen
-		}
-		c.data = size
-	}
-}
-
-func eofInside(err error, inside bool) error {
-	if err == io.EOF && inside {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-// Write writes b as one frame.
-func (c *pipeConn) Write(b []byte) (int, error) {
-	if uint64(len(b)) > 1<<31 {
-		return 0, fmt.Errorf("tether: IPC write of %d bytes: over a frame's size", len(b))
-	}
-	buf := append(c.wbuf[:0], make([]byte, uvFrameHeaderLen)...)
-	if len(b) > 0 {
-		binary.LittleEndian.PutUint32(buf[0:], uvFrameHasData)
-		binary.LittleEndian.PutUint32(buf[8:], uint32(len(b)))
-	}
-	buf = append(buf, b...)
-	n, err := c.f.Write(buf)
-	if cap(buf) <= 4*maxPending {
-		c.wbuf = buf[:0]
-	}
-	return max(0, n-uvFrameHeaderLen), err
-}
+func (c *pipeConn) Read(p []byte) (int, error)  { return c.frames.read(c.f, p) }
+func (c *pipeConn) Write(b []byte) (int, error) { return c.frames.write(c.f, b) }
 
 // Close closes the pipe, and in a parent the child's end if Start never
 // passed it on.
