@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -183,6 +184,14 @@ func startOS(path string, argv, env []string, dir string, files []*os.File, _ bo
 		windows.CREATE_UNICODE_ENVIRONMENT | windows.EXTENDED_STARTUPINFO_PRESENT
 	var pi windows.ProcessInformation
 	err = windows.CreateProcess(app, cmdLine, nil, nil, inherit, flags, &envb[0], dirp, &si.StartupInfo, &pi)
+	for try := 1; try < 3 && errors.Is(err, windows.ERROR_INTERNAL_ERROR) && underWine(); try++ {
+		// Wine 8, under load: now and then the new process dies in Wine's
+		// own start-up ("wine client error: sendmsg: Bad file
+		// descriptor"), before any of its code ran, and CreateProcess
+		// says ERROR_INTERNAL_ERROR. Trying again is safe for that reason.
+		// (About one run in three of the Windows suite met it.)
+		err = windows.CreateProcess(app, cmdLine, nil, nil, inherit, flags, &envb[0], dirp, &si.StartupInfo, &pi)
+	}
 	runtime.KeepAlive(std) // the attribute list points into std.list
 	runtime.KeepAlive(crt) // and si into crt
 	if err != nil {
@@ -215,6 +224,12 @@ func discard(pi *windows.ProcessInformation, job windows.Handle) {
 	_ = windows.CloseHandle(pi.Process)                  // best effort: as above
 	_ = windows.CloseHandle(job)                         // best effort: as above
 }
+
+// underWine says whether this is Wine rather than Windows: Wine's ntdll
+// exports wine_get_version. Only a workaround of a Wine fault asks.
+var underWine = sync.OnceValue(func() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+})
 
 // kernel32 procedures called through LazyProc.Call, which is
 // //go:uintptrescapes: the buffers passed as uintptr stay alive and in place
