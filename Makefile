@@ -38,7 +38,7 @@ unit:
 # Wine prefix on first use and says what it works around (-overlay is one of
 # those) and fetches Node for Windows for the IPC interop tests. No -race (it
 # needs cgo for Windows); -short as for the group level.
-# The prefix's wineserver ends by itself 15 s after the last test binary.
+# The prefix's wineserver ends by itself 60 s after the last test binary.
 WINE_EXEC = $(CURDIR)/.ci/wine-exec
 wine:
 	@ov=$$($(WINE_EXEC) --overlay) && $(WINE_EXEC) --node || exit 1; \
