@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -83,7 +82,7 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // Done is closed, Context is cancelled at once (with that error as its
 // cause), Close returns nil and SetMaxMessageSize does nothing.
 type Channel struct {
-	conn *net.UnixConn
+	conn channelConn
 	rc   syscall.RawConn // conn's descriptor, for writes that must not wait
 
 	maxMsg atomic.Int64
@@ -184,7 +183,17 @@ func (noChannelError) Is(target error) bool {
 // missing reports whether c is a nil or zero Channel: no channel at all.
 func (c *Channel) missing() bool { return c == nil || c.conn == nil }
 
-func newChannel(conn *net.UnixConn) *Channel {
+// channelConn is the connection under a Channel: a *net.UnixConn (a stream
+// socket) on Unix; on Windows a named pipe that carries the stream in
+// libuv's IPC frames (channel_windows.go).
+type channelConn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	SyscallConn() (syscall.RawConn, error)
+}
+
+func newChannel(conn channelConn) *Channel {
 	rc, _ := conn.SyscallConn() // cannot fail for an open conn
 	c := &Channel{
 		conn:     conn,

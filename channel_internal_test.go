@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"reflect"
 	"strings"
 	"sync"
@@ -454,7 +455,7 @@ func TestChannelConcurrentSends(t *testing.T) {
 // smallSendBuffer shrinks the kernel's send buffer of c's socket so that it
 // fills after a few KiB the peer has not read.
 func smallSendBuffer(t *testing.T, c *Channel) {
-	if err := c.conn.SetWriteBuffer(4096); err != nil {
+	if err := c.conn.(*net.UnixConn).SetWriteBuffer(4096); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -65,17 +65,21 @@ type Cmd struct {
 
 	// ExtraFiles are passed to the child as descriptors 3, 4, ... in order
 	// (as in os/exec); a nil entry leaves that descriptor closed in the
-	// child. The caller keeps and closes its own copies. Linux and macOS; at
-	// most 61 non-nil ones at the keeper levels (64 descriptors per spawn,
-	// stdio included).
+	// child. The caller keeps and closes its own copies. At most 61 non-nil
+	// ones at the keeper levels (64 descriptors per spawn, stdio included).
+	// On Windows they are the C runtime's descriptors 3, 4, ... (passed in
+	// STARTUPINFO as libuv passes them): a Node or C child finds them by
+	// number, a Go child has no C runtime to find them with.
 	ExtraFiles []*os.File
 
 	// IPC, if true, gives the child a Node-compatible IPC channel (see
 	// Channel): a socketpair end at the descriptor after ExtraFiles (3 when
 	// there are none) named by NODE_CHANNEL_FD, with
-	// NODE_CHANNEL_SERIALIZATION_MODE=json. A Node child uses process.send
-	// and process.on('message'); a Go child calls ParentChannel. The
-	// parent's end is Process.Channel.
+	// NODE_CHANNEL_SERIALIZATION_MODE=json. On Windows it is a named pipe
+	// at that C runtime descriptor, the messages in libuv's IPC frames, as
+	// Node does it there. A Node child uses process.send and
+	// process.on('message'); a Go child calls ParentChannel. The parent's
+	// end is Process.Channel.
 	IPC bool
 
 	// StopMessage, if not nil and IPC is set, is what Stop (and the end of
@@ -85,6 +89,8 @@ type Cmd struct {
 	// continues as usual with StopSignal, StopTimeout and SIGKILL. PM2 sends
 	// "shutdown"; execa {"type": "execa:ipc:cancel"}. If the message cannot
 	// be sent (the channel is closed), the stop goes straight to StopSignal.
+	// On Windows, where the stop signal reaches console programs only (and
+	// none under Wine), it is the graceful stop.
 	StopMessage any
 
 	// Foreground, if true, makes the child's process group the foreground

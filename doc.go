@@ -90,10 +90,11 @@
 // call one never runs in a keeper. At ContainGroup, and on Windows and
 // FreeBSD, there is no keeper.
 //
-// Linux is where tether is built and tested. macOS and FreeBSD use the Unix
-// code at the process-group level, with a wait4 goroutine per child in place
-// of pidfds; macOS also has ContainKeeper (opt-in: trees as process groups,
-// the parent watched by kqueue). Windows puts each tree in a Job Object that
-// dies with the parent (no IPC there yet). They compile in CI but are not
-// run.
+// Linux is where tether is built and tested. Windows puts each tree in a Job
+// Object that dies with the parent, and speaks Node's IPC there as Node does
+// (a named pipe passed as a C runtime descriptor); its tests run under Wine,
+// not on Windows. macOS and FreeBSD use the Unix code at the process-group
+// level, with a wait4 goroutine per child in place of pidfds; macOS also has
+// ContainKeeper (opt-in: trees as process groups, the parent watched by
+// kqueue). They compile in CI but are not run.
 package tether

@@ -1,3 +1,7 @@
+//go:build unix
+
+// The examples run Unix programs (sh, yes, printf).
+
 package tether_test
 
 import (

@@ -47,7 +47,7 @@ func helperTree(args []string) {
 		path, argv, env := testproc.Command(prog, a...)
 		c := exec.Command(path, argv[1:]...)
 		c.Args[0], c.Env, c.Stdout, c.Stderr = argv[0], env, os.Stdout, os.Stderr
-		c.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+		c.SysProcAttr = newSessionAttr(setsid)
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, "tree:", err)
 			os.Exit(2)
@@ -58,12 +58,7 @@ func helperTree(args []string) {
 	start(true, "member", "plain")
 	start(false, "daemonize")
 	start(false, "member", "polite", dir)
-	for { // reap what exits; wait for the end
-		var ws syscall.WaitStatus
-		if _, err := syscall.Wait4(-1, &ws, 0, nil); err == syscall.ECHILD {
-			select {}
-		}
-	}
+	reapAndBlock()
 }
 
 // helperDaemonize double-forks: it starts a member in a new session and
@@ -72,7 +67,7 @@ func helperDaemonize([]string) {
 	path, argv, env := testproc.Command("member", "plain")
 	c := exec.Command(path, argv[1:]...)
 	c.Args[0], c.Env, c.Stdout = argv[0], env, os.Stdout
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	c.SysProcAttr = newSessionAttr(true)
 	if err := c.Start(); err != nil {
 		os.Exit(2)
 	}
@@ -96,7 +91,7 @@ func helperMember(args []string) {
 		os.Exit(0)
 	}
 	fmt.Printf("pid %d\n", os.Getpid())
-	select {}
+	blockForever()
 }
 
 // shTree is a tree from /bin/sh, lighter than test binaries (a race-enabled
@@ -142,7 +137,7 @@ func helperParent(args []string) {
 		}
 		return
 	}
-	select {} // the test sends the signal
+	blockForever() // the test sends the signal
 }
 
 var endings = []string{"return", "exit", "fatal", "panic", "SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"}
@@ -166,16 +161,7 @@ type matrixRun struct {
 func runParent(t *testing.T, ending, level string, trees int, kind string, grace time.Duration) matrixRun {
 	t.Helper()
 	dir := t.TempDir()
-	path, argv, env := testproc.Command("parent", ending, level, dir, strconv.Itoa(trees), kind, grace.String())
-	c := exec.Command(path, argv[1:]...)
-	c.Args[0], c.Env = argv[0], env
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, out := startHelper(t, "parent", ending, level, dir, strconv.Itoa(trees), kind, grace.String())
 	var run matrixRun
 	t.Cleanup(func() {
 		for _, p := range run.pinned { // a failed test leaves nothing behind
@@ -338,6 +324,7 @@ var pidnsLevel = sync.OnceValues(func() (bool, string) {
 // levels are the containment levels this machine offers that claim the
 // whole matrix.
 func strongLevels(t *testing.T) []string {
+	skipOnWindows(t, "the keeper and cgroup levels are Linux's and macOS's; there a Job Object holds the tree (TestGuaranteesWindows)")
 	levels := []string{"keeper"}
 	if ok, why := cgroupLevel(); ok {
 		levels = append(levels, "cgroup")

@@ -148,13 +148,13 @@ func helperStderr(args []string) {
 func helperSleep([]string) {
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	select {}
+	blockForever()
 }
 
 func helperIgnoreTerm([]string) {
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	fmt.Println("ready")
-	select {}
+	blockForever()
 }
 
 // helperSpawn starts another program and prints "pid N". Options before the
@@ -180,7 +180,7 @@ func helperSpawn(args []string) {
 	if !null {
 		c.Stdout = os.Stdout
 	}
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	c.SysProcAttr = newSessionAttr(setsid)
 	if err := c.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -190,7 +190,7 @@ func helperSpawn(args []string) {
 		os.Exit(0)
 	}
 	fmt.Println("ready")
-	select {}
+	blockForever()
 }
 
 // helperBytes writes N bytes of a deterministic sequence (see pattern).
@@ -233,8 +233,7 @@ func helperCloseStdout([]string) {
 // pipes, and reports what Start said.
 func helperEMFILE([]string) {
 	// Use up the descriptors below the limit we set.
-	lim := syscall.Rlimit{Cur: 12, Max: 12}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	if err := lowerFDLimit(12); err != nil {
 		fmt.Println("setrlimit:", err)
 		os.Exit(2)
 	}
@@ -306,4 +305,30 @@ func hostPIDLines(leader int, lines string) error {
 		fmt.Println(strings.Join(f, " "))
 	}
 	return nil
+}
+
+// blockForever blocks until the process is killed. Not select {}: with no
+// other goroutine (on Windows, once stdin is at EOF) the runtime calls that
+// a deadlock and the program exits.
+func blockForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// startHelper starts program name of the test binary with os/exec (outside
+// tether: a parent the test ends itself) and returns its stdout.
+func startHelper(t *testing.T, name string, args ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	path, argv, env := testproc.Command(name, args...)
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c, out
 }

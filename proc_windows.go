@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -97,14 +98,15 @@ func signalNumber(s os.Signal) int {
 // a new kill-on-close job, and only then lets its main thread run. os/exec
 // cannot do this: it gives no handle to the main thread to resume.
 //
-// files are the child's stdin, stdout and stderr; a nil or missing one
-// leaves the child without that handle. A relative path is taken relative to
-// dir, as on Unix.
+// files are the child's stdin, stdout and stderr, then its descriptors 3
+// and up (ExtraFiles, the IPC channel); a nil or missing one leaves the
+// child without that handle. Windows has no inherited descriptor numbers:
+// those past the third reach the child as the C runtime's descriptor table
+// (crtfd.go), as libuv passes them, where a C runtime (Node's, a C
+// program's) finds them by number; a Go child has no C runtime, and only
+// tether.ParentChannel reads the table. A relative path is taken relative
+// to dir, as on Unix.
 func startOS(path string, argv, env []string, dir string, files []*os.File, _ bool) (*osProc, error) {
-	if len(files) > 3 {
-		// A Windows child has no descriptor table to find them in.
-		return nil, fmt.Errorf("ExtraFiles on Windows: %w", errors.ErrUnsupported)
-	}
 	if dir != "" {
 		abs, err := filepath.Abs(dir) // CreateProcess wants a full path
 		if err != nil {
@@ -153,6 +155,14 @@ func startOS(path string, argv, env []string, dir string, files []*os.File, _ bo
 	si.Cb = uint32(unsafe.Sizeof(*si))
 	si.Flags = windows.STARTF_USESTDHANDLES
 	si.StdInput, si.StdOutput, si.StdErr = std.std[0], std.std[1], std.std[2]
+	crt, err := std.crtTable()
+	if err != nil {
+		return nil, err
+	}
+	if crt != nil {
+		sr := (*startupInfoW)(unsafe.Pointer(&si.StartupInfo))
+		sr.CbReserved2, sr.LpReserved2 = uint16(len(crt)), &crt[0]
+	}
 	inherit := len(std.list) > 0
 	if inherit {
 		// The child inherits exactly these, whatever else in this process
@@ -174,7 +184,16 @@ func startOS(path string, argv, env []string, dir string, files []*os.File, _ bo
 		windows.CREATE_UNICODE_ENVIRONMENT | windows.EXTENDED_STARTUPINFO_PRESENT
 	var pi windows.ProcessInformation
 	err = windows.CreateProcess(app, cmdLine, nil, nil, inherit, flags, &envb[0], dirp, &si.StartupInfo, &pi)
+	for try := 1; try < 3 && errors.Is(err, windows.ERROR_INTERNAL_ERROR) && underWine(); try++ {
+		// Wine 8, under load: now and then the new process dies in Wine's
+		// own start-up ("wine client error: sendmsg: Bad file
+		// descriptor"), before any of its code ran, and CreateProcess
+		// says ERROR_INTERNAL_ERROR. Trying again is safe for that reason.
+		// (About one run in three of the Windows suite met it.)
+		err = windows.CreateProcess(app, cmdLine, nil, nil, inherit, flags, &envb[0], dirp, &si.StartupInfo, &pi)
+	}
 	runtime.KeepAlive(std) // the attribute list points into std.list
+	runtime.KeepAlive(crt) // and si into crt
 	if err != nil {
 		_ = windows.CloseHandle(job) // best effort: the job is empty
 		// A missing program is ERROR_FILE_NOT_FOUND or
@@ -205,6 +224,12 @@ func discard(pi *windows.ProcessInformation, job windows.Handle) {
 	_ = windows.CloseHandle(pi.Process)                  // best effort: as above
 	_ = windows.CloseHandle(job)                         // best effort: as above
 }
+
+// underWine says whether this is Wine rather than Windows: Wine's ntdll
+// exports wine_get_version. Only a workaround of a Wine fault asks.
+var underWine = sync.OnceValue(func() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+})
 
 // kernel32 procedures called through LazyProc.Call, which is
 // //go:uintptrescapes: the buffers passed as uintptr stay alive and in place
@@ -240,8 +265,8 @@ func newTreeJob() (windows.Handle, error) {
 // startOS owns them until CreateProcess has copied them into the child, and
 // closes them then, as it does on every error path.
 type childStdio struct {
-	std  [3]windows.Handle // 0 where the child gets none
-	list []windows.Handle  // each distinct handle once: the inherit list
+	std  []windows.Handle // by descriptor, at least 3; 0 where the child gets none
+	list []windows.Handle // each distinct handle once: the inherit list
 }
 
 // inheritStdio duplicates each file's handle as inheritable; a file without
@@ -251,7 +276,7 @@ type childStdio struct {
 // Inherit()) off Go's I/O completion port, and keeps each file from being
 // closed while it is duplicated.
 func inheritStdio(files []*os.File) (*childStdio, error) {
-	s := new(childStdio)
+	s := &childStdio{std: make([]windows.Handle, max(3, len(files)))}
 	for i, f := range files {
 		if f == nil {
 			continue
@@ -260,10 +285,17 @@ func inheritStdio(files []*os.File) (*childStdio, error) {
 			s.std[i] = s.std[j] // stdout and stderr sharing one pipe
 			continue
 		}
-		h, err := dupInheritable(f)
+		var h windows.Handle
+		var err error
+		if raw, ok := takeChildEnd(f); ok { // an IPC channel's pipe
+			h, err = dupHandleInheritable(raw)
+			_ = windows.CloseHandle(raw) // best effort: the child gets the duplicate
+		} else {
+			h, err = dupInheritable(f)
+		}
 		if err != nil {
 			s.close()
-			return nil, fmt.Errorf("%s: %w", stdioNames[i], err)
+			return nil, fmt.Errorf("%s: %w", descriptorName(i), err)
 		}
 		if h != 0 {
 			s.std[i] = h
@@ -271,6 +303,46 @@ func inheritStdio(files []*os.File) (*childStdio, error) {
 		}
 	}
 	return s, nil
+}
+
+func descriptorName(i int) string {
+	if i < len(stdioNames) {
+		return stdioNames[i]
+	}
+	return fmt.Sprintf("descriptor %d", i)
+}
+
+// crtTable is the C runtime descriptor table for descriptors 3 and up, nil
+// if there are none. Descriptors 0 to 2 are left out of it (no handle): the
+// child's runtime then takes STARTUPINFO's standard handles for them.
+func (s *childStdio) crtTable() ([]byte, error) {
+	if len(s.std) <= 3 {
+		return nil, nil
+	}
+	handles := make([]uint64, len(s.std))
+	flags := make([]byte, len(s.std))
+	for i, h := range s.std {
+		handles[i] = crtNoHandle
+		if i < 3 || h == 0 {
+			continue
+		}
+		handles[i], flags[i] = uint64(h), crtFOPEN
+		if t, _ := windows.GetFileType(h); t == windows.FILE_TYPE_PIPE {
+			flags[i] |= crtFPIPE
+		} else if t == windows.FILE_TYPE_CHAR {
+			flags[i] |= crtFDEV
+		}
+	}
+	return crtTable(handles, flags)
+}
+
+func dupHandleInheritable(h windows.Handle) (windows.Handle, error) {
+	self := windows.CurrentProcess()
+	var dup windows.Handle
+	if err := windows.DuplicateHandle(self, h, self, &dup, 0, true, windows.DUPLICATE_SAME_ACCESS); err != nil {
+		return 0, fmt.Errorf("duplicate handle: %w", err)
+	}
+	return dup, nil
 }
 
 func dupInheritable(f *os.File) (windows.Handle, error) {

@@ -252,9 +252,10 @@ const (
 func (w *stdinPipe) Write(b []byte) (int, error) {
 	n, err := w.f.Write(b)
 	if err != nil {
+		if perr, ok := brokenPipe(err); ok {
+			return n, fmt.Errorf("tether: write stdin of pid %d: the process closed its stdin or exited: %w", w.pid, perr)
+		}
 		switch {
-		case errors.Is(err, syscall.EPIPE):
-			return n, fmt.Errorf("tether: write stdin of pid %d: the process closed its stdin or exited: %w", w.pid, err)
 		case errors.Is(err, os.ErrClosed) && w.closer.Load() == stdinClosedAtClose:
 			return n, fmt.Errorf("tether: write stdin of pid %d: the process exited and closed: %w", w.pid, syscall.EPIPE)
 		case errors.Is(err, os.ErrClosed):

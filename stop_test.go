@@ -1,3 +1,5 @@
+//go:build unix
+
 package tether_test
 
 import (

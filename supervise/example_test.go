@@ -1,3 +1,7 @@
+//go:build unix
+
+// The examples run sh, and Example_readiness uses ReadyFD: Unix only.
+
 package supervise_test
 
 import (

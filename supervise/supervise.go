@@ -350,7 +350,7 @@ func validate(specs []Spec) error {
 		seen[sp.Name] = true
 		if sp.Ready != nil {
 			if err := sp.Ready.check(sp.Cmd); err != nil {
-				return fmt.Errorf("tether: Spec %q: %s", sp.Name, strings.TrimPrefix(err.Error(), "tether: "))
+				return specError{fmt.Sprintf("tether: Spec %q: %s", sp.Name, strings.TrimPrefix(err.Error(), "tether: ")), err}
 			}
 		}
 	}
@@ -393,6 +393,16 @@ func validate(specs []Spec) error {
 	}
 	return nil
 }
+
+// specError names the Spec a check failed for and wraps the check's error,
+// so errors.Is still finds what ReadyFD documents (errors.ErrUnsupported).
+type specError struct {
+	msg string
+	err error
+}
+
+func (e specError) Error() string { return e.msg }
+func (e specError) Unwrap() error { return e.err }
 
 // Signal sends sig to the tree of the named process's current run (see
 // tether.Process.Signal): this is how `tether run` forwards the signals it

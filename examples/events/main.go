@@ -1,3 +1,7 @@
+//go:build unix
+
+// (Unix only: its scenes run sh and signal the tree.)
+
 // Command events shows tether's exit and close events on real children: a
 // process's two ends, the Node.js leak that never closed (nodejs/node#4049),
 // a grandchild that holds a pipe, a graceful stop that has to escalate — and

@@ -166,11 +166,10 @@ func runProgram(name string) {
 	fn(os.Args[1:])
 }
 
-// Alive reports whether pid is a running process (not a zombie).
-func Alive(pid int) bool {
-	state, ok := procState(pid)
-	return ok && state != 'Z' && state != 'X'
-}
+// Alive reports whether pid is a running process (not a zombie). It asks
+// the system (see alive), so that a survivor check never passes for want of
+// a /proc to read.
+func Alive(pid int) bool { return alive(pid) }
 
 // Survivors returns the pids among pids that are still alive.
 func Survivors(pids ...int) []int {
@@ -292,6 +291,9 @@ func userGoroutines() int {
 }
 
 func countFDs() int {
+	if !hasProc {
+		return 0 // no descriptor table to count (not counted on Windows yet)
+	}
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return 0
@@ -333,6 +335,9 @@ func procState(pid int) (byte, bool) {
 // PIDNamespace names pid's PID namespace ("pid:[4026531836]"), "" if it
 // cannot be read.
 func PIDNamespace(pid int) string {
+	if !hasProc {
+		return ""
+	}
 	ns, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
 	return ns
 }
@@ -365,9 +370,12 @@ func HostPIDs(ns string) map[int]int {
 	return out
 }
 
-// startTime is field 22 of /proc/PID/stat: with the pid it names one process
-// for good.
-func startTime(pid int) (string, bool) {
+// startTime is when pid started, as the system says it (see processStart):
+// with the pid it names one process for good.
+func startTime(pid int) (string, bool) { return processStart(pid) }
+
+// procStartTime is field 22 of /proc/PID/stat.
+func procStartTime(pid int) (string, bool) {
 	f, ok := procStat(pid)
 	if !ok || len(f) < 20 {
 		return "", false
@@ -376,6 +384,9 @@ func startTime(pid int) (string, bool) {
 }
 
 func cmdline(pid int) string {
+	if !hasProc {
+		return ""
+	}
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 }

@@ -49,12 +49,24 @@ child.on('message', (m) => {
     else child.send('disconnect');
   }
 });
-child.on('disconnect', () => { result.disconnect = true; });
-child.on('exit', (code, signal) => {
+let finished = false;
+const finish = () => {
+  if (finished) return;
+  finished = true;
   clearTimeout(timer);
-  result.exit = { code, signal };
   console.log(JSON.stringify(result));
-  process.exit(result.echoed === expected.length && result.disconnect && code === 0 ? 0 : 1);
+  process.exit(result.echoed === expected.length && result.disconnect && result.exit.code === 0 ? 0 : 1);
+};
+child.on('disconnect', () => {
+  result.disconnect = true;
+  if (result.exit) finish();
+});
+child.on('exit', (code, signal) => {
+  result.exit = { code, signal };
+  // Node may report the exit before the channel's end (seen on Windows,
+  // where the two come through different waits): wait for the end, bounded.
+  if (result.disconnect) finish();
+  else setTimeout(finish, 5000);
 });
 
 function sendAll() {
