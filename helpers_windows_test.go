@@ -33,7 +33,7 @@ func lowerFDLimit(uint64) error {
 }
 
 // treeDiesAtClose: on Windows a Process's close closes its Job Object,
-// which kills whatever of the tree is still in it (see proc_windows.go).
+// which kills whatever of the tree is still in it (see level_group_windows.go).
 const treeDiesAtClose = true
 
 // pipeCapacity is what a pipe holds before a writer blocks: Windows gives

@@ -50,10 +50,11 @@ import (
 type cgSlot struct {
 	name string
 	dir  string
-	// fd is the directory, open O_RDONLY: CLONE_INTO_CGROUP's target. Owner:
-	// the slot; closed when the slot is dropped (removed, or its keeper
-	// gone).
-	fd int
+	// fd is the directory, open O_RDONLY: CLONE_INTO_CGROUP's target; files
+	// its cpu.stat and cgroup.events, kept open. Owner: the slot; closed
+	// when the slot is dropped (removed, or its keeper gone).
+	fd    int
+	files *cgroupfs.File
 	// What the keeper was last told of this slot: the stop signal and the
 	// grace it uses at the parent's death.
 	sig   syscall.Signal
@@ -91,7 +92,7 @@ type cgPool struct {
 // cgroupTree is a child at the cgroup level: the parent's own child, in a
 // slot.
 type cgroupTree struct {
-	*osProc
+	*groupProc
 	k *keeperClient
 	s *cgSlot
 	// lost: the keeper died while the tree ran, and the parent killed the
@@ -173,7 +174,7 @@ func startCgroupLevel(spec keeper.Spawn, files []*os.File, _ func(bool, syscall.
 			k.putSlot(s)
 			return nil, 0, err
 		}
-		t := &cgroupTree{osProc: h, k: k, s: s}
+		t := &cgroupTree{groupProc: h, k: k, s: s}
 		k.mu.Lock()
 		if k.cg.trees == nil {
 			k.cg.trees = map[*cgroupTree]bool{}
@@ -239,6 +240,8 @@ func (k *keeperClient) takeSlot() (*cgSlot, error) {
 		s.fd, err = unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			_ = cgroupfs.Remove(s.dir) // best effort: nothing entered it
+		} else {
+			s.files = cgroupfs.OpenFiles(s.dir)
 		}
 	}
 	if err != nil {
@@ -279,7 +282,7 @@ func (k *keeperClient) putSlot(s *cgSlot) {
 		closeSlot(s)
 		return
 	}
-	if cgroupfs.Populated(s.dir) {
+	if s.files.Populated() {
 		k.cg.draining = append(k.cg.draining, s)
 		k.armIdleLocked()
 		return
@@ -297,7 +300,7 @@ func (k *keeperClient) freeSlotLocked(s *cgSlot) {
 		_ = cgroupfs.Remove(s.dir) // best effort: the keeper removes what is left at its end
 		closeSlot(s)
 	} else {
-		s.baseUser, s.baseSys = cgroupfs.CPU(s.dir)
+		s.baseUser, s.baseSys = s.files.CPU()
 		k.cg.free = append(k.cg.free, s)
 	}
 	k.armIdleLocked()
@@ -318,6 +321,9 @@ func closeSlot(s *cgSlot) {
 		_ = unix.Close(s.fd) // best effort: only a directory
 		s.fd = -1
 	}
+	if s.files != nil {
+		s.files.Close()
+	}
 }
 
 // recheckDrainingLocked frees the draining slots that have emptied.
@@ -325,7 +331,7 @@ func (k *keeperClient) recheckDrainingLocked() {
 	var empty []*cgSlot
 	d := k.cg.draining[:0]
 	for _, s := range k.cg.draining {
-		if cgroupfs.Populated(s.dir) {
+		if s.files.Populated() {
 			d = append(d, s)
 		} else {
 			empty = append(empty, s)
@@ -439,10 +445,10 @@ func (k *keeperClient) keeperGoneLocked() {
 }
 
 func (t *cgroupTree) wait() (waitResult, error) {
-	w, err := t.osProc.wait()
+	w, err := t.groupProc.wait()
 	// The tree's CPU time, from its cgroup: its members' too, reaped or
 	// not, since the slot was last found empty.
-	u, s := cgroupfs.CPU(t.s.dir)
+	u, s := t.s.files.CPU()
 	w.treeUser, w.treeSys = max(u-t.s.baseUser, 0), max(s-t.s.baseSys, 0)
 	if why, ok := t.k.controllers["memory"]; ok && why == "" {
 		// Only slots with the memory controller have the files, and
@@ -509,13 +515,13 @@ func (t *cgroupTree) kill() error {
 }
 
 func (t *cgroupTree) sweep() {
-	if cgroupfs.Populated(t.s.dir) && t.kill() != nil {
-		t.osProc.sweep()
+	if t.s.files.Populated() && t.kill() != nil {
+		t.groupProc.sweep()
 	}
 }
 
 func (t *cgroupTree) release() {
-	t.osProc.release()
+	t.groupProc.release()
 	t.k.mu.Lock()
 	delete(t.k.cg.trees, t)
 	t.k.mu.Unlock()

@@ -12,17 +12,17 @@ import (
 	"github.com/tetherproc/tether/internal/fork"
 )
 
-// osProc is a started child. Outside Linux there is no pidfd here yet: a
+// groupProc is a started child. Outside Linux there is no pidfd here yet: a
 // goroutine waits in wait4, which reaps at once, so signals after the exit are
 // refused rather than risk a recycled pid (a small window remains between the
 // kernel's reap and our bookkeeping, as in os/exec).
-type osProc struct {
+type groupProc struct {
 	pid    int
 	mu     sync.Mutex
 	reaped bool
 }
 
-func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
+func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*groupProc, error) {
 	sys := &syscall.SysProcAttr{}
 	if fg {
 		sys.Foreground, sys.Ctty = true, int(files[0].Fd()) // see level_group_linux.go
@@ -31,10 +31,10 @@ func startOS(path string, argv, env []string, dir string, files []*os.File, fg b
 	if err != nil {
 		return nil, err
 	}
-	return &osProc{pid: pid}, nil
+	return &groupProc{pid: pid}, nil
 }
 
-func (h *osProc) wait() (waitResult, error) {
+func (h *groupProc) wait() (waitResult, error) {
 	w, err := waitBlocking(h.pid)
 	h.mu.Lock()
 	h.reaped = true
@@ -42,7 +42,7 @@ func (h *osProc) wait() (waitResult, error) {
 	return w, err
 }
 
-func (h *osProc) signal(sig syscall.Signal) error {
+func (h *groupProc) signal(sig syscall.Signal) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.reaped {
@@ -55,7 +55,7 @@ func (h *osProc) signal(sig syscall.Signal) error {
 	return errors.Join(err, signalGroup(h.pid, sig))
 }
 
-func (h *osProc) sweep() {
+func (h *groupProc) sweep() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.reaped && groupAlive(h.pid) {
@@ -63,7 +63,7 @@ func (h *osProc) sweep() {
 	}
 }
 
-func (h *osProc) release() {}
+func (h *groupProc) release() {}
 
 // maxRSSBytes: BSD rusage reports ru_maxrss in KiB except on Darwin (bytes).
 func maxRSSBytes(v int64) int64 {

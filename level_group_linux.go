@@ -12,27 +12,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// osProc is a started child. On Linux it is watched through a pidfd, which
-// sits in Go's netpoller: waiting for 5,000 children parks 5,000 goroutines,
-// not 5,000 threads. The child is not reaped when it exits, only when the
+// groupProc is a child at the group level (ContainGroup); the cgroup
+// level's handle embeds it (the parent's own child there too). On Linux it
+// is watched through a pidfd, which sits in Go's netpoller: waiting for
+// 5,000 children parks 5,000 goroutines, not 5,000 threads. The child is not reaped when it exits, only when the
 // Process releases it after close: while it is a zombie its pid, and so its
 // process-group id, cannot be recycled, so signals to the group cannot reach
 // a stranger.
-type osProc struct {
+type groupProc struct {
 	pid    int
 	pidfd  *os.File // nil where the kernel has no pidfds
 	fd     int      // pidfd's number; Fd() would make the file blocking
 	reaped bool     // set by wait or release, both run by the monitor
 }
 
-func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*osProc, error) {
+func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*groupProc, error) {
 	return startOSInto(path, argv, env, dir, files, fg, -1)
 }
 
 // startOSInto is startOS, the child cloned straight into the cgroup whose
 // directory cgroupFD is open on (CLONE_INTO_CGROUP, Linux 5.7), or into this
 // process's own with -1.
-func startOSInto(path string, argv, env []string, dir string, files []*os.File, fg bool, cgroupFD int) (*osProc, error) {
+func startOSInto(path string, argv, env []string, dir string, files []*os.File, fg bool, cgroupFD int) (*groupProc, error) {
 	pidfd := -1
 	pid, err := forkOwned(func() (int, error) {
 		sys := &syscall.SysProcAttr{PidFD: &pidfd}
@@ -50,7 +51,7 @@ func startOSInto(path string, argv, env []string, dir string, files []*os.File, 
 	if err != nil {
 		return nil, err
 	}
-	h := &osProc{pid: pid}
+	h := &groupProc{pid: pid}
 	if pidfd >= 0 {
 		// Non-blocking so that os.NewFile registers it with the netpoller.
 		if err := syscall.SetNonblock(pidfd, true); err == nil {
@@ -63,8 +64,8 @@ func startOSInto(path string, argv, env []string, dir string, files []*os.File, 
 }
 
 // wait blocks until the process exits and reports how, leaving it a zombie
-// when it can (see osProc).
-func (h *osProc) wait() (waitResult, error) {
+// when it can (see groupProc).
+func (h *groupProc) wait() (waitResult, error) {
 	if h.pidfd == nil {
 		h.reaped = true
 		defer disown(h.pid)
@@ -124,7 +125,7 @@ func maxRSSBytes(kib int64) int64 { return kib * 1024 }
 
 // signal sends sig to the child (through its pidfd, so never to a recycled
 // pid) and to its process group (pinned while the child is unreaped).
-func (h *osProc) signal(sig syscall.Signal) error {
+func (h *groupProc) signal(sig syscall.Signal) error {
 	var err error
 	if h.pidfd != nil {
 		err = unix.PidfdSendSignal(h.fd, sig, nil, 0)
@@ -137,7 +138,7 @@ func (h *osProc) signal(sig syscall.Signal) error {
 	return errors.Join(err, signalGroup(h.pid, sig))
 }
 
-func (h *osProc) sweep() {
+func (h *groupProc) sweep() {
 	if groupAlive(h.pid) {
 		_ = signalGroup(h.pid, syscall.SIGKILL) // best effort: they may be exiting
 	}
@@ -145,7 +146,7 @@ func (h *osProc) sweep() {
 
 // release reaps the zombie and closes the pidfd. Called once, by the monitor,
 // with the Process's lock held so no signal races it.
-func (h *osProc) release() {
+func (h *groupProc) release() {
 	if h.pidfd == nil {
 		return
 	}

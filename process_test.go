@@ -28,6 +28,19 @@ func (e *events) observe(ev tether.Event) {
 	e.mu.Unlock()
 }
 
+// errs lists the events' errors.
+func (e *events) errs() []error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []error
+	for _, ev := range e.list {
+		if ev.Err != nil {
+			out = append(out, ev.Err)
+		}
+	}
+	return out
+}
+
 func (e *events) kinds() []tether.EventKind {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -96,7 +96,7 @@ func TestExitBeforeClose(t *testing.T) {
 		// The stdout pipe was never read: close came from the drain.
 		want := []tether.EventKind{tether.EventSpawn, tether.EventExit, tether.EventClose}
 		if got := ev.kinds(); !equalKinds(got, want) {
-			t.Fatalf("events = %v", got)
+			t.Fatalf("events = %v (%v)", got, ev.errs())
 		}
 	}
 }

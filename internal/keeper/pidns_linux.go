@@ -10,7 +10,7 @@ import (
 )
 
 // The keeper's side of ContainPIDNamespace (see the root package's
-// keeper_pidns_linux.go for the whole).
+// level_pidns_linux.go for the whole).
 
 // enterPIDNamespace runs first in the keeper of ContainPIDNamespace, on the
 // thread that forks the children: it mounts a /proc of the namespace, in a

@@ -11,7 +11,7 @@ import (
 // Platforms other than Unix and Windows (plan9, js, wasip1): Start returns
 // ErrUnsupported and nothing else here runs.
 
-type osProc struct{ pid int }
+type groupProc struct{ pid int }
 
 type waitResult struct {
 	code         int
@@ -29,14 +29,14 @@ func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
 	return s, nil
 }
 
-func startOS(string, []string, []string, string, []*os.File, bool) (*osProc, error) {
+func startOS(string, []string, []string, string, []*os.File, bool) (*groupProc, error) {
 	return nil, ErrUnsupported
 }
 
-func (h *osProc) wait() (waitResult, error)   { return waitResult{}, ErrUnsupported }
-func (h *osProc) signal(syscall.Signal) error { return ErrUnsupported }
-func (h *osProc) release()                    {}
-func (h *osProc) sweep()                      {}
+func (h *groupProc) wait() (waitResult, error)   { return waitResult{}, ErrUnsupported }
+func (h *groupProc) signal(syscall.Signal) error { return ErrUnsupported }
+func (h *groupProc) release()                    {}
+func (h *groupProc) sweep()                      {}
 
 func signalNumber(s os.Signal) int {
 	n, _ := s.(syscall.Signal)

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// osProc is a started child on Windows: its process handle, and a Job Object
+// groupProc is a started child on Windows: its process handle, and a Job Object
 // that holds its whole tree.
 //
 // The job has JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE and no breakaway permission,
@@ -33,7 +33,7 @@ import (
 // While process is open the pid cannot be reused, so the console control
 // events that signal sends by pid cannot reach a stranger; release closes it
 // (the zombie's role on Linux).
-type osProc struct {
+type groupProc struct {
 	pid     int
 	process windows.Handle
 	job     windows.Handle
@@ -69,7 +69,7 @@ var sigTerm os.Signal = syscall.SIGTERM
 var sigCont os.Signal
 
 // toSyscallSignal accepts the signals Windows has a counterpart for (see
-// osProc.signal), so that Start rejects a StopSignal it could never deliver.
+// groupProc.signal), so that Start rejects a StopSignal it could never deliver.
 func toSyscallSignal(sig os.Signal) (syscall.Signal, error) {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
@@ -106,7 +106,7 @@ func signalNumber(s os.Signal) int {
 // program's) finds them by number; a Go child has no C runtime, and only
 // tether.ParentChannel reads the table. A relative path is taken relative
 // to dir, as on Unix.
-func startOS(path string, argv, env []string, dir string, files []*os.File, _ bool) (*osProc, error) {
+func startOS(path string, argv, env []string, dir string, files []*os.File, _ bool) (*groupProc, error) {
 	if dir != "" {
 		abs, err := filepath.Abs(dir) // CreateProcess wants a full path
 		if err != nil {
@@ -183,14 +183,33 @@ func startOS(path string, argv, env []string, dir string, files []*os.File, _ bo
 	const flags = windows.CREATE_SUSPENDED | windows.CREATE_NEW_PROCESS_GROUP |
 		windows.CREATE_UNICODE_ENVIRONMENT | windows.EXTENDED_STARTUPINFO_PRESENT
 	var pi windows.ProcessInformation
-	err = windows.CreateProcess(app, cmdLine, nil, nil, inherit, flags, &envb[0], dirp, &si.StartupInfo, &pi)
-	for try := 1; try < 3 && errors.Is(err, windows.ERROR_INTERNAL_ERROR) && underWine(); try++ {
+	for try := 1; ; try++ {
 		// Wine 8, under load: now and then the new process dies in Wine's
 		// own start-up ("wine client error: sendmsg: Bad file
-		// descriptor"), before any of its code ran, and CreateProcess
-		// says ERROR_INTERNAL_ERROR. Trying again is safe for that reason.
-		// (About one run in three of the Windows suite met it.)
+		// descriptor"), before any of its code ran: CreateProcess says
+		// ERROR_INTERNAL_ERROR, or it succeeds and the process handle is
+		// already invalid when it is assigned to the job. Trying again is
+		// safe for that reason (the child was suspended). About one run in
+		// three of the Windows suite met one or the other.
+		again := try < 3 && underWine()
 		err = windows.CreateProcess(app, cmdLine, nil, nil, inherit, flags, &envb[0], dirp, &si.StartupInfo, &pi)
+		if err != nil {
+			if again && errors.Is(err, windows.ERROR_INTERNAL_ERROR) {
+				continue
+			}
+			break
+		}
+		if aerr := windows.AssignProcessToJobObject(job, pi.Process); aerr != nil {
+			if again && errors.Is(aerr, windows.ERROR_INVALID_HANDLE) {
+				discardProcess(&pi)
+				continue
+			}
+			runtime.KeepAlive(std)
+			runtime.KeepAlive(crt)
+			discard(&pi, job)
+			return nil, fmt.Errorf("assign to job object: %w", aerr)
+		}
+		break
 	}
 	runtime.KeepAlive(std) // the attribute list points into std.list
 	runtime.KeepAlive(crt) // and si into crt
@@ -201,28 +220,29 @@ func startOS(path string, argv, env []string, dir string, files []*os.File, _ bo
 		// one ERROR_ACCESS_DENIED, which matches fs.ErrPermission.
 		return nil, err
 	}
-	if err := windows.AssignProcessToJobObject(job, pi.Process); err != nil {
-		discard(&pi, job)
-		return nil, fmt.Errorf("assign to job object: %w", err)
-	}
 	if _, err := windows.ResumeThread(pi.Thread); err != nil {
 		discard(&pi, job)
 		return nil, fmt.Errorf("resume main thread: %w", err)
 	}
 	_ = windows.CloseHandle(pi.Thread) // best effort: the thread is running and we never touch it again
-	return &osProc{pid: int(pi.ProcessId), process: pi.Process, job: job}, nil
+	return &groupProc{pid: int(pi.ProcessId), process: pi.Process, job: job}, nil
 }
 
 // discard undoes a CreateProcess whose child never ran (it is suspended, so
 // none of its code runs), closing every handle startOS holds for it.
 func discard(pi *windows.ProcessInformation, job windows.Handle) {
+	discardProcess(pi)
+	_ = windows.CloseHandle(job) // best effort: as in discardProcess
+}
+
+// discardProcess is discard without the job: the process and its thread.
+func discardProcess(pi *windows.ProcessInformation) {
 	_ = windows.TerminateProcess(pi.Process, killExitCode) // best effort: closing the job kills it too if it was assigned
 	// TerminateProcess only starts the termination: wait, boundedly, so
 	// that a failed Start leaves no process behind.
 	_, _ = windows.WaitForSingleObject(pi.Process, 5000) // best effort: bounded
 	_ = windows.CloseHandle(pi.Thread)                   // best effort: as above
 	_ = windows.CloseHandle(pi.Process)                  // best effort: as above
-	_ = windows.CloseHandle(job)                         // best effort: as above
 }
 
 // underWine says whether this is Wine rather than Windows: Wine's ntdll
@@ -437,7 +457,7 @@ func withSystemRoot(env []string) []string {
 // thread (Go's os.Process.Wait does the same). One thread could serve every
 // child through a completion port associated with the jobs
 // (JOB_OBJECT_MSG_EXIT_PROCESS); not done yet.
-func (h *osProc) wait() (waitResult, error) {
+func (h *groupProc) wait() (waitResult, error) {
 	if _, err := windows.WaitForSingleObject(h.process, windows.INFINITE); err != nil {
 		return waitResult{}, fmt.Errorf("tether: wait for pid %d: %w", h.pid, err)
 	}
@@ -503,7 +523,7 @@ func peakWorkingSet(process windows.Handle) int64 {
 // console (a service, a GUI program) Windows refuses to send it. In that
 // case the tree is terminated at once instead: a stop signal that does
 // nothing would leave the tree running until close.
-func (h *osProc) signal(sig syscall.Signal) error {
+func (h *groupProc) signal(sig syscall.Signal) error {
 	switch sig {
 	case syscall.SIGKILL:
 		return h.terminate()
@@ -520,7 +540,7 @@ func (h *osProc) signal(sig syscall.Signal) error {
 	return unsupportedSignal(sig)
 }
 
-func (h *osProc) terminate() error {
+func (h *groupProc) terminate() error {
 	h.killed.Store(true)
 	if err := windows.TerminateJobObject(h.job, killExitCode); err != nil {
 		return fmt.Errorf("TerminateJobObject: %w", err)
@@ -529,7 +549,7 @@ func (h *osProc) terminate() error {
 }
 
 // sweep kills whatever of the tree is still in the job.
-func (h *osProc) sweep() {
+func (h *groupProc) sweep() {
 	_ = windows.TerminateJobObject(h.job, killExitCode) // best effort: release's close kills them too
 }
 
@@ -537,7 +557,7 @@ func (h *osProc) sweep() {
 // not outlive its Process's close on Windows, stopped or not), and the
 // process handle, which frees the pid. Called once, by the monitor, after
 // wait.
-func (h *osProc) release() {
+func (h *groupProc) release() {
 	_ = windows.CloseHandle(h.job)     // best effort: nothing else uses it
 	_ = windows.CloseHandle(h.process) // best effort: as above
 }
