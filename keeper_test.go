@@ -193,16 +193,7 @@ func (discard) Write(b []byte) (int, error) { return len(b), nil }
 // function that reads lines up to "op done".
 func keptOp(t *testing.T, op, level string) (*exec.Cmd, []int, func() string) {
 	t.Helper()
-	path, argv, env := testproc.Command("kept-op", op, level)
-	c := exec.Command(path, argv[1:]...)
-	c.Args[0], c.Env = argv[0], env
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, out := startHelper(t, "kept-op", op, level)
 	lines := make(chan string, 100)
 	go func() { // ends at EOF: when the helper and its tree are gone
 		sc := bufio.NewScanner(out)
