@@ -471,7 +471,7 @@ func (t *cgroupTree) wait() (waitResult, error) {
 // landed is in the leader's group (a group kill is atomic with fork), and
 // the cgroup is read again after it: anything left there gets cgroup.kill.
 func (t *cgroupTree) signal(sig syscall.Signal) error {
-	procs := cgroupfs.ProcsTree(t.s.dir)
+	procs := t.s.files.ProcsTree()
 	alone := len(procs) == 0 || len(procs) == 1 && procs[0] == t.pid
 	if sig == syscall.SIGKILL && !alone {
 		if t.kill() == nil {
@@ -496,7 +496,7 @@ func (t *cgroupTree) signal(sig syscall.Signal) error {
 	if sig == syscall.SIGKILL && alone {
 		// The leader cannot fork once SIGKILL is pending: what is in the
 		// cgroup besides it now was forked before, and is killed here.
-		for _, pid := range cgroupfs.ProcsTree(t.s.dir) {
+		for _, pid := range t.s.files.ProcsTree() {
 			if pid != t.pid {
 				_ = t.kill()
 				break

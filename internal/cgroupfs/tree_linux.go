@@ -278,25 +278,59 @@ func CPU(dir string) (user, sys time.Duration) {
 // spawn's time in the parent at the cgroup level went to those two). The
 // zero File has neither (-1 each, and reads fall back to the path).
 type File struct {
-	dir         string
-	cpu, events int
+	dir                     string
+	cpu, events, procs, sub int // cpu.stat, cgroup.events, cgroup.procs, cgroup.stat
 }
 
 // OpenFiles opens dir's cpu.stat and cgroup.events. Close them with Close.
 func OpenFiles(dir string) *File {
-	f := &File{dir: dir, cpu: -1, events: -1}
-	if fd, err := unix.Open(filepath.Join(dir, "cpu.stat"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-		f.cpu = fd
-	}
-	if fd, err := unix.Open(filepath.Join(dir, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-		f.events = fd
+	f := &File{dir: dir, cpu: -1, events: -1, procs: -1, sub: -1}
+	for _, o := range []struct {
+		name string
+		fd   *int
+	}{{"cpu.stat", &f.cpu}, {"cgroup.events", &f.events}, {"cgroup.procs", &f.procs}, {"cgroup.stat", &f.sub}} {
+		if fd, err := unix.Open(filepath.Join(dir, o.name), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			*o.fd = fd
+		}
 	}
 	return f
 }
 
+// ProcsTree is ProcsTree(dir), through the open files: one read of
+// cgroup.procs, and of cgroup.stat to know whether cgroups below it need
+// the walk.
+func (f *File) ProcsTree() []int {
+	if f.procs < 0 || f.sub < 0 {
+		return ProcsTree(f.dir)
+	}
+	var sb [256]byte
+	n, err := unix.Pread(f.sub, sb[:], 0)
+	if err != nil || !bytes.Contains(sb[:n], []byte("nr_descendants 0\n")) {
+		return ProcsTree(f.dir) // cgroups below it (a nested tether's): walk
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err = unix.Pread(f.procs, buf, 0)
+		if err != nil {
+			return ProcsTree(f.dir)
+		}
+		if n < len(buf) {
+			break
+		}
+		buf = make([]byte, 2*len(buf)) // a big tree: read it whole
+	}
+	var out []int
+	for _, w := range bytes.Fields(buf[:n]) {
+		if pid, err := strconv.Atoi(string(w)); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // Close closes what OpenFiles opened.
 func (f *File) Close() {
-	for _, fd := range []*int{&f.cpu, &f.events} {
+	for _, fd := range []*int{&f.cpu, &f.events, &f.procs, &f.sub} {
 		if *fd >= 0 {
 			_ = unix.Close(*fd) // best effort: read-only files
 			*fd = -1
