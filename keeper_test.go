@@ -28,6 +28,58 @@ func init() {
 	testproc.Register("kept-op", helperKeptOp)
 	testproc.Register("failed-send", helperFailedSend)
 	testproc.Register("keeper-ending", helperKeeperEnding)
+	testproc.Register("polite-writer", helperPoliteWriter)
+}
+
+// helperPoliteWriter starts, at level args[0], a shell whose stdout is a
+// Pipe() this program reads, and which on SIGTERM first says goodbye on
+// that stdout, then writes args[1]/.cleaned; it says "ready" once the shell
+// runs, and waits to be SIGKILLed.
+func helperPoliteWriter(args []string) {
+	script := "trap 'echo bye; echo cleaned > " + filepath.Join(args[1], ".cleaned") + "; exit 0' TERM; echo ready; while :; do sleep 0.2 & wait $!; done"
+	c := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Containment: levelNamed(args[0]), Stdout: tether.Pipe()}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(2)
+	}
+	if l, _ := bufio.NewReader(p.Stdout()).ReadString('\n'); l != "ready\n" {
+		fmt.Println("child said", l)
+		os.Exit(2)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// TestPoliteChildWritesAfterParentDeath: a tree whose stdout the parent
+// read outlives the parent's SIGKILL long enough to stop politely, and its
+// goodbye on that stdout does not kill it: the keeper holds the pipe's read
+// side through the teardown. Before, the write met a pipe without a reader,
+// SIGPIPE killed the child, and its clean-up never ran (7 of 25 SIGKILLs of
+// tether up, whose children's output goes through such pipes).
+func TestPoliteChildWritesAfterParentDeath(t *testing.T) {
+	t.Parallel()
+	for _, level := range keptLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			c, out := startHelper(t, "polite-writer", level, dir)
+			if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+				t.Fatalf("helper said %q", l)
+			}
+			_ = c.Process.Kill() // ours: our child
+			_ = c.Wait()
+			deadline := time.Now().Add(10 * time.Second)
+			for !cleaned(dir, "") && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond) // the keeper's teardown is not ours to wait on
+			}
+			if !cleaned(dir, "") {
+				t.Errorf("the polite child did not clean up after its parent's SIGKILL at the %s level", level)
+			}
+		})
+	}
 }
 
 // helperKeeperEnding starts a tree that ignores SIGTERM at the cgroup

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -132,6 +133,13 @@ Examples:
 }
 
 func runUp(ctx context.Context, args []string, stdout io.Writer) error {
+	// Its output piped into a program that ends first (| tee, | head: a
+	// terminal's Ctrl-C reaches both) must not kill tether up by SIGPIPE
+	// in the middle of stopping the stack: its writes fail with EPIPE
+	// instead, and the stop goes on, as tether run's do.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, sigPipe...)
+	defer signal.Stop(pipe)
 	f, plan, err := upReadStack("tether up", args, stdout, upUsage)
 	if f == nil || err != nil {
 		return err

@@ -530,6 +530,14 @@ func (k *keeper) teardown() {
 	// starts nothing more here; a tree it started meanwhile is signalled
 	// below as its slot fills.
 	k.reply(Msg{Op: OpEnding})
+	// Before any stop signal: the tree's output pipes keep a reader, so a
+	// stopping process's last words do not kill it (outputs_linux.go).
+	members := descendants(k.self)
+	if k.cgDir != "" {
+		members = append(members, cgroupfs.ProcsTree(k.cgDir)...)
+	}
+	release := holdOutputs(members)
+	defer release()
 	k.signalNew(signalled, true)
 	grace := max(k.maxGrace, k.signalSlots(stopped))
 	k.mu.Unlock()
