@@ -58,7 +58,7 @@ Flags: those of tether up (tether up -h).
 // upReadStack parses tether up's flags for command and resolves the stack
 // as tether up does. A nil upFlags with a nil error: -h was printed.
 func upReadStack(command string, args []string, stdout io.Writer, usage func(io.Writer, *flag.FlagSet)) (*upFlags, *upPlan, error) {
-	var f upFlags
+	f := upFlags{command: strings.TrimPrefix(command, "tether ")}
 	fs := f.register(command)
 	names, err := upParse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {

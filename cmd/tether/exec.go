@@ -40,7 +40,7 @@ Flags: those of tether up (tether up -h) that read the stack: -f, -e, -d,
 }
 
 func runExec(ctx context.Context, args []string, stdout io.Writer) error {
-	var f upFlags
+	f := upFlags{command: "exec"}
 	fs := f.register("tether exec")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {

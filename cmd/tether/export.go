@@ -57,7 +57,7 @@ func runExport(_ context.Context, args []string, stdout io.Writer) error {
 	if args[0] != "systemd" {
 		return badUsage("tether export", "%q: tether exports systemd only (one unit that runs tether up: foreman's upstart, runit, supervisord and launchd units stop processes one by one, not whole trees)", args[0])
 	}
-	var f upFlags
+	f := upFlags{command: "export"}
 	var app, user string
 	fs := exportFlags(&f, &app, &user)
 	err := fs.Parse(args[1:])

@@ -25,6 +25,7 @@ import (
 // -m, -p) and overmind (-auto-restart, -can-die); -grace, -stop-signal and
 // the restart flags are tether run's.
 type upFlags struct {
+	command     string // the subcommand reading the stack (up, check, exec, export), for its errors
 	procfile    string
 	envFiles    upList
 	root        string
@@ -289,7 +290,7 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("up: %s: %w (-f names the Procfile)", f.procfile, pe.Err)
+			return nil, fmt.Errorf("%s: %s: %w (-f names the Procfile)", f.command, f.procfile, pe.Err)
 		}
 		return nil, err // a *procfile.SyntaxError: "procfile: Procfile:3:5: ..."
 	}
@@ -298,10 +299,10 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 		root = filepath.Dir(f.procfile)
 	}
 	if root, err = filepath.Abs(root); err != nil {
-		return nil, fmt.Errorf("up: -d: %w", err)
+		return nil, fmt.Errorf("%s: -d: %w", f.command, err)
 	}
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("up: %s is not a directory to run the processes in (-d)", root)
+		return nil, fmt.Errorf("%s: %s is not a directory to run the processes in (-d)", f.command, root)
 	}
 
 	dotenv, err := upLoadEnv(f.envFiles, filepath.Join(filepath.Dir(f.procfile), ".env"))
@@ -367,7 +368,7 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	cfgPath, required := upConfigPath(f.config, f.procfile)
 	cfg, err := upLoadConfig(cfgPath, required, entries)
 	if err != nil {
-		return nil, fmt.Errorf("up: %w", err)
+		return nil, fmt.Errorf("%s: %w", f.command, err)
 	}
 	if err := upApplyFlags(cfg, f.ready, f.after, entries); err != nil {
 		return nil, err
@@ -382,7 +383,7 @@ func (f *upFlags) plan(names []string, set map[string]bool) (*upPlan, error) {
 	}
 	socket, err := upSocketPath(f.socket, f.procfile)
 	if err != nil {
-		return nil, fmt.Errorf("up: %w", err)
+		return nil, fmt.Errorf("%s: %w", f.command, err)
 	}
 	var watch *upWatchPlan
 	if len(f.watch) > 0 {

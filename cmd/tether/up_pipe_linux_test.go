@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,4 +49,17 @@ func TestUpOutputReaderGone(t *testing.T) {
 		t.Errorf("the polite process did not clean up: %v", err)
 	}
 	upNoLeftovers(t, dir)
+}
+
+// TestStackErrorsNameTheirCommand: check, exec and export read the stack as
+// tether up does; their errors name them, not "up".
+func TestStackErrorsNameTheirCommand(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "Procfile")
+	for _, args := range [][]string{{"check", "-f", missing}, {"exec", "-f", missing, "true"}} {
+		out, err := tetherCmd(args...).CombinedOutput()
+		if want := "tether: " + args[0] + ": " + missing + ": no such file"; err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("tether %s: %v, %q; want %q", strings.Join(args, " "), err, out, want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,19 +20,24 @@ import (
 // before its clean-up has run (measured: 7 of 25 SIGKILLs of tether up left
 // a polite shell uncleaned; TestPoliteChildWritesAfterParentDeath). So
 // before the teardown sends a stop signal, the keeper opens the read side
-// of every such pipe of the tree's processes through /proc/PID/fd (a pipe
-// opened there is the same pipe) and drains it, discarding what it reads,
-// until the teardown is over: the tree's writes succeed, and never block.
+// of every pipe at the tree's processes' descriptors 1 and 2, through
+// /proc/PID/fd (a pipe opened there is the same pipe); then, without having
+// read anything, it closes those another process still reads (a terminal's
+// `| tee`, the parent's own pipes at Shutdown: theirs), and drains the rest,
+// discarding what it reads, until the teardown is over: the tree's writes
+// succeed, and never block.
 // (A write in the instant between the parent's death and this is not
 // saved: nothing reads then.)
 
 // holdOutputs opens the read side of the pipes at descriptors 1 and 2 of
-// each of pids, each pipe once, and drains them until stop is called.
-// Owner of the goroutine and the descriptors: the teardown, which calls
-// stop at its end; stop closes them.
+// each of pids, each pipe once, and drains those that no other process
+// reads, until stop is called; the others are closed unread, so nothing is
+// taken from their reader. Owner of the goroutine and the descriptors: the
+// teardown, which calls stop at its end; stop closes them.
 func holdOutputs(pids []int) (stop func()) {
 	seen := map[string]bool{}
 	var fds []int
+	var names []string // the pipe ("pipe:[INODE]") of each of fds
 	for _, pid := range pids {
 		for _, n := range []string{"1", "2"} {
 			p := filepath.Join("/proc", strconv.Itoa(pid), "fd", n)
@@ -47,6 +53,7 @@ func holdOutputs(pids []int) (stop func()) {
 			}
 			seen[target] = true
 			fds = append(fds, fd)
+			names = append(names, target)
 		}
 	}
 	if len(fds) == 0 {
@@ -62,12 +69,23 @@ func holdOutputs(pids []int) (stop func()) {
 	// Owner: the teardown (stop). Ends when stop writes to wake.
 	go func() {
 		defer close(done)
-		drain(fds, wake[0])
+		// Held, not read, while it looks: writes wait in the pipe.
+		others := readElsewhere(seen, append(pids, os.Getpid()))
+		var mine []int
+		for i, fd := range fds {
+			if others[names[i]] {
+				_ = unix.Close(fd) // someone else reads it: theirs
+				fds[i] = -1
+			} else {
+				mine = append(mine, fd)
+			}
+		}
+		drain(mine, wake[0])
 	}()
 	return func() {
 		_, _ = unix.Write(wake[1], []byte{0}) // best effort: a one-byte write to our own pipe
 		<-done
-		CloseFDs(fds)
+		CloseFDs(fds) // -1s (closed above) are skipped
 		CloseFDs(wake[:])
 	}
 }
@@ -104,4 +122,32 @@ func drain(fds []int, wake int) {
 			}
 		}
 	}
+}
+
+// readElsewhere reports which of pipes (by their /proc link, "pipe:[N]")
+// some process other than skip holds open for reading: a read end's
+// /proc/PID/fd entry has no write permission. A walk of /proc at the
+// teardown only, where the tree has such pipes.
+func readElsewhere(pipes map[string]bool, skip []int) map[string]bool {
+	out := map[string]bool{}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || slices.Contains(skip, pid) {
+			continue
+		}
+		dir := filepath.Join("/proc", p.Name(), "fd")
+		fds, _ := os.ReadDir(dir)
+		for _, f := range fds {
+			path := filepath.Join(dir, f.Name())
+			target, err := os.Readlink(path)
+			if err != nil || !pipes[target] || out[target] {
+				continue
+			}
+			if st, err := os.Lstat(path); err == nil && st.Mode().Perm()&0o200 == 0 {
+				out[target] = true
+			}
+		}
+	}
+	return out
 }

@@ -56,6 +56,9 @@ type keeper struct {
 	// frames): the stop signal and grace of each at its death. A slot not
 	// told of has SIGTERM and DefaultGrace.
 	slots map[string]slotStop
+	// parentGone is closed when the parent's pidfd says it exited.
+	parentGone     chan struct{}
+	parentGoneOnce sync.Once
 	// bye: the parent clones no more into cgDir; until it says so, the
 	// keeper of a cgDir never exits idle (see level_cgroup_linux.go).
 	bye bool
@@ -108,6 +111,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		kick:       make(chan struct{}, 1),
 		exits:      make(chan struct{}, 1),
 		slots:      map[string]slotStop{},
+		parentGone: make(chan struct{}),
 	}
 	if pidns {
 		// Before anything reads /proc: ours, and the children's, must
@@ -150,10 +154,10 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 		// The parent is outside our namespace: its pid means nothing here,
 		// so it handed us a pidfd of itself.
 		if parentFD > 0 {
-			go watchPidfd(parentFD, k.interrupt)
+			go watchPidfd(parentFD, k.parentDied)
 		}
 	} else {
-		go watchParent(ppid, k.interrupt)
+		go watchParent(ppid, k.parentDied)
 	}
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.reaper()
@@ -301,6 +305,12 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 	}
 }
 
+// parentDied: the parent's pidfd says it exited; the teardown follows.
+func (k *keeper) parentDied() {
+	k.parentGoneOnce.Do(func() { close(k.parentGone) })
+	k.interrupt()
+}
+
 // watchParent calls gone when the parent, ppid, has ended (at once if it
 // already has). Without pidfds the socket's EOF is the only witness, which
 // is enough.
@@ -346,6 +356,7 @@ func (k *keeper) handle(in keeperIn) {
 	case OpShutdown:
 		// The parent asks for what its death would bring: every tree
 		// stopped gracefully, then the keeper's exit.
+		k.asked.Store(true)
 		k.interrupt()
 	case OpTree:
 		if t := m.Tree; t != nil && t.Sig > 0 && t.Sig < 65 && strings.HasPrefix(t.Cgroup, "tree.") && !strings.Contains(t.Cgroup, "/") {
@@ -531,7 +542,18 @@ func (k *keeper) teardown() {
 	// below as its slot fills.
 	k.reply(Msg{Op: OpEnding})
 	// Before any stop signal: the tree's output pipes keep a reader, so a
-	// stopping process's last words do not kill it (outputs_linux.go).
+	// stopping process's last words do not kill it (outputs_linux.go). At
+	// the parent's death, once the parent has closed its descriptors (its
+	// pidfd says it exited; the socket's EOF can come first): until then
+	// its pipes still have it as a reader.
+	if !k.asked.Load() {
+		k.mu.Unlock()
+		select {
+		case <-k.parentGone:
+		case <-time.After(200 * time.Millisecond): // no pidfd to tell: bounded
+		}
+		k.mu.Lock()
+	}
 	members := descendants(k.self)
 	if k.cgDir != "" {
 		members = append(members, cgroupfs.ProcsTree(k.cgDir)...)

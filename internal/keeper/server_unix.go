@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,14 +53,17 @@ type keeperLink struct {
 	// replies wait in out and go in one write with the last one's.
 	batching bool
 
-	sigs    chan os.Signal // the keeper's own ending signals (interruptOnSignals)
+	sigs chan os.Signal // the keeper's own ending signals (interruptOnSignals)
+	// asked: the keeper's end was asked for (a signal to it, shutdown),
+	// while the parent may live; else the end is the parent's death.
+	asked   *atomic.Bool
 	ignored uint64         // the signals the keeper ignores now (IgnoredSignals' form); serve's goroutine only
 	discard chan os.Signal // notified of the signals applyIgnored un-ignores by a handler; never read
 }
 
 // openKeeperLink takes the socket the parent left at descriptor 3.
 func openKeeperLink() (keeperLink, error) {
-	l := keeperLink{fd: 3}
+	l := keeperLink{fd: 3, asked: new(atomic.Bool)}
 	if err := syscall.SetNonblock(l.fd, false); err != nil {
 		return l, err
 	}
@@ -102,7 +106,7 @@ func (l *keeperLink) interruptOnSignals() {
 	l.sigs = make(chan os.Signal, 4)
 	signal.Notify(l.sigs, keeperEndingSignals...)
 	// Owner: the keeper. Ends at the first of these signals.
-	go func() { <-l.sigs; l.interrupt() }()
+	go func() { <-l.sigs; l.asked.Store(true); l.interrupt() }()
 	// What the keeper ignores from here on, inherited from the parent at
 	// its start: applyIgnored changes it to each spawn's parent's.
 	l.ignored = IgnoredSignals()
