@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,7 +69,7 @@ func holdOutputs(pids []int) (stop func()) {
 	go func() {
 		defer close(done)
 		// Held, not read, while it looks: writes wait in the pipe.
-		others := readElsewhere(seen, append(pids, os.Getpid()))
+		others := readElsewhere(seen)
 		var mine []int
 		for i, fd := range fds {
 			if others[names[i]] {
@@ -125,15 +124,17 @@ func drain(fds []int, wake int) {
 }
 
 // readElsewhere reports which of pipes (by their /proc link, "pipe:[N]")
-// some process other than skip holds open for reading: a read end's
-// /proc/PID/fd entry has no write permission. A walk of /proc at the
+// some process other than the keeper holds open for reading — the tree's
+// own processes too (a pipeline inside the tree reads its stdout): a read
+// end's /proc/PID/fd entry has no write permission. A walk of /proc at the
 // teardown only, where the tree has such pipes.
-func readElsewhere(pipes map[string]bool, skip []int) map[string]bool {
+func readElsewhere(pipes map[string]bool) map[string]bool {
+	self := os.Getpid()
 	out := map[string]bool{}
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
-		if err != nil || slices.Contains(skip, pid) {
+		if err != nil || pid == self {
 			continue
 		}
 		dir := filepath.Join("/proc", p.Name(), "fd")
