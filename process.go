@@ -371,12 +371,29 @@ func (p *Process) monitor(streams []stream) {
 		p.emit(Event{Kind: EventError, Err: werr})
 	}
 	// At the drain bound, give up on every stream still open. The timer's
-	// goroutine exists only if it fires; finish is idempotent.
-	bound := time.AfterFunc(p.drainTimeout, func() {
-		for _, s := range streams {
-			s.pr.finish(pipeAbandoned)
+	// goroutine exists only if it fires; finish is idempotent. Streams that
+	// all ended already need no bound: arming a timer wakes the scheduler's
+	// poller, a cost every Process would pay.
+	ended := true
+	for _, s := range streams {
+		if s.cp == nil {
+			ended = s.pr.drainNow() && ended
+			continue
 		}
-	})
+		select {
+		case <-s.done:
+		default:
+			ended = false
+		}
+	}
+	var bound *time.Timer
+	if !ended {
+		bound = time.AfterFunc(p.drainTimeout, func() {
+			for _, s := range streams {
+				s.pr.finish(pipeAbandoned)
+			}
+		})
+	}
 	// Drain the Pipe()s nobody may be reading: all but one from goroutines
 	// (owner: the monitor, through the pipe's state; each ends at EOF, at
 	// the reader's Close, or at the bound), the last one right here.
@@ -397,7 +414,9 @@ func (p *Process) monitor(streams []stream) {
 		// Writer is waited for all the same: its writes must not race Wait.)
 		<-s.done
 	}
-	bound.Stop()
+	if bound != nil {
+		bound.Stop()
+	}
 	for _, s := range streams {
 		if s.pr.state.Load() == pipeAbandoned {
 			errs = append(errs, fmt.Errorf("%w (pid %d)", ErrDrainTimeout, p.pid))

@@ -190,35 +190,103 @@ func (r *pipeReader) Close() error {
 // monitor; it ends when the pipe leaves pipeOpen (EOF, Close, or abandon at
 // the drain timeout, which closes f and so unblocks it).
 func (r *pipeReader) drain() {
-	chunk := 32 << 10
 	for r.state.Load() == pipeOpen {
+		r.drainStep(true)
+	}
+}
+
+// drainNow is drain without waiting: it reads what the pipe holds now and
+// reports whether the stream has ended. An exited child's pipes are most
+// often at EOF already, and then the monitor needs no drain bound (a timer
+// would cost every Process a wake of the scheduler).
+func (r *pipeReader) drainNow() bool {
+	for r.state.Load() == pipeOpen {
+		if !r.drainStep(false) {
+			return false
+		}
+	}
+	return true
+}
+
+// drainStep reads one chunk of the pipe into buf, or, with buf at maxDrain,
+// waits for the reader to take some. Without wait it waits for nothing, the
+// lock a reader holds included, and reports whether it got anywhere (read,
+// or the stream ended).
+func (r *pipeReader) drainStep(wait bool) bool {
+	const chunk = 32 << 10
+	if wait {
 		r.mu.Lock()
-		if len(r.buf)-r.off >= maxDrain {
-			r.mu.Unlock()
-			select {
-			case <-r.space:
-			case <-r.done:
-			}
-			continue
-		}
-		if r.off > 0 && cap(r.buf)-len(r.buf) < chunk {
-			r.buf = append(r.buf[:0], r.buf[r.off:]...)
-			r.off = 0
-		}
-		r.buf = growTail(r.buf, chunk)
-		n, err := r.f.Read(r.buf[len(r.buf) : len(r.buf)+chunk])
-		r.buf = r.buf[:len(r.buf)+n]
-		if errors.Is(err, io.EOF) {
-			r.finish(pipeEOF)
-		} else if err != nil && r.state.Load() == pipeOpen {
-			// An unexpected read error: the stream ends here, and the
-			// reader sees the error after what was buffered. (r.err is
-			// read only after the transition, which publishes it.)
-			r.err = err
-			r.finish(pipeFailed)
+	} else if !r.mu.TryLock() {
+		return false // a reader is in a read that may block: so would we
+	}
+	defer r.mu.Unlock()
+	if r.state.Load() != pipeOpen {
+		return true
+	}
+	if len(r.buf)-r.off >= maxDrain {
+		if !wait {
+			return false
 		}
 		r.mu.Unlock()
+		select {
+		case <-r.space:
+		case <-r.done:
+		}
+		r.mu.Lock()
+		return true
 	}
+	if r.off > 0 && cap(r.buf)-len(r.buf) < chunk {
+		r.buf = append(r.buf[:0], r.buf[r.off:]...)
+		r.off = 0
+	}
+	r.buf = growTail(r.buf, chunk)
+	dst := r.buf[len(r.buf) : len(r.buf)+chunk]
+	var n int
+	var err error
+	if wait {
+		n, err = r.f.Read(dst)
+	} else if n, err = readNow(r.f, dst); errors.Is(err, syscall.EAGAIN) {
+		return false
+	}
+	r.buf = r.buf[:len(r.buf)+n]
+	if errors.Is(err, io.EOF) {
+		r.finish(pipeEOF)
+	} else if err != nil && r.state.Load() == pipeOpen {
+		// An unexpected read error: the stream ends here, and the
+		// reader sees the error after what was buffered. (r.err is
+		// read only after the transition, which publishes it.)
+		r.err = err
+		r.finish(pipeFailed)
+	}
+	return true
+}
+
+// readNow reads f once without waiting for data: syscall.EAGAIN when there
+// is none yet, io.EOF at the end, as f.Read would say.
+func readNow(f *os.File, b []byte) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), b)
+			if rerr != syscall.EINTR {
+				return true // never wait: the caller decides
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 func growTail(b []byte, n int) []byte {
