@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -464,19 +465,17 @@ func (t *cgroupTree) wait() (waitResult, error) {
 
 // signal sends sig to the leader (through its pidfd), to its process group
 // (pinned while the leader is unreaped, as at the group level) and to every
-// other member of its cgroup and the cgroups below. SIGKILL to a tree of
-// more than its leader is cgroup.kill, which nothing can fork its way out
-// of. To a leader alone it goes through the pidfd and the group, which
-// leaves the slot reusable (cgSlot.killed); a child forked before the kill
-// landed is in the leader's group (a group kill is atomic with fork), and
-// the cgroup is read again after it: anything left there gets cgroup.kill.
+// other member of its cgroup and the cgroups below. SIGKILL goes to the
+// leader and its group first, which leaves a slot with nothing else in it
+// reusable (cgSlot.killed), then the cgroup is read once: the leader cannot
+// fork once SIGKILL is pending, and a child forked before it landed is in
+// the group (a group kill is atomic with fork), so anything else found there
+// was beyond the group, and the tree gets cgroup.kill, which nothing can fork
+// its way out of.
 func (t *cgroupTree) signal(sig syscall.Signal) error {
-	procs := t.s.files.ProcsTree()
-	alone := len(procs) == 0 || len(procs) == 1 && procs[0] == t.pid
-	if sig == syscall.SIGKILL && !alone {
-		if t.kill() == nil {
-			return nil
-		}
+	var procs []int
+	if sig != syscall.SIGKILL {
+		procs = t.s.files.ProcsTree()
 	}
 	var err error
 	if t.pidfd != nil {
@@ -488,19 +487,15 @@ func (t *cgroupTree) signal(sig syscall.Signal) error {
 		err = nil
 	}
 	_ = signalGroup(t.pid, sig) // best effort: the group may have no member left
+	if sig == syscall.SIGKILL {
+		procs = t.s.files.ProcsTree()
+		if slices.ContainsFunc(procs, func(pid int) bool { return pid != t.pid }) && t.kill() == nil {
+			return err
+		}
+	}
 	for _, pid := range procs {
 		if pid != t.pid {
 			_ = syscall.Kill(pid, sig) // best effort: it may have exited since the read
-		}
-	}
-	if sig == syscall.SIGKILL && alone {
-		// The leader cannot fork once SIGKILL is pending: what is in the
-		// cgroup besides it now was forked before, and is killed here.
-		for _, pid := range t.s.files.ProcsTree() {
-			if pid != t.pid {
-				_ = t.kill()
-				break
-			}
 		}
 	}
 	return err
