@@ -274,21 +274,27 @@ func benchSpawn() {
 	})
 }
 
+// benchCycle runs -cycles cycles per contender, split into -rounds
+// interleaved rounds (the machines are noisy: a contender run alone for
+// minutes meets a different machine than the next one).
 func benchCycle() {
 	n := *cycles
+	r := max(1, min(*rounds, n/1000))
+	per := n / r
 	ctx := context.Background()
 	yes, err := exec.LookPath("yes")
 	if err != nil {
 		fatal(err)
 	}
-	compare(fmt.Sprintf("The nodejs/node#4049 cycle (start yes, read once, kill, wait for close), %d times", n),
-		"cycles/s", float64(n), 1, []contender{
-			{"tether, group level", func() (float64, string, error) { return tetherCycles(ctx, yes, n, tether.ContainGroup) }},
-			{"tether, default (auto: " + autoName() + ")", func() (float64, string, error) { return tetherCycles(ctx, yes, n, tether.ContainAuto) }},
+	group, auto := &cycleRun{n: per * r}, &cycleRun{n: per * r}
+	compare(fmt.Sprintf("The nodejs/node#4049 cycle (start yes, read once, kill, wait for close), %d times in %d rounds", per*r, r),
+		"cycles/s", float64(per), r, []contender{
+			{"tether, group level", func() (float64, string, error) { return group.run(ctx, yes, per, tether.ContainGroup) }},
+			{"tether, default (auto: " + autoName() + ")", func() (float64, string, error) { return auto.run(ctx, yes, per, tether.ContainAuto) }},
 			{"os/exec", func() (float64, string, error) {
 				return timed(func() error {
 					buf := make([]byte, 16)
-					for i := 0; i < n; i++ {
+					for i := 0; i < per; i++ {
 						c := exec.Command(yes)
 						out, err := c.StdoutPipe()
 						if err != nil {
@@ -307,7 +313,7 @@ func benchCycle() {
 				})
 			}},
 			{"node child_process.spawn", func() (float64, string, error) {
-				s, rest, err := nodeScript("cycle.js", strconv.Itoa(n))
+				s, rest, err := nodeScript("cycle.js", strconv.Itoa(per))
 				note := ""
 				if len(rest) > 0 {
 					note = "closes received: " + rest[0]
@@ -317,9 +323,18 @@ func benchCycle() {
 		})
 }
 
-// tetherCycles runs the cycle and checks that nothing leaks: every close
-// received, goroutines and fds at baseline, no zombie, RSS flat after warm-up.
-func tetherCycles(ctx context.Context, yes string, n int, level tether.Containment) (float64, string, error) {
+// cycleRun is one tether contender's rounds of the cycle, and what it checks
+// over all of them: every close received, goroutines and fds back at their
+// baseline, no zombie, RSS flat after the first round's warm-up.
+type cycleRun struct {
+	n             int // cycles over all rounds
+	closes        int
+	warm          bool
+	g0, fd0, rss0 int
+}
+
+// run runs one round of n cycles at level.
+func (cr *cycleRun) run(ctx context.Context, yes string, n int, level tether.Containment) (float64, string, error) {
 	cmd := &tether.Cmd{Path: yes, Stdout: tether.Pipe(), Containment: level}
 	buf := make([]byte, 16)
 	cycle := func() error {
@@ -334,29 +349,31 @@ func tetherCycles(ctx context.Context, yes string, n int, level tether.Containme
 		// As os/exec's contender waits: a timer per cycle (time.After)
 		// would cost tether's contender alone a wake of the scheduler.
 		_, _ = p.Wait() // "signal: killed"
+		cr.closes++
 		return nil
 	}
-	warm := min(1000, n/10)
-	for i := 0; i < warm; i++ {
-		if err := cycle(); err != nil {
-			return 0, "", err
+	warm := 0
+	if !cr.warm {
+		cr.warm, warm = true, min(1000, n/10)
+		for i := 0; i < warm; i++ {
+			if err := cycle(); err != nil {
+				return 0, "", err
+			}
 		}
+		settle()
+		cr.g0, cr.fd0, cr.rss0 = runtime.NumGoroutine(), countFDs(), rssKiB()
 	}
-	settle()
-	g0, fd0, rss0 := runtime.NumGoroutine(), countFDs(), rssKiB()
 	t := time.Now()
-	closes := 0
 	for i := warm; i < n; i++ {
 		if err := cycle(); err != nil {
 			return 0, "", err
 		}
-		closes++
 	}
 	secs := time.Since(t).Seconds() * float64(n) / float64(n-warm)
 	settle()
 	g1, fd1, rss1 := runtime.NumGoroutine(), countFDs(), rssKiB()
 	note := fmt.Sprintf("closes %d/%d; goroutines %d→%d; fds %d→%d; zombies %d; RSS after warm-up %+d KiB",
-		closes+warm, n, g0, g1, fd0, fd1, zombies(), rss1-rss0)
+		cr.closes, cr.n, cr.g0, g1, cr.fd0, fd1, zombies(), rss1-cr.rss0)
 	return secs, note, nil
 }
 
