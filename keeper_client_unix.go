@@ -170,10 +170,15 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 			env = append(env, kv)
 		}
 	}
-	// The keeper's work is syscalls from one loop; one P spares the machine
-	// the scheduler's spinning threads (measured: 0.62x -> 0.70x os/exec
-	// in the spawn benchmark on two CPUs).
-	env = append(env, keeper.ParentEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=1")
+	// The keeper's work is syscalls, and two of its threads spend their
+	// lives blocked in them (serve's recvmsg, the reaper's waitid), each
+	// holding a P while it is. Measured in the spawn benchmark on two CPUs:
+	// with as many Ps as CPUs the runtime's spinning threads cost 0.62x
+	// os/exec; with one P 0.70-0.75x, but sysmon, finding every P held in
+	// a syscall, takes them back every 20 µs (19 context switches in the
+	// keeper per spawn); with three 0.75-0.79x (12 switches). The keeper's
+	// Go work is small: its spare Ps idle.
+	env = append(env, keeper.ParentEnv+"="+strconv.Itoa(os.Getpid()), "GOMAXPROCS=3")
 	if cloneProbed.Load() {
 		// An earlier keeper's probe passed: this process's cgroup is
 		// the same, and clones into a cgroup live (probeCloneInto).

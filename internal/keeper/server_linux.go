@@ -99,13 +99,6 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// exits (serve: a request wakes this very thread, no hand-off through
 	// the scheduler to a locked goroutine).
 	runtime.LockOSThread()
-	// Two of the keeper's threads spend their lives blocked in system calls
-	// (serve's recvmsg, the reaper's waitid), each holding a P while it is.
-	// With every P so held, the runtime's sysmon takes them back every
-	// 20 µs and starts a spinning thread for each: measured on 2 CPUs, 19
-	// context switches in the keeper per kept spawn of /bin/true, 12 with
-	// two Ps more. The keeper's own Go work is small; its extra Ps idle.
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
 	link, err := openKeeperLink()
 	if err != nil {
 		return 2
