@@ -294,6 +294,37 @@ func neverQuiet(c *Channel) {
 	c.wmu.Unlock()
 }
 
+// receiveInOrder receives n messages on c, in a goroutine of its own that
+// ends after them or at the first error, and checks that each sender's come
+// in order; reply, if not nil, may answer each one. The channel gets nil or
+// the first error.
+func receiveInOrder(c *Channel, senders, n int, reply func(seqMsg) error) <-chan error {
+	got := make(chan error, 1)
+	go func() {
+		next := make([]int, senders)
+		var m seqMsg
+		for range n {
+			if err := recvBoundedInternal(c, &m); err != nil {
+				got <- err
+				return
+			}
+			if m.From < 0 || m.From >= senders || m.Seq != next[m.From] {
+				got <- fmt.Errorf("message %+v, want seq %d", m, next[max(0, min(m.From, senders-1))])
+				return
+			}
+			next[m.From]++
+			if reply != nil {
+				if err := reply(m); err != nil {
+					got <- err
+					return
+				}
+			}
+		}
+		got <- nil
+	}()
+	return got
+}
+
 func recvBoundedInternal(c *Channel, v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -309,21 +340,7 @@ func TestChannelStreamIsBatched(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	const n = 20000
-	got := make(chan error, 1)
-	go func() { // ends after n messages or an error
-		var m seqMsg
-		for i := range n {
-			if err := recvBoundedInternal(b, &m); err != nil {
-				got <- err
-				return
-			}
-			if m.Seq != i {
-				got <- fmt.Errorf("message %d, want %d", m.Seq, i)
-				return
-			}
-		}
-		got <- nil
-	}()
+	got := receiveInOrder(b, 1, n, nil)
 	// A pause (the sender preempted) would rightly let a message through
 	// directly: rule that out to test the decision alone.
 	neverQuiet(a)
@@ -348,27 +365,12 @@ func TestChannelSendPathsKeepOrder(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	const n = 5000
-	got := make(chan error, 1)
-	go func() { // ends after n messages or an error
-		var m seqMsg
-		for i := range n {
-			if err := recvBoundedInternal(b, &m); err != nil {
-				got <- err
-				return
-			}
-			if m.Seq != i {
-				got <- fmt.Errorf("message %d, want %d", m.Seq, i)
-				return
-			}
-			if i%7 == 0 { // ask for the next one as a reply
-				if err := b.Send(seqMsg{Seq: i}); err != nil {
-					got <- err
-					return
-				}
-			}
+	got := receiveInOrder(b, 1, n, func(m seqMsg) error {
+		if m.Seq%7 == 0 { // ask for the next one as a reply
+			return b.Send(seqMsg{Seq: m.Seq})
 		}
-		got <- nil
-	}()
+		return nil
+	})
 	for i := range n {
 		if err := a.Send(seqMsg{Seq: i}); err != nil {
 			t.Fatal(err)
@@ -399,23 +401,7 @@ func TestChannelConcurrentSends(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	const senders, each = 8, 1000
-	got := make(chan error, 1)
-	go func() { // ends after every message or an error
-		next := make([]int, senders)
-		var m seqMsg
-		for range senders * each {
-			if err := recvBoundedInternal(b, &m); err != nil {
-				got <- err
-				return
-			}
-			if m.From < 0 || m.From >= senders || m.Seq != next[m.From] {
-				got <- fmt.Errorf("message %+v, want seq %d", m, next[max(0, min(m.From, senders-1))])
-				return
-			}
-			next[m.From]++
-		}
-		got <- nil
-	}()
+	got := receiveInOrder(b, senders, senders*each, nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, senders)
 	for s := range senders {
