@@ -34,21 +34,54 @@ func init() {
 // helperPoliteWriter starts, at level args[0], a shell whose stdout is a
 // Pipe() this program reads, and which on SIGTERM first says goodbye on
 // that stdout, then writes args[1]/.cleaned; it says "ready" once the shell
-// runs, and waits to be SIGKILLed.
+// runs, and waits to be SIGKILLed. With args[2] "pipeline" the tree is a
+// pipeline instead: a shell that on SIGTERM writes pipelineLines lines into
+// a pipe, and a cat that ignores SIGTERM and copies that pipe to
+// args[1]/.piped; "ready" comes on stderr.
 func helperPoliteWriter(args []string) {
 	script := "trap 'echo bye; echo cleaned > " + filepath.Join(args[1], ".cleaned") + "; exit 0' TERM; echo ready; while :; do sleep 0.2 & wait $!; done"
-	c := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Containment: levelNamed(args[0]), Stdout: tether.Pipe()}
+	c := &tether.Cmd{Path: "/bin/sh", Containment: levelNamed(args[0]), Stdout: tether.Pipe()}
+	said := c.Stdout
+	if len(args) > 2 && args[2] == "pipeline" {
+		script = "( trap 'i=0; while [ $i -lt " + strconv.Itoa(pipelineLines) + " ]; do echo line$i; i=$((i+1)); done; exit 0' TERM; " +
+			"echo ready >&2; while :; do sleep 0.2 & wait $!; done ) | ( trap '' TERM; exec cat > " + filepath.Join(args[1], ".piped") + " )"
+		c.Stderr = tether.Pipe()
+		said = c.Stderr
+	}
+	c.Args = []string{"sh", "-c", script}
 	p, err := c.Start(context.Background())
 	if err != nil {
 		fmt.Println("start:", err)
 		os.Exit(2)
 	}
-	if l, _ := bufio.NewReader(p.Stdout()).ReadString('\n'); l != "ready\n" {
+	r := p.Stdout()
+	if said == c.Stderr {
+		r = p.Stderr()
+	}
+	if l, _ := bufio.NewReader(r).ReadString('\n'); l != "ready\n" {
 		fmt.Println("child said", l)
 		os.Exit(2)
 	}
 	fmt.Println("ready")
 	select {}
+}
+
+// pipelineLines is what the pipeline of helperPoliteWriter writes at its
+// stop.
+const pipelineLines = 1000
+
+// startPoliteWriter runs helperPoliteWriter with args, waits for its
+// "ready" and SIGKILLs it.
+func startPoliteWriter(t *testing.T, args ...string) {
+	t.Helper()
+	c, out := startHelper(t, "polite-writer", args...)
+	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		t.Fatalf("helper said %q", l)
+	}
+	_ = c.Process.Kill() // ours: our child
+	_ = c.Wait()
 }
 
 // TestPoliteChildWritesAfterParentDeath: a tree whose stdout the parent
@@ -63,14 +96,7 @@ func TestPoliteChildWritesAfterParentDeath(t *testing.T) {
 		t.Run(level, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			c, out := startHelper(t, "polite-writer", level, dir)
-			if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-				t.Fatalf("helper said %q", l)
-			}
-			_ = c.Process.Kill() // ours: our child
-			_ = c.Wait()
+			startPoliteWriter(t, level, dir)
 			deadline := time.Now().Add(10 * time.Second)
 			done := func() bool { _, err := os.Stat(filepath.Join(dir, ".cleaned")); return err == nil }
 			for !done() && time.Now().Before(deadline) {
@@ -78,6 +104,36 @@ func TestPoliteChildWritesAfterParentDeath(t *testing.T) {
 			}
 			if !done() {
 				t.Errorf("the polite child did not clean up after its parent's SIGKILL at the %s level", level)
+			}
+		})
+	}
+}
+
+// TestPipelineInTreeAfterParentDeath: the keeper holds a tree's output
+// pipes at the parent's death, but not one that a process of the tree
+// itself reads. A pipeline inside the tree (a shell whose stop writes
+// pipelineLines lines into a pipe that a cat of the tree copies to a file)
+// keeps every line: the keeper, reading that pipe too, would take some.
+func TestPipelineInTreeAfterParentDeath(t *testing.T) {
+	t.Parallel()
+	for _, level := range keptLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			startPoliteWriter(t, level, dir, "pipeline")
+			file := filepath.Join(dir, ".piped")
+			lines := func() int {
+				b, _ := os.ReadFile(file)
+				return strings.Count(string(b), "\n")
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for lines() < pipelineLines && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond) // the keeper's teardown is not ours to wait on
+			}
+			// The cat ends at EOF, once the writer exited: then the file
+			// is whole.
+			if n := lines(); n != pipelineLines {
+				t.Errorf("the tree's pipeline copied %d lines of %d after its parent's SIGKILL at the %s level", n, pipelineLines, level)
 			}
 		})
 	}
