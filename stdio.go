@@ -89,6 +89,9 @@ const (
 	pipeFailed    // a read failed (err says how)
 )
 
+// errWouldBlock: readNow found nothing to read yet, or cannot tell.
+var errWouldBlock = errors.New("read would block")
+
 // maxDrain bounds the bytes a pipe buffers on its reader's behalf after the
 // process exited; past it the drainer waits for the reader to catch up.
 const maxDrain = 1 << 20
@@ -245,7 +248,7 @@ func (r *pipeReader) drainStep(wait bool) bool {
 	var err error
 	if wait {
 		n, err = r.f.Read(dst)
-	} else if n, err = readNow(r.f, dst); errors.Is(err, syscall.EAGAIN) {
+	} else if n, err = readNow(r.f, dst); errors.Is(err, errWouldBlock) {
 		return false
 	}
 	r.buf = r.buf[:len(r.buf)+n]
@@ -259,34 +262,6 @@ func (r *pipeReader) drainStep(wait bool) bool {
 		r.finish(pipeFailed)
 	}
 	return true
-}
-
-// readNow reads f once without waiting for data: syscall.EAGAIN when there
-// is none yet, io.EOF at the end, as f.Read would say.
-func readNow(f *os.File, b []byte) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), b)
-			if rerr != syscall.EINTR {
-				return true // never wait: the caller decides
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case rerr != nil:
-		return 0, rerr
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
 func growTail(b []byte, n int) []byte {
