@@ -337,7 +337,7 @@ func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 			k.mu.Unlock()
 		}
 	}
-	if m.Op != "" {
+	if m.Op != 0 {
 		var err error
 		if b, err = keeper.AppendFrame(b, m, len(fds)); err != nil {
 			unsent()
@@ -430,7 +430,6 @@ func startKeptOnce(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(b
 	k.mu.Unlock()
 
 	spec.Ignored = keeper.IgnoredSignals()
-	spec.EncodeBytes()
 	err = k.send(keeper.Msg{Op: keeper.OpSpawn, ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
 	var r *keeper.SpawnResult
