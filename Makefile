@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzUVFrames -fuzztime 60s .
 	$(GO) test -run XXX -fuzz FuzzParse$$ -fuzztime 60s ./procfile
 	$(GO) test -run XXX -fuzz FuzzParseEnv -fuzztime 60s ./procfile
+	$(GO) test -run XXX -fuzz FuzzDecodeMsg -fuzztime 60s ./internal/keeper
 
 bench:
 	$(GO) run ./bench $(BENCHFLAGS)

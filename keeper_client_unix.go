@@ -34,6 +34,11 @@ var (
 
 var errKeeperGone = errors.New("the keeper is gone")
 
+// errKeeperVersion is a keeper's hello of another protocol version (or one
+// that does not decode here): only where the binary is re-executed by path
+// (macOS), and it was replaced since this program started.
+const errKeeperVersion = "the keeper speaks another version of its protocol: this program's binary was replaced since it started; restart it"
+
 // keeperClient is the parent's end of its keeper.
 type keeperClient struct {
 	conn   *net.UnixConn
@@ -223,10 +228,15 @@ func (k *keeperClient) readLoop() {
 		n, oobn, flags, _, err := k.conn.ReadMsgUnix(p, oob)
 		return n, oobn, flags, err
 	})
+	// unreadable: the stream ended at a frame that did not decode
+	// (ErrFrame); if no hello came before it, the keeper is of another
+	// version (below).
+	unreadable := false
 	for {
 		m, fds, err := r.Next()
 		keeper.CloseFDs(fds) // the keeper sends none
 		if err != nil {
+			unreadable = errors.Is(err, keeper.ErrFrame)
 			break
 		}
 		var job func() // a job event, reported once the lock is released
@@ -235,9 +245,7 @@ func (k *keeperClient) readLoop() {
 		case m.Op == keeper.OpHello:
 			h := m.Hello
 			if h == nil || h.Version != keeper.Version {
-				// Only where the binary is re-executed by path (macOS),
-				// and it was replaced since this program started.
-				h = &keeper.Hello{Err: "the keeper speaks another version of its protocol: this program's binary was replaced since it started; restart it"}
+				h = &keeper.Hello{Err: errKeeperVersion}
 			}
 			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = h.Cgroup, h.CgroupErr, h.Err, h.Controllers
 			if k.cgroup != "" {
@@ -274,7 +282,17 @@ func (k *keeperClient) readLoop() {
 			job()
 		}
 	}
-	k.helloOnce.Do(func() { close(k.hello) })
+	k.helloOnce.Do(func() {
+		if unreadable {
+			// No hello came, only a frame this version cannot read: the
+			// keeper is of another version too, one whose hello does
+			// not decode here (versions 1 and 2 sent JSON). The same
+			// error as a hello of another Version, not a keeper gone at
+			// every start.
+			k.helloErr = errKeeperVersion
+		}
+		close(k.hello)
+	})
 	k.mu.Lock()
 	k.keeperGoneLocked()
 	k.dead = true
@@ -337,7 +355,7 @@ func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 			k.mu.Unlock()
 		}
 	}
-	if m.Op != "" {
+	if m.Op != 0 {
 		var err error
 		if b, err = keeper.AppendFrame(b, m, len(fds)); err != nil {
 			unsent()
@@ -430,7 +448,6 @@ func startKeptOnce(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(b
 	k.mu.Unlock()
 
 	spec.Ignored = keeper.IgnoredSignals()
-	spec.EncodeBytes()
 	err = k.send(keeper.Msg{Op: keeper.OpSpawn, ID: kp.id, Spawn: &spec}, fds)
 	runtime.KeepAlive(files)
 	var r *keeper.SpawnResult

@@ -4,9 +4,9 @@ package keeper
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -14,15 +14,21 @@ import (
 
 // The keeper's socket is a SOCK_STREAM socketpair (macOS has no
 // SOCK_SEQPACKET for AF_UNIX, and one transport for every Unix keeps the
-// macOS path the one tested here). Each message is a frame: a header of the
-// payload's length (4 bytes, big endian) and the number of descriptors sent
-// with it (1 byte), then the JSON payload. A frame is written with a single
-// sendmsg where it fits, its descriptors attached as SCM_RIGHTS. The kernel
-// delivers descriptors with the first byte of the data they were sent with
-// (Linux stops a read after them; BSD keeps them at the head of their
-// record), never later, so the reader keeps a queue of received descriptors
-// and gives each frame its count from the head of the queue once the frame
-// is complete.
+// macOS path the one tested here). Each message is a frame:
+//
+//	length  4 bytes, big endian: the payload's, the header not counted; at
+//	        most maxFrame (64 MiB)
+//	nfds    1 byte: how many descriptors were sent with the frame, at most
+//	        MaxFiles
+//	payload one Msg: its op byte first, then its fields, as the package
+//	        documentation says (proto.go, "Payload"; codec.go)
+//
+// A frame is written with a single sendmsg where it fits, its descriptors
+// attached as SCM_RIGHTS. The kernel delivers descriptors with the first
+// byte of the data they were sent with (Linux stops a read after them; BSD
+// keeps them at the head of their record), never later, so the reader keeps
+// a queue of received descriptors and gives each frame its count from the
+// head of the queue once the frame is complete.
 
 const (
 	frameHeader = 5
@@ -33,9 +39,12 @@ const (
 
 // AppendFrame appends m as a frame announcing nfds descriptors.
 func AppendFrame(b []byte, m Msg, nfds int) ([]byte, error) {
+	if m.Spawn != nil {
+		b = slices.Grow(b, frameHeader+spawnSize(m.Spawn))
+	}
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, byte(nfds))
-	b, err := appendJSON(b, m)
+	b, err := appendMsg(b, &m)
 	if err != nil {
 		return nil, err
 	}
@@ -45,11 +54,6 @@ func AppendFrame(b []byte, m Msg, nfds int) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(b[start:], uint32(n))
 	return b, nil
-}
-
-func appendJSON(b []byte, m Msg) ([]byte, error) {
-	j, err := json.Marshal(m)
-	return append(b, j...), err
 }
 
 // FrameReader splits what recv returns into frames and their descriptors.
@@ -121,11 +125,14 @@ func (r *FrameReader) parse() (m Msg, fds []int, ok bool, err error) {
 	fds = append([]int(nil), r.fds[:nfds]...)
 	r.fds = r.fds[nfds:]
 	r.off += frameHeader + n
-	if err := json.Unmarshal(avail[frameHeader:frameHeader+n], &m); err != nil {
+	m, err = decodeMsg(avail[frameHeader : frameHeader+n])
+	if err != nil {
 		// The peer is a copy of this code: it cannot happen, and a
-		// dropped request would leave its sender waiting for good.
+		// dropped request would leave its sender waiting for good. (Or
+		// it is a keeper of another version, whose hello this version
+		// cannot read: the parent's readLoop says so.)
 		CloseFDs(fds)
-		return m, nil, false, ErrFrame
+		return Msg{}, nil, false, ErrFrame
 	}
 	return m, fds, true, nil
 }

@@ -85,15 +85,16 @@ func TestFrameSplitReads(t *testing.T) {
 	}
 }
 
-// TestFrameMalformed: a header over the bounds, or a frame complete without
-// the descriptors it announces, ends the stream with ErrFrame.
+// TestFrameMalformed: a header over the bounds, a frame complete without
+// the descriptors it announces, or a payload that does not decode (JSON, as
+// versions 1 and 2 sent) ends the stream with ErrFrame.
 func TestFrameMalformed(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"too long":          {0xff, 0xff, 0xff, 0xff, 0},
 		"too many fds":      {0, 0, 0, 2, MaxFiles + 1, '{', '}'},
 		"fds never sent":    {0, 0, 0, 2, 3, '{', '}'},
 		"fds never sent, 1": {0, 0, 0, 0, 1},
-		"not JSON":          {0, 0, 0, 2, 0, '{', '{'},
+		"undecodable":       {0, 0, 0, 2, 0, '{', '{'},
 	} {
 		done := false
 		r := NewFrameReader(func(p, oob []byte) (int, int, int, error) {

@@ -11,10 +11,10 @@
 // # Protocol
 //
 // The parent and the keeper talk over a stream socketpair, the
-// keeper's end at its descriptor 3, one JSON object per frame
-// (frame.go). Every frame is a Msg: its Op names the operation,
-// and the operation's payload is the one field its comment names; ID names
-// the tree (the parent's number, 1, 2, ...), where there is one.
+// keeper's end at its descriptor 3, one Msg per frame (frame.go). Its Op
+// names the operation, and the operation's payload is the one field its
+// comment names; ID names the tree (the parent's number, 1, 2, ...), where
+// there is one.
 //
 // Parent to keeper:
 //
@@ -45,32 +45,101 @@
 // The end of the stream is the end: the keeper reads EOF when the parent is
 // gone however it ended, and stops every tree; the parent reads EOF when
 // the keeper died, and reports its trees gone.
+//
+// # Payload
+//
+// A frame's payload is one Msg in a binary form (codec.go), the same for
+// every Op. It is built of:
+//
+//	byte    one byte
+//	uint    an unsigned integer as a uvarint: 7 bits a byte, least
+//	        significant first, the high bit set on every byte but the last
+//	        (encoding/binary's AppendUvarint; at most 10 bytes)
+//	int     a signed integer (Go's int, int64, time.Duration in
+//	        nanoseconds) as a zigzag varint: the uint of 2n for n >= 0, of
+//	        -2n-1 for n < 0 (encoding/binary's AppendVarint)
+//	bool    one byte, 0 or 1
+//	string  a uint length, then that many bytes, as they are: any byte,
+//	        UTF-8 or not (Unix paths, arguments and environment may hold
+//	        any but NUL)
+//	list    a uint count, then that many elements; empty and nil are one
+//	        (no field here means something else by either: exec sees no
+//	        element)
+//	map     a uint count, then each key and its value, both strings, keys
+//	        in ascending byte order, each once
+//
+// A Msg is, in this order:
+//
+//	Op       byte: 1 spawn, 2 signal, 3 sweep, 4 release, 5 shutdown,
+//	         6 tree, 7 bye, 8 hello, 9 spawned, 10 exited, 11 stopped,
+//	         12 continued, 13 ending (the Op constants' values)
+//	ID       uint
+//	Sig      int
+//	present  byte: which payload structs follow, bit 0 (the lowest)
+//	         Spawn, 1 Tree, 2 Hello, 3 Spawned, 4 Exited; the other bits 0
+//
+// then each struct present, in the order of those bits, its fields in this
+// order:
+//
+//	Spawn        Path string, Argv list of string, Env list of string,
+//	             Dir string, StopSignal int, StopTimeout int, Cgroup bool,
+//	             Foreground bool, MemoryMax int, PidsMax int, Ignored uint,
+//	             Holes list of int
+//	TreeStop     Cgroup string, Sig int, Grace int
+//	Hello        Version int, Cgroup string, CgroupErr string,
+//	             Controllers map, Err string
+//	SpawnResult  PID int, Errno int, Err string
+//	ExitReport   PID int, Code int, Signal int, Core bool, Utime int,
+//	             Stime int, MaxRSS int, Err string
+//
+// The payload ends with the last of them: a reader refuses an unknown op,
+// a present bit or bool of another value, a length or count beyond the
+// payload's end, an integer beyond its Go type, and bytes left over. (Up to
+// Version 2 the payload was JSON; a keeper of such a version is known to the
+// parent by a first frame it cannot read: see Version.)
 package keeper
 
 import (
-	"encoding/base64"
+	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
-// Op names a keeper operation.
-type Op string
+// Op names a keeper operation; its value is its byte on the wire, and its
+// String the name the protocol above gives it.
+type Op uint8
 
 const (
-	OpSpawn     Op = "spawn"
-	OpSignal    Op = "signal"
-	OpSweep     Op = "sweep"
-	OpRelease   Op = "release"
-	OpShutdown  Op = "shutdown"
-	OpTree      Op = "tree"
-	OpBye       Op = "bye"
-	OpHello     Op = "hello"
-	OpSpawned   Op = "spawned"
-	OpExited    Op = "exited"
-	OpStopped   Op = "stopped"
-	OpContinued Op = "continued"
-	OpEnding    Op = "ending"
+	OpSpawn     Op = 1
+	OpSignal    Op = 2
+	OpSweep     Op = 3
+	OpRelease   Op = 4
+	OpShutdown  Op = 5
+	OpTree      Op = 6
+	OpBye       Op = 7
+	OpHello     Op = 8
+	OpSpawned   Op = 9
+	OpExited    Op = 10
+	OpStopped   Op = 11
+	OpContinued Op = 12
+	OpEnding    Op = 13
 )
+
+var opNames = [...]string{
+	OpSpawn: "spawn", OpSignal: "signal", OpSweep: "sweep", OpRelease: "release",
+	OpShutdown: "shutdown", OpTree: "tree", OpBye: "bye", OpHello: "hello",
+	OpSpawned: "spawned", OpExited: "exited", OpStopped: "stopped",
+	OpContinued: "continued", OpEnding: "ending",
+}
+
+// valid reports whether op is one of the protocol's.
+func (op Op) valid() bool { return op > 0 && int(op) < len(opNames) }
+
+func (op Op) String() string {
+	if op.valid() {
+		return opNames[op]
+	}
+	return "op(" + strconv.Itoa(int(op)) + ")"
+}
 
 // ParentEnv marks a re-execution of the parent's binary as its keeper; the
 // value is the parent's pid.
@@ -90,76 +159,30 @@ type Spawn struct {
 	StopSignal  int
 	StopTimeout time.Duration
 	Cgroup      bool  // the cgroup level, which the parent starts itself; a keeper refuses it
-	Foreground  bool  `json:",omitempty"` // make its group the foreground of the terminal at fd 0
-	MemoryMax   int64 `json:",omitempty"` // Limits, written to the tree's cgroup before the clone
-	PidsMax     int64 `json:",omitempty"`
+	Foreground  bool  // make its group the foreground of the terminal at fd 0
+	MemoryMax   int64 // Limits, written to the tree's cgroup before the clone
+	PidsMax     int64
 	// Ignored is the set of signals the parent ignores (bit N-1 for signal
 	// N): the child starts with them ignored, as the parent's own child
 	// would.
-	Ignored uint64 `json:",omitempty"`
+	Ignored uint64
 	// Holes are the child's descriptor numbers (in order) that get no
 	// descriptor, nil ExtraFiles: the frame carries the others in order.
-	Holes []int `json:",omitempty"`
-
-	// B64: Path, Argv, Env and Dir are base64, because one of them is not
-	// UTF-8 (JSON would replace those bytes; Unix allows any but NUL).
-	B64 bool `json:",omitempty"`
-}
-
-// EncodeBytes makes s safe for JSON when any of its strings is not UTF-8.
-func (s *Spawn) EncodeBytes() {
-	valid := utf8.ValidString(s.Path) && utf8.ValidString(s.Dir)
-	for _, l := range [][]string{s.Argv, s.Env} {
-		for _, a := range l {
-			valid = valid && utf8.ValidString(a)
-		}
-	}
-	if valid {
-		return
-	}
-	enc := func(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
-	s.B64, s.Path, s.Dir = true, enc(s.Path), enc(s.Dir)
-	s.Argv, s.Env = mapStrings(s.Argv, enc), mapStrings(s.Env, enc)
-}
-
-// DecodeBytes undoes EncodeBytes.
-func (s *Spawn) DecodeBytes() error {
-	if !s.B64 {
-		return nil
-	}
-	var bad error
-	dec := func(v string) string {
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			bad = err
-		}
-		return string(b)
-	}
-	s.B64, s.Path, s.Dir = false, dec(s.Path), dec(s.Dir)
-	s.Argv, s.Env = mapStrings(s.Argv, dec), mapStrings(s.Env, dec)
-	return bad
-}
-
-func mapStrings(l []string, f func(string) string) []string {
-	out := make([]string, len(l))
-	for i, v := range l {
-		out[i] = f(v)
-	}
-	return out
+	Holes []int
 }
 
 // Msg is one frame's message (see the protocol above).
 type Msg struct {
-	Op Op     `json:"op"`
-	ID uint64 `json:"id,omitempty"`
+	Op Op
+	ID uint64
 	// Sig: signal's signal; stopped's.
-	Sig int `json:"sig,omitempty"`
+	Sig int
 
-	Spawn   *Spawn       `json:"spawn,omitempty"`
-	Tree    *TreeStop    `json:"tree,omitempty"`
-	Hello   *Hello       `json:"hello,omitempty"`
-	Spawned *SpawnResult `json:"spawned,omitempty"`
-	Exited  *ExitReport  `json:"exited,omitempty"`
+	Spawn   *Spawn
+	Tree    *TreeStop
+	Hello   *Hello
+	Spawned *SpawnResult
+	Exited  *ExitReport
 }
 
 // TreeStop is how the keeper stops the tree in one of the parent's tree
@@ -173,33 +196,33 @@ type TreeStop struct {
 // Hello is the keeper's first word.
 type Hello struct {
 	Version   int    // the keeper's Version
-	Cgroup    string `json:",omitempty"` // the keeper's cgroup directory
-	CgroupErr string `json:",omitempty"` // why there is none
+	Cgroup    string // the keeper's cgroup directory
+	CgroupErr string // why there is none
 	// Controllers maps Limits' controllers to "" if the trees' cgroups
 	// have them, else to why not.
-	Controllers map[string]string `json:",omitempty"`
-	Err         string            `json:",omitempty"` // the keeper cannot work, and exits
+	Controllers map[string]string
+	Err         string // the keeper cannot work, and exits
 }
 
 // SpawnResult answers a spawn.
 type SpawnResult struct {
-	PID   int    `json:",omitempty"` // in the parent's PID namespace
-	Errno int    `json:",omitempty"` // it failed with this errno...
-	Err   string `json:",omitempty"` // ...and/or this message
+	PID   int    // in the parent's PID namespace
+	Errno int    // it failed with this errno...
+	Err   string // ...and/or this message
 }
 
 // ExitReport is how a tree's leader exited.
 type ExitReport struct {
-	PID    int   `json:",omitempty"`
-	Code   int   `json:",omitempty"`
-	Signal int   `json:",omitempty"`
-	Core   bool  `json:",omitempty"`
-	Utime  int64 `json:",omitempty"` // ns
-	Stime  int64 `json:",omitempty"` // ns
-	MaxRSS int64 `json:",omitempty"` // bytes
+	PID    int
+	Code   int
+	Signal int
+	Core   bool
+	Utime  int64 // ns
+	Stime  int64 // ns
+	MaxRSS int64 // bytes
 	// Err: the keeper is gone, and the tree with it (the parent's own
 	// report, never the keeper's).
-	Err string `json:",omitempty"`
+	Err string
 }
 
 // ProbedEnv tells a keeper that an earlier one's probe of a clone into a
@@ -208,8 +231,12 @@ const ProbedEnv = "TETHER_KEEPER_PROBED"
 
 // Version is the protocol's version, in every hello: a keeper of another
 // version is refused (on macOS the keeper is the binary at the program's
-// path, which may have been replaced).
-const Version = 2
+// path, which may have been replaced). Version 3 replaced the JSON payload
+// of versions 1 and 2 with the binary one above: the hello of a keeper of
+// those versions does not decode at all, and the parent takes a first frame
+// it cannot read (ErrFrame before any hello) for a keeper of another
+// version too.
+const Version = 3
 
 // ProbeEnv makes a re-execution of the binary exit at once: the keeper's
 // probe of a clone into a cgroup, where /bin/true is missing.

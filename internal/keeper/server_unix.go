@@ -236,7 +236,7 @@ type keeperIn struct {
 // of its descriptors never arrived (-1: the keeper was out of them), it
 // closes them and says why.
 func spawnFiles(in keeperIn) ([]*os.File, error) {
-	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > MaxFiles || in.m.Spawn.DecodeBytes() != nil {
+	if in.m.Spawn == nil || len(in.fds) < 3 || len(in.fds) > MaxFiles {
 		CloseFDs(in.fds)
 		return nil, errors.New("malformed spawn request")
 	}
