@@ -2,9 +2,11 @@
 
 package tether
 
-// The keeper's client: the parent's end of the keeper protocol (keeper_proto.go),
-// and the keeper level's handle, keptProc. The code that runs in the keeper
-// is in keeper_server_*.go.
+// The keeper's client: the parent's end of the keeper protocol
+// (internal/keeper, whose package documentation is the protocol), and the
+// keeper level's handle, keptProc. The code that runs in the keeper is
+// internal/keeper's server_*.go; the cgroup level's slots, which the parent
+// clones into, are level_cgroup_linux.go.
 
 import (
 	"errors"
