@@ -3,6 +3,7 @@ package keeper
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tetherproc/tether/internal/cgroupfs"
 	"github.com/tetherproc/tether/internal/fork"
@@ -41,6 +42,7 @@ func nameKeeper() {
 type keeper struct {
 	keeperLink
 	self  int
+	ppid  int           // the parent, whose children the cgroup level's tree leaders are
 	kick  chan struct{} // a spawn: wakes the reaper when it had no children
 	exits chan struct{} // the reaper collected a child (for teardown)
 	idle  *time.Timer   // idleExit, pushed back by every request and reap
@@ -106,6 +108,7 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	k := &keeper{
 		keeperLink: link,
 		self:       os.Getpid(),
+		ppid:       ppid,
 		trees:      map[uint64]*keptTree{},
 		leaders:    map[int]*keptTree{},
 		kick:       make(chan struct{}, 1),
@@ -144,9 +147,12 @@ func runKeeper(ppid int, pidns bool, parentFD int) int {
 	// parent that spawned once does not keep it for life, and the next
 	// start makes a new one. Requests and reaps push the deadline back.
 	k.idle = time.AfterFunc(Idle, k.idleExit)
-	k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
-
+	// Before the hello: from it on the parent may clone trees into our
+	// cgroups (no request of ours in between), and a SIGTERM must then
+	// stop them gracefully, not kill the keeper by default and the trees
+	// with its cgroups (seen: a SIGTERM a few ms after the start).
 	k.interruptOnSignals()
+	k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, Cgroup: k.cgDir, CgroupErr: k.cgErr, Controllers: k.controllers}})
 	// Owner: the keeper. Ends when the parent's pidfd becomes readable: a
 	// second witness beside the socket's EOF, in case a child of the parent
 	// inherited the socket.
@@ -561,7 +567,7 @@ func (k *keeper) teardown() {
 	release := holdOutputs(members)
 	defer release()
 	k.signalNew(signalled, true)
-	grace := max(k.maxGrace, k.signalSlots(stopped))
+	grace := max(k.maxGrace, k.signalSlots(stopped, signalled))
 	k.mu.Unlock()
 	last := time.Now()
 	if grace <= 0 {
@@ -569,6 +575,7 @@ func (k *keeper) teardown() {
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
+	end := time.Now().Add(grace)
 	// The parent's trees are not the keeper's children: no reap wakes us
 	// when they exit. cgroup.events is looked at every 2 ms while they run.
 	var poll <-chan time.Time
@@ -580,7 +587,12 @@ func (k *keeper) teardown() {
 		if time.Since(last) >= 20*time.Millisecond {
 			k.mu.Lock()
 			k.signalNew(signalled, false)
-			k.signalSlots(stopped) // trees started before the parent read "ending"
+			// Trees started before the parent read "ending", each with
+			// its own grace, which the teardown waits out.
+			if g := k.signalSlots(stopped, signalled); g > 0 && time.Now().Add(g).After(end) {
+				end = time.Now().Add(g)
+				deadline.Reset(time.Until(end))
+			}
 			k.mu.Unlock()
 			last = time.Now()
 		}
@@ -616,30 +628,53 @@ func (k *keeper) teardown() {
 // stop signal and SIGCONT, but in the slots in stopped (signalled before:
 // what their members forked since is left to them, as signalNew does), adds
 // the slots it signalled to stopped with the end of their grace, and returns
-// the largest grace of a slot it signalled. Called with k.mu held.
-func (k *keeper) signalSlots(stopped map[string]time.Time) time.Duration {
+// the largest grace of a slot it signalled. signalled holds the pids that
+// had their stop signal. Called with k.mu held.
+//
+// A stopped slot is signalled again when the parent cloned a new tree into
+// it since: until the parent reads "ending" it may reuse a slot whose tree
+// exited, and the new tree's leader, a child of the parent never signalled,
+// gets its own stop signal and its own grace (before, it inherited the old
+// tree's, and was SIGKILLed at its end without a stop signal:
+// TestKeeperEndingTakesNoNewTrees).
+func (k *keeper) signalSlots(stopped map[string]time.Time, signalled map[int]bool) time.Duration {
 	if k.cgDir == "" {
 		return 0
 	}
 	entries, _ := os.ReadDir(k.cgDir)
 	var grace time.Duration
+	var leaders map[int]bool // the parent's children, read once, if needed
 	for _, e := range entries {
-		if _, done := stopped[e.Name()]; !e.IsDir() || !strings.HasPrefix(e.Name(), "tree.") || done {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "tree.") {
 			continue
-		}
-		stop, ok := k.slots[e.Name()]
-		if !ok {
-			stop = slotStop{syscall.SIGTERM, DefaultGrace}
 		}
 		pids := cgroupfs.ProcsTree(filepath.Join(k.cgDir, e.Name()))
 		if len(pids) == 0 {
 			continue
 		}
+		if _, done := stopped[e.Name()]; done {
+			if leaders == nil {
+				leaders = map[int]bool{}
+				for _, pid := range procfs.Children(k.ppid) {
+					leaders[pid] = true
+				}
+			}
+			if !slices.ContainsFunc(pids, func(pid int) bool { return leaders[pid] && !signalled[pid] }) {
+				continue
+			}
+		}
+		stop, ok := k.slots[e.Name()]
+		if !ok {
+			stop = slotStop{syscall.SIGTERM, DefaultGrace}
+		}
 		stopped[e.Name()] = time.Now().Add(stop.grace)
 		grace = max(grace, stop.grace)
 		for _, pid := range pids {
-			_ = syscall.Kill(pid, stop.sig) // best effort: it may be exiting
-			_ = syscall.Kill(pid, syscall.SIGCONT)
+			if !signalled[pid] {
+				_ = syscall.Kill(pid, stop.sig) // best effort: it may be exiting
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+				signalled[pid] = true
+			}
 		}
 	}
 	return grace
