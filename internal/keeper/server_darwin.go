@@ -80,9 +80,12 @@ func runKeeper(ppid int, pidns bool, _ int) int {
 		k.interrupt() // the parent is gone already
 	}
 	k.idle = time.AfterFunc(Idle, k.idleExit)
-	k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, CgroupErr: "cgroups are Linux only"}})
-
+	// Before the hello: from it on the parent may clone trees into our
+	// cgroups (no request of ours in between), and a SIGTERM must then
+	// stop them gracefully, not kill the keeper by default and the trees
+	// with its cgroups (seen: a SIGTERM a few ms after the start).
 	k.interruptOnSignals()
+	k.reply(Msg{Op: OpHello, Hello: &Hello{Version: Version, CgroupErr: "cgroups are Linux only"}})
 	// Owner: the keeper. Ends when the keeper exits.
 	go k.events()
 
