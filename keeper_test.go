@@ -170,8 +170,11 @@ func helperKeeperEnding([]string) {
 			fmt.Println("start b:", err)
 			os.Exit(2)
 		}
-		_, _ = bufio.NewReader(pb.Stdout()).ReadString('\n')
-		if filepath.Dir(cgroupOf(pb.PID())) != oldDir {
+		// A b that the ending keeper stopped at once never says ready,
+		// and a gone process has no cgroup to read: only a b running
+		// elsewhere is in a new keeper.
+		line, _ := bufio.NewReader(pb.Stdout()).ReadString('\n')
+		if cg := cgroupOf(pb.PID()); line == "ready\n" && cg != "" && filepath.Dir(cg) != oldDir {
 			break
 		}
 		// Started before tether read the keeper's "ending": it must be
