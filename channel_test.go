@@ -140,6 +140,9 @@ func helperIPCStop(args []string) {
 			fmt.Println("bye")
 			os.Exit(0)
 		}
+		if m == "shutdown" {
+			_ = ch.Send("ignored") // deaf: says it read it, and goes on
+		}
 	}
 }
 

@@ -254,12 +254,6 @@ func TestStopMessageStoppedChild(t *testing.T) {
 			c := ipcCmd("ipc-stop", args...)
 			c.StopMessage = "shutdown"
 			c.StopTimeout = tc.grace
-			sent := make(chan struct{})
-			c.Observer = func(e tether.Event) {
-				if e.Kind == tether.EventStopMessage {
-					close(sent) // emitted once, after the message and its SIGCONT
-				}
-			}
 			p, ch := startIPC(t, c)
 			if err := recvBounded(t, ch, nil, 10*time.Second); err != nil { // "ready": it reads now
 				t.Fatal(err)
@@ -272,10 +266,13 @@ func TestStopMessageStoppedChild(t *testing.T) {
 			stopped := make(chan error, 1)
 			go func() { stopped <- p.Stop() }() // ends at close: bounded by StopTimeout and SIGKILL
 			if tc.deaf {
-				select {
-				case <-sent:
-				case <-time.After(10 * time.Second):
-					t.Fatal("no stop message after 10s")
+				// It read the message, so the SIGCONT that follows the
+				// message came before: a SIGSTOP now is not undone by it.
+				// (EventStopMessage comes before the send, and so
+				// before that SIGCONT.)
+				var m string
+				if err := recvBounded(t, ch, &m, 10*time.Second); err != nil || m != "ignored" {
+					t.Fatalf("after the stop message: %q, %v; want \"ignored\"", m, err)
 				}
 				if err := p.Signal(syscall.SIGSTOP); err != nil {
 					t.Fatal(err)
