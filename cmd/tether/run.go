@@ -309,6 +309,25 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	}
 }
 
+// procDesc is a process tether waits for, as ps would name it.
+type procDesc struct {
+	pid int
+	cmd string
+}
+
+// describeProcs lists processes as "PID (COMMAND)", at most ten.
+func describeProcs(ps []procDesc) string {
+	var parts []string
+	for i, p := range ps {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-10))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d (%s)", p.pid, p.cmd))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
