@@ -141,7 +141,7 @@ exit 0`
 				return
 			}
 			for _, it := range item.FindAllStringSubmatch(ml[1], -1) {
-				if slices.Contains(left, it[1]) && !named[it[1]] {
+				if slices.Contains(left, it[1]) && (!named[it[1]] || strings.Contains(it[2], "started during the grace")) {
 					t.Errorf("run %d: the note before the SIGKILL names %s (%s), which the first did not:\n%s", r, it[1], it[2], stderr.String())
 				}
 			}
@@ -162,5 +162,49 @@ func waitOrKill(c *exec.Cmd, d time.Duration) error {
 		_ = c.Process.Kill()
 		<-done
 		return fmt.Errorf("tether %v still running after %v", c.Args[1:], d)
+	}
+}
+
+// A process that starts during the grace (a leftover's trap runs a
+// clean-up command) is named as such by the note before the SIGKILL, not as
+// one tether has been waiting for since PROGRAM exited.
+func TestRunLaterNoteMarksProcessStartedDuringGrace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// The leftover's trap starts a "clean-up" that outlives the grace; the
+	// leftover itself waits for it, ignoring further SIGTERMs.
+	script := `sh -c 'trap "trap \"\" TERM; sleep 100 & echo \"cleanup \$!\"; wait" TERM; : > "$0/ready"; while :; do sleep 0.05; done' "$0" &
+echo "left $!"
+while [ ! -e "$0/ready" ]; do sleep 0.01; done`
+	c := tetherCmd("run", "-grace", "1s", "--", "sh", "-c", script, dir)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitBounded(t, c, 30*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var leftPID, cleanupPID string
+	for _, f := range strings.Split(stdout.String(), "\n") {
+		if v, ok := strings.CutPrefix(f, "left "); ok {
+			leftPID = v
+		}
+		if v, ok := strings.CutPrefix(f, "cleanup "); ok {
+			cleanupPID = v
+		}
+	}
+	if leftPID == "" || cleanupPID == "" {
+		t.Fatalf("stdout %q; stderr:\n%s", stdout.String(), stderr.String())
+	}
+	note := regexp.MustCompile(`(?m)^tether: \d+ process(?:es)? still running after 900ms, SIGKILL at 1s: (.*)$`).FindStringSubmatch(stderr.String())
+	if note == nil {
+		t.Fatalf("no note before the SIGKILL:\n%s", stderr.String())
+	}
+	if want := cleanupPID + " (sleep 100; started during the grace)"; !strings.Contains(note[1], want) {
+		t.Errorf("the note lacks %q:\n%s", want, stderr.String())
+	}
+	if want := fmt.Sprintf("%s (sh -c ", leftPID); !strings.Contains(note[1], want) || strings.Index(note[1], want) > strings.Index(note[1], cleanupPID+" (") {
+		t.Errorf("the note does not name the leftover %s first, unmarked:\n%s", leftPID, stderr.String())
 	}
 }
