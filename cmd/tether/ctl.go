@@ -52,7 +52,12 @@ once they are ready. A running process is left as it is.`,
 	"status": `Prints the processes of the stack a tether up runs: name, pid, state
 (pending, starting, running, backoff, stopping, stopped, exited, fatal),
 restarts, port, and the time in that state. -json prints the control
-protocol's process objects instead, one JSON array.`,
+protocol's process objects instead, one JSON array.
+
+RESTARTS counts restarts: those of the restart policy after an exit
+(-auto-restart, restart in tether.toml) and those of tether restart (and
+-watch). tether stop then tether start is not one: it starts the process
+anew, as PM2's restart count and systemd's NRestarts have it.`,
 }
 
 func runControl(ctx context.Context, op string, args []string, stdout io.Writer) error {

@@ -174,7 +174,7 @@ func TestUpControl(t *testing.T) {
 			t.Fatalf("start web: %d\n%s", code, out)
 		}
 		now := status()
-		if now["web.2"].State != "running" || now["web.2"].Restarts != 1 || now["web.1"].PID != before["web.1"].PID {
+		if now["web.2"].State != "running" || now["web.2"].Restarts != 0 || now["web.1"].PID != before["web.1"].PID {
 			t.Errorf("after start web: %+v", now)
 		}
 	})
@@ -249,6 +249,49 @@ func TestUpControl(t *testing.T) {
 	out, code := tetherIn(t, dir, "status")
 	if code != 1 || !strings.Contains(out, "no tether up runs here: no control socket "+sock) {
 		t.Errorf("status with no stack: %d\n%s", code, out)
+	}
+}
+
+// A new user's report: tether stop web then tether start web showed
+// RESTARTS 1 in tether status. A stop and a start starts the process anew
+// (PM2's restart count, systemd's NRestarts): only the restart policy and
+// tether restart count, in status and in tether up's "(restart N)".
+func TestUpStopThenStartIsNotARestart(t *testing.T) {
+	t.Parallel()
+	dir := upDir(t, map[string]string{"Procfile": "web: " + upPolite + "\n"})
+	up := upSpawn(t, dir)
+	up.out.waitFor(t, "web.1  | ready")
+	restarts := func(what string, want int) {
+		t.Helper()
+		out, code := tetherIn(t, dir, "status", "-json")
+		var ps []ctlProcess
+		if err := json.Unmarshal([]byte(out), &ps); code != 0 || err != nil || len(ps) != 1 {
+			t.Fatalf("status -json after %s: exit status %d, %v:\n%s", what, code, err, out)
+		}
+		if ps[0].State != "running" || ps[0].Restarts != want {
+			t.Errorf("after %s: %+v, want running with %d restarts", what, ps[0], want)
+		}
+		text, _ := tetherIn(t, dir, "status")
+		if f := strings.Fields(text); len(f) < 10 || f[3] != "RESTARTS" || f[9] != strconv.Itoa(want) {
+			t.Errorf("after %s: status says\n%s\nwant RESTARTS %d", what, text, want)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		for _, op := range []string{"stop", "start"} {
+			if out, code := tetherIn(t, dir, op, "web"); code != 0 {
+				t.Fatalf("%s web: %d\n%s", op, code, out)
+			}
+		}
+		up.out.waitForCount(t, "web.1  | ready", i+1)
+		restarts(fmt.Sprintf("stop and start %d", i), 0)
+	}
+	if out, code := tetherIn(t, dir, "restart", "web"); code != 0 {
+		t.Fatalf("restart web: %d\n%s", code, out)
+	}
+	restarts("restart", 1)
+	o := up.out.String()
+	if n := strings.Count(o, "(restart "); n != 1 || !strings.Contains(o, "(restart 1)\n") {
+		t.Errorf("tether up says \"(restart N)\" %d times, want once, for tether restart:\n%s", n, o)
 	}
 }
 
