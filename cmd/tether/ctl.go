@@ -73,7 +73,7 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 		if op == "status" {
 			names = " [-json] [NAME...]"
 		}
-		fmt.Fprintf(w, "usage: tether %s [-f Procfile] [-socket PATH]%s\n\n%s\n\nNAME is a process type (web: every instance) or an instance (web.2); none\nmeans every process.\n\nFlags:\n", op, names, controlHelp[op])
+		fmt.Fprintf(w, "usage: tether %s [-f Procfile] [-socket PATH]%s\n\n%s\n\nNAME is a process type (web: every instance) or an instance (web.2); none\nmeans every process.\n\n%s\n\nFlags:\n", op, names, controlHelp[op], ctlWhereHelp)
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -86,13 +86,17 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 	if err != nil {
 		return badUsage(fs.Name(), "%v", err)
 	}
-	path, err := upSocketPath(*socket, *procfile)
+	pl, err := ctlLocate(fs, *socket, *procfile)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	res, err := controlCall(ctx, path, ctlRequest{Op: op, Names: names})
+	res, err := controlCall(ctx, pl.path, ctlRequest{Op: op, Names: names})
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		cmdline := names
+		if asJSON {
+			cmdline = append([]string{"-json"}, names...)
+		}
+		return fmt.Errorf("%s: %w", op, explainNoStack(ctx, err, op, pl, cmdline))
 	}
 	if asJSON {
 		if res.Processes == nil {
@@ -158,9 +162,9 @@ func controlDial(ctx context.Context, path string) (*net.UnixConn, error) {
 	c, err := d.DialContext(ctx, "unix", path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("no tether up runs here: no control socket %s (tether up makes it beside the Procfile; -f, -socket or $%s say where else to look)", path, upSocketEnv)
+		return nil, &noStackError{path: path}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return nil, fmt.Errorf("no tether up runs here: %s is left from one that has ended (the next tether up replaces it)", path)
+		return nil, &noStackError{path: path, stale: true}
 	case errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("%s: permission denied: the stack is another user's", path)
 	case err != nil:

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -292,6 +293,77 @@ func TestUpStopThenStartIsNotARestart(t *testing.T) {
 	o := up.out.String()
 	if n := strings.Count(o, "(restart "); n != 1 || !strings.Contains(o, "(restart 1)\n") {
 		t.Errorf("tether up says \"(restart N)\" %d times, want once, for tether restart:\n%s", n, o)
+	}
+}
+
+// A new user's report: from the repository's root, with the demo running
+// (bin/tether up -f examples/Procfile), tether status said only that no
+// stack runs here. Without -f the commands look beside ./Procfile; finding
+// no tether up there, they say what they looked for and name the stack
+// that runs just below, with the command that reaches it, which works.
+// From below the stack's directory they name it above; where none runs
+// near, they say how to name one. They never act on what they found.
+func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
+	t.Parallel()
+	root := upDir(t, nil)
+	examples := filepath.Join(root, "examples")
+	if err := os.MkdirAll(filepath.Join(examples, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(examples, "Procfile"), []byte("web: "+upPolite+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := upSpawn(t, examples)
+	up.out.waitFor(t, "web.1  | ready")
+
+	out, code := tetherIn(t, root, "status")
+	hint := regexp.MustCompile(`; a tether up runs in examples/: (tether status -f examples/Procfile)\n$`).FindStringSubmatch(out)
+	if code != 1 || hint == nil ||
+		!strings.Contains(out, "status: no tether up runs here: no Procfile in "+root+", nor a control socket "+filepath.Join(root, ".tether.sock")) {
+		t.Fatalf("status from the stack's parent: exit status %d:\n%s", code, out)
+	}
+	// The command it names works, from there.
+	args := strings.Fields(hint[1])[1:]
+	if out, code := tetherIn(t, root, args...); code != 0 || !strings.Contains(out, "web.1") || !strings.Contains(out, "running") {
+		t.Errorf("%s: exit status %d:\n%s", hint[1], code, out)
+	}
+	pid := func() int {
+		t.Helper()
+		out, code := tetherIn(t, examples, "status", "-json")
+		var ps []ctlProcess
+		if err := json.Unmarshal([]byte(out), &ps); code != 0 || err != nil || len(ps) != 1 {
+			t.Fatalf("status -json: exit status %d, %v:\n%s", code, err, out)
+		}
+		return ps[0].PID
+	}
+	before := pid()
+	// Names and flags are kept in the command it names; the stack it found
+	// is left alone.
+	if out, code := tetherIn(t, root, "restart", "web"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in examples/: tether restart -f examples/Procfile web\n") {
+		t.Errorf("restart web from the stack's parent: exit status %d:\n%s", code, out)
+	}
+	if after := pid(); after != before {
+		t.Errorf("restart web from the parent restarted the stack below (pid %d, then %d)", before, after)
+	}
+	if out, code := tetherIn(t, filepath.Join(examples, "sub"), "status", "-json"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in ../: tether status -f ../Procfile -json\n") {
+		t.Errorf("status from below the stack's directory: exit status %d:\n%s", code, out)
+	}
+	// A Procfile here, and no stack of it: said so.
+	if err := os.WriteFile(filepath.Join(root, "Procfile"), []byte("other: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := tetherIn(t, root, "status"); code != 1 || !strings.Contains(out, "no control socket "+filepath.Join(root, ".tether.sock")+" beside ./Procfile") ||
+		!strings.HasSuffix(out, "tether status -f examples/Procfile\n") {
+		t.Errorf("status beside a Procfile whose stack does not run: exit status %d:\n%s", code, out)
+	}
+	// Nothing runs near: how to name a stack.
+	if out, code := tetherIn(t, upDir(t, nil), "stop", "web"); code != 1 ||
+		!strings.Contains(out, "; none runs in the directories just below or above either: name the stack's Procfile, as tether up was given it: tether stop -f path/to/Procfile web") {
+		t.Errorf("stop with no stack near: exit status %d:\n%s", code, out)
+	}
+	// A -f that names no Procfile, and no stack beside it: said so.
+	if out, code := tetherIn(t, root, "status", "-f", "example/Procfile"); code != 1 || !strings.Contains(out, "and there is no Procfile example/Procfile") {
+		t.Errorf("status -f of a missing Procfile: exit status %d:\n%s", code, out)
 	}
 }
 
