@@ -78,6 +78,10 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
+	// Help and errors are printed below, once: the flag package's own
+	// "Usage of" would add its copy on stderr.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	names, err := upParse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		help(stdout)
