@@ -35,25 +35,24 @@ or above, with the -f that reaches each.`
 
 // ctlPlace is where a control command looks for its stack.
 type ctlPlace struct {
-	path      string // the control socket
-	procfile  string // -f, as given (the default: Procfile)
-	byDefault bool   // neither -f, -socket nor $TETHER_SOCKET: ./Procfile's
+	path     string // the control socket
+	procfile string // -f, as given (the default: Procfile)
+	// byProcfile: the path is beside the Procfile (neither -socket nor
+	// $TETHER_SOCKET); byDefault: that Procfile is ./Procfile (no -f).
+	byProcfile, byDefault bool
 }
 
 // ctlLocate resolves the control socket of the stack fs's flags name
 // (-f procfile, -socket socket, both parsed).
 func ctlLocate(fset *flag.FlagSet, socket, procfile string) (ctlPlace, error) {
-	given := false
-	fset.Visit(func(f *flag.Flag) {
-		if f.Name == "f" || f.Name == "socket" {
-			given = true
-		}
-	})
+	fGiven := false
+	fset.Visit(func(f *flag.Flag) { fGiven = fGiven || f.Name == "f" })
 	path, err := upSocketPath(socket, procfile)
 	if err != nil {
 		return ctlPlace{}, err
 	}
-	return ctlPlace{path: path, procfile: procfile, byDefault: !given && os.Getenv(upSocketEnv) == ""}, nil
+	byProcfile := socket == "" && os.Getenv(upSocketEnv) == ""
+	return ctlPlace{path: path, procfile: procfile, byProcfile: byProcfile, byDefault: byProcfile && !fGiven}, nil
 }
 
 // noStackError: no tether up answers at the control socket's path.
@@ -78,7 +77,7 @@ func explainNoStack(ctx context.Context, err error, op string, pl ctlPlace, cmdl
 		return err
 	}
 	if !pl.byDefault {
-		if _, serr := os.Stat(pl.procfile); errors.Is(serr, fs.ErrNotExist) && !ns.stale && pl.procfile != "" {
+		if _, serr := os.Stat(pl.procfile); pl.byProcfile && !ns.stale && errors.Is(serr, fs.ErrNotExist) {
 			return fmt.Errorf("%w, and there is no Procfile %s", ns, pl.procfile)
 		}
 		return ns

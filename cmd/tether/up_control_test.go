@@ -365,6 +365,12 @@ func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
 	if out, code := tetherIn(t, root, "status", "-f", "example/Procfile"); code != 1 || !strings.Contains(out, "and there is no Procfile example/Procfile") {
 		t.Errorf("status -f of a missing Procfile: exit status %d:\n%s", code, out)
 	}
+	// -socket names the stack: no Procfile is looked for, nor a stack nearby.
+	empty := upDir(t, nil)
+	if out, code := tetherIn(t, empty, "status", "-socket", "s.sock"); code != 1 || strings.Contains(out, "no Procfile") || strings.Contains(out, "none runs") ||
+		!strings.Contains(out, "no control socket "+filepath.Join(empty, "s.sock")) {
+		t.Errorf("status -socket of a missing socket: exit status %d:\n%s", code, out)
+	}
 }
 
 // A socket left by a tether up that was SIGKILLed: the commands say so, and
