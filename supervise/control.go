@@ -55,8 +55,12 @@ type Status struct {
 	// PID is the running process's id; 0 when none runs (pending, backoff,
 	// stopped, exited, fatal).
 	PID int
-	// Restarts counts the starts after the first: by the restart policy,
-	// by Start after a Stop, and by Restart.
+	// Restarts counts the process's restarts: those its restart policy
+	// made after an exit (a Start or Restart call during the backoff makes
+	// it sooner), and those Restart calls made. A Start after Stop, or
+	// after the process ended for good, starts it anew and is not one:
+	// PM2's restart count and systemd's NRestarts do not count a stop and
+	// a start either.
 	Restarts int
 	// Since is when the process entered State; zero while pending. For a
 	// running process, time.Since(Since) is how long it has been ready.
@@ -162,7 +166,7 @@ func (s *Supervisor) controlOnce(ctx context.Context, name string, op ctlOp, may
 		// Start or Restart of a process that ended for good: Run gives it
 		// a new runner, which starts it; the call waits for that start
 		// (a restart of what just started would start it twice).
-		if _, err := s.reviveRunner(ctx, name); err != nil {
+		if _, err := s.reviveRunner(ctx, name, op == opRestart); err != nil {
 			return fmt.Errorf("tether: %s %s: %w", opNames[op], name, err)
 		}
 		return s.controlOnce(ctx, name, opStart, false)
@@ -179,20 +183,22 @@ func (s *Supervisor) controlOnce(ctx context.Context, name string, op ctlOp, may
 
 // reviveReq asks Run's loop for a new runner of a process that ended for
 // good; Run answers on reply (buffered) with it, or nil when it stops.
+// restart: a Restart call asks, so its first attempt counts as a restart.
 type reviveReq struct {
-	name  string
-	reply chan *runner
+	name    string
+	restart bool
+	reply   chan *runner
 }
 
 // reviveRunner has Run start the named process again, with a new runner.
-func (s *Supervisor) reviveRunner(ctx context.Context, name string) (*runner, error) {
+func (s *Supervisor) reviveRunner(ctx context.Context, name string, restart bool) (*runner, error) {
 	s.mu.Lock()
 	revive, runDone := s.revive, s.runDone
 	s.mu.Unlock()
 	if revive == nil {
 		return nil, ErrNotRunning
 	}
-	rq := reviveReq{name: name, reply: make(chan *runner, 1)}
+	rq := reviveReq{name: name, restart: restart, reply: make(chan *runner, 1)}
 	select {
 	case revive <- rq:
 	case <-runDone:
@@ -207,21 +213,27 @@ func (s *Supervisor) reviveRunner(ctx context.Context, name string) (*runner, er
 }
 
 // again is a new runner for the same Spec, for a Start or Restart after
-// its end for good: it continues the attempts' count.
-func (r *runner) again() *runner {
+// its end for good: it continues the attempts' and the restarts' counts,
+// and its first attempt is a restart for a Restart call.
+func (r *runner) again(restart bool) *runner {
+	r.mu.Lock()
+	attempts := r.attempts
+	r.mu.Unlock()
 	st := r.status()
 	return &runner{
 		s: r.s, starts: r.starts, spec: r.spec, quit: r.quit,
-		stop:     make(chan struct{}),
-		ready:    make(chan *runner, 1), // its readiness orders no start: those after it started at its end
-		done:     make(chan struct{}),
-		ended:    r.ended,
-		ctl:      make(chan ctlReq),
-		state:    st.State,
-		since:    st.Since,
-		restarts: st.Restarts,
-		exit:     st.Exit,
-		attempt0: st.Restarts + 1,
+		stop:         make(chan struct{}),
+		ready:        make(chan *runner, 1), // its readiness orders no start: those after it started at its end
+		done:         make(chan struct{}),
+		ended:        r.ended,
+		ctl:          make(chan ctlReq),
+		state:        st.State,
+		since:        st.Since,
+		restarts:     st.Restarts,
+		nrestarts:    st.Restarts,
+		restartFirst: restart,
+		exit:         st.Exit,
+		attempt0:     attempts,
 	}
 }
 
@@ -261,7 +273,7 @@ func (r *runner) record(e Event) {
 	state := r.state
 	switch e.Kind {
 	case EventStarting:
-		state, r.restarts = StateStarting, e.Attempt-1
+		state, r.attempts = StateStarting, e.Attempt
 	case EventRunning:
 		r.pid = e.PID
 	case EventReady:
@@ -277,6 +289,7 @@ func (r *runner) record(e Event) {
 	case EventStopped, EventHalted:
 		state, r.pid = StateStopped, 0
 	}
+	r.restarts = e.Restarts
 	if e.Exit != nil {
 		r.exit = e.Exit
 	}

@@ -5,6 +5,7 @@ package supervise_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,8 +67,8 @@ func TestControl(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := statusOf(t, r.s, "a")
-		if st.State != supervise.StateRunning || st.PID == 0 || st.PID == first.PID || st.Restarts != 1 {
-			t.Errorf("a after Start: %+v, want running, a new pid, 1 restart", st)
+		if st.State != supervise.StateRunning || st.PID == 0 || st.PID == first.PID || st.Restarts != 0 {
+			t.Errorf("a after Start: %+v, want running, a new pid, no restart (a stop and a start)", st)
 		}
 		if err := r.s.Start(ctx, "a"); err != nil {
 			t.Errorf("Start of a running process = %v, want nil", err)
@@ -79,8 +80,8 @@ func TestControl(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := statusOf(t, r.s, "a")
-		if st.State != supervise.StateRunning || st.PID == old || st.Restarts != 2 || !gone(old) {
-			t.Errorf("a after Restart: %+v (old pid %d gone: %v), want running, a new pid, 2 restarts", st, old, gone(old))
+		if st.State != supervise.StateRunning || st.PID == old || st.Restarts != 1 || !gone(old) {
+			t.Errorf("a after Restart: %+v (old pid %d gone: %v), want running, a new pid, 1 restart", st, old, gone(old))
 		}
 		// The old process was gone before the new one started.
 		events := r.rec.all()
@@ -111,6 +112,70 @@ func TestControl(t *testing.T) {
 	}
 	if st := r.s.Status(); st != nil {
 		t.Errorf("Status after Run = %+v, want nil", st)
+	}
+}
+
+// Status's restart count counts restarts — the policy's after an exit, and
+// Restart's — and not a Stop followed by a Start, which starts the process
+// anew (PM2's restart count, systemd's NRestarts). Each attempt's events
+// say whether it is a restart.
+func TestStopThenStartIsNotARestart(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := serving("a")
+	a.Restart, a.Backoff = supervise.Always, fast
+	r := start(t, a)
+	r.rec.waitFor(t, "a", supervise.EventReady)
+	restarts := func(what string, want int) {
+		t.Helper()
+		if st := statusOf(t, r.s, "a"); st.State != supervise.StateRunning || st.Restarts != want {
+			t.Errorf("a after %s: %+v, want running, %d restarts", what, st, want)
+		}
+	}
+	starting := func(attempt int) supervise.Event {
+		t.Helper()
+		return r.rec.waitMatch(t, fmt.Sprintf("a's attempt %d", attempt), func(e supervise.Event) bool {
+			return e.Name == "a" && e.Kind == supervise.EventStarting && e.Attempt == attempt
+		})
+	}
+	for i := 1; i <= 2; i++ {
+		if err := r.s.Stop(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.s.Start(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		restarts(fmt.Sprintf("Stop and Start %d", i), 0)
+		if e := starting(1 + i); e.Restarted || e.Restarts != 0 {
+			t.Errorf("Stop and Start %d: the attempt's events say restarted %v, %d restarts", i, e.Restarted, e.Restarts)
+		}
+	}
+	if err := r.s.Restart(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	restarts("Restart", 1)
+	if e := starting(4); !e.Restarted || e.Restarts != 1 {
+		t.Errorf("Restart: the attempt's events say restarted %v, %d restarts", e.Restarted, e.Restarts)
+	}
+	// Stop, then Restart: what was asked for is a restart.
+	if err := r.s.Stop(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.s.Restart(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	restarts("Stop and Restart", 2)
+	// The policy's restart after an exit.
+	if err := r.s.Signal("a", syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	r.rec.waitMatch(t, "a's attempt 6 ready", func(e supervise.Event) bool {
+		return e.Name == "a" && e.Kind == supervise.EventReady && e.Attempt == 6
+	})
+	restarts("its exit", 3)
+	if e := starting(6); !e.Restarted || e.Restarts != 3 {
+		t.Errorf("the policy's restart: the attempt's events say restarted %v, %d restarts", e.Restarted, e.Restarts)
 	}
 }
 
@@ -164,7 +229,8 @@ func TestControlEnded(t *testing.T) {
 	if st := statusOf(t, r.s, "never"); st.State != supervise.StateExited || st.Restarts != 1 {
 		t.Errorf("never: %+v, want exited again after 1 restart", st)
 	}
-	// Started again, it runs (and exits at once: ready once started).
+	// Started again, it runs (and exits at once: ready once started); a
+	// start, not a restart.
 	for i := 2; i <= 3; i++ {
 		if err := r.s.Start(ctx, "once"); err != nil {
 			t.Fatalf("Start of an ended process = %v", err)
@@ -172,6 +238,9 @@ func TestControlEnded(t *testing.T) {
 		r.rec.waitMatch(t, "once ended again", func(e supervise.Event) bool {
 			return e.Name == "once" && e.Kind == supervise.EventEnded && e.Attempt == i
 		})
+	}
+	if st := statusOf(t, r.s, "once"); st.Restarts != 0 {
+		t.Errorf("once after two Starts: %+v, want no restart", st)
 	}
 	if st := statusOf(t, r.s, "a"); st.State != supervise.StateRunning {
 		t.Errorf("a: %v, want running all along", st.State)

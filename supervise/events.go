@@ -78,7 +78,15 @@ type Event struct {
 	Name    string // the Spec's Name
 	Kind    EventKind
 	Time    time.Time
-	Attempt int // the attempt's number: 1 for the first start, 2 for the first restart, ...
+	Attempt int // the attempt's number: 1 for the first start, 2 for the next (a restart, or a start after Stop), ...
+
+	// Restarted is set on the events of an attempt that is a restart: one
+	// the restart policy made after an exit, or one a Restart call made;
+	// not the first attempt, nor one a Start call made after Stop or after
+	// the process ended for good. Restarts counts the restarts so far, this
+	// attempt's included: what Status.Restarts reports.
+	Restarted bool
+	Restarts  int
 
 	// PID and Process identify the attempt's process once it has started.
 	// Process may be read (Stdout, Channel, ...) and signalled; stopping or

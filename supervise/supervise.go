@@ -320,7 +320,7 @@ func (s *Supervisor) Run(ctx context.Context, specs ...Spec) error {
 				rq.reply <- old // revived already, by another call
 				continue
 			}
-			r := old.again()
+			r := old.again(rq.restart)
 			i := slices.Index(runners, old)
 			runners[i], byName[rq.name] = r, r
 			s.mu.Lock()
@@ -456,6 +456,14 @@ type runner struct {
 	err       error // why Run should fail when this process ended for good, if it should; set before done
 	attempt0  int   // attempts of the runners before this one, for a process started again after its end
 
+	// Owned by run's goroutine: the restarts so far (what Status reports,
+	// through the events), whether the current attempt is one, and
+	// whether the first attempt of this runner is (a Restart call revived
+	// the process).
+	nrestarts    int
+	restarted    bool
+	restartFirst bool
+
 	ctl     chan ctlReq // Stop, Start and Restart calls; received only by run's goroutine
 	waiters []ctlReq    // Start and Restart calls answered at the attempt's readiness or failure; run's goroutine's
 
@@ -465,7 +473,8 @@ type runner struct {
 	state    State
 	since    time.Time    // when state began
 	pid      int          // the running process's, 0 if none
-	restarts int          // attempts after the first
+	restarts int          // restarts so far: see Status.Restarts
+	attempts int          // the last attempt's number
 	exit     *tether.Exit // how the last process ended
 }
 
@@ -486,6 +495,7 @@ func (r *runner) markReady() { r.readyOnce.Do(func() { r.ready <- r }) }
 
 func (r *runner) emit(e Event) {
 	e.Name = r.spec.Name
+	e.Restarted, e.Restarts = r.restarted, r.nrestarts
 	r.record(e)
 	r.s.emit(e)
 }
@@ -506,10 +516,19 @@ func (r *runner) run(ctx context.Context) {
 		r.ended <- r
 	}()
 	t := tracker{backoff: r.spec.Backoff, resetAfter: r.spec.ResetAfter, limit: r.spec.Limit}
+	// Whether the next attempt is a restart, which Status counts: one the
+	// policy makes after an exit, or one a Restart call makes. A Start
+	// after Stop (or after an end for good) starts the process anew, as at
+	// Run's start: not a restart (PM2's restart count and systemd's
+	// NRestarts do not count a stop and a start either).
+	restart := r.restartFirst
 	for attempt := r.attempt0 + 1; ; attempt++ {
 		if r.quitting() {
 			r.emit(Event{Kind: EventStopped, Attempt: attempt - 1})
 			return
+		}
+		if r.restarted = restart; restart {
+			r.nrestarts++
 		}
 		o := r.attempt(ctx, attempt)
 		if o.stopped {
@@ -521,10 +540,12 @@ func (r *runner) run(ctx context.Context) {
 			r.markReady() // the next process in Run's order need not wait for it
 			if o.halted.op == opRestart {
 				r.waiters = append(r.waiters, *o.halted)
+				restart = true
 				continue
 			}
 			o.halted.reply <- nil
-			if !r.idle(attempt) {
+			var ok bool
+			if restart, ok = r.idle(attempt); !ok {
 				return
 			}
 			continue
@@ -565,27 +586,29 @@ func (r *runner) run(ctx context.Context) {
 		}
 		r.emit(Event{Kind: EventBackoff, Attempt: attempt, Delay: delay})
 		r.answer(notReady)
-		if !r.backoff(attempt, delay) {
+		if restart, ok = r.backoff(attempt, delay); !ok {
 			return
 		}
 	}
 }
 
 // backoff waits out a restart's delay. A Start or Restart call cuts it
-// short; a Stop call leaves the process stopped (see idle). It returns false
-// when Run stopped everything meanwhile (the final event is sent).
-func (r *runner) backoff(attempt int, delay time.Duration) bool {
+// short (the policy's restart, sooner); a Stop call leaves the process
+// stopped (see idle). It returns ok false when Run stopped everything
+// meanwhile (the final event is sent), and whether the next attempt is a
+// restart.
+func (r *runner) backoff(attempt int, delay time.Duration) (restart, ok bool) {
 	tm := time.NewTimer(delay)
 	defer tm.Stop()
 	select {
 	case <-tm.C:
-		return true
+		return true, true
 	case <-r.quit:
-		return true // the loop's first check reports it
+		return true, true // the loop's first check reports it
 	case req := <-r.ctl:
 		if req.op != opStop {
 			r.waiters = append(r.waiters, req)
-			return true
+			return true, true
 		}
 		r.emit(Event{Kind: EventHalted, Attempt: attempt})
 		req.reply <- nil
@@ -594,21 +617,21 @@ func (r *runner) backoff(attempt int, delay time.Duration) bool {
 }
 
 // idle keeps a process that Stop stopped down until a Start or Restart
-// call (true: the caller starts it again) or until Run stops everything
-// (false, after the final event).
-func (r *runner) idle(attempt int) bool {
+// call (ok: the caller starts it again; a restart only for Restart) or
+// until Run stops everything (not ok, after the final event).
+func (r *runner) idle(attempt int) (restart, ok bool) {
 	for {
 		select {
 		case <-r.quit:
 			r.emit(Event{Kind: EventStopped, Attempt: attempt})
-			return false
+			return false, false
 		case req := <-r.ctl:
 			if req.op == opStop {
 				req.reply <- nil // stopped already
 				continue
 			}
 			r.waiters = append(r.waiters, req)
-			return true
+			return req.op == opRestart, true
 		}
 	}
 }

@@ -37,6 +37,8 @@ debugger's prompt answers — and what it writes shows here, as well as in
 tether up's output. Ctrl-] detaches; the process goes on. The process must
 have a terminal: tty = true in tether.toml, or tether up -tty NAME.
 
+`+ctlWhereHelp+`
+
 Flags:
 `)
 		fs.SetOutput(w)
@@ -49,15 +51,16 @@ Flags:
 	if fs.NArg() != 1 {
 		return badUsage(fs.Name(), "name one process")
 	}
-	path, err := upSocketPath(*socket, *procfile)
+	pl, err := ctlLocate(fs, *socket, *procfile)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	path := pl.path
 	in := os.Stdin
 	rows, cols := upTermSize(in)
 	conn, rd, res, err := controlOpen(ctx, path, ctlRequest{Op: "connect", Names: []string{fs.Arg(0)}, Rows: rows, Cols: cols})
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return fmt.Errorf("connect: %w", explainNoStack(ctx, err, "connect", pl, fs.Args()))
 	}
 	defer func() { _ = conn.Close() }() // best effort: detached
 	if res.Error != "" {

@@ -52,7 +52,12 @@ once they are ready. A running process is left as it is.`,
 	"status": `Prints the processes of the stack a tether up runs: name, pid, state
 (pending, starting, running, backoff, stopping, stopped, exited, fatal),
 restarts, port, and the time in that state. -json prints the control
-protocol's process objects instead, one JSON array.`,
+protocol's process objects instead, one JSON array.
+
+RESTARTS counts restarts: those of the restart policy after an exit
+(-auto-restart, restart in tether.toml) and those of tether restart (and
+-watch). tether stop then tether start is not one: it starts the process
+anew, as PM2's restart count and systemd's NRestarts have it.`,
 }
 
 func runControl(ctx context.Context, op string, args []string, stdout io.Writer) error {
@@ -68,11 +73,15 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 		if op == "status" {
 			names = " [-json] [NAME...]"
 		}
-		fmt.Fprintf(w, "usage: tether %s [-f Procfile] [-socket PATH]%s\n\n%s\n\nNAME is a process type (web: every instance) or an instance (web.2); none\nmeans every process.\n\nFlags:\n", op, names, controlHelp[op])
+		fmt.Fprintf(w, "usage: tether %s [-f Procfile] [-socket PATH]%s\n\n%s\n\nNAME is a process type (web: every instance) or an instance (web.2); none\nmeans every process.\n\n%s\n\nFlags:\n", op, names, controlHelp[op], ctlWhereHelp)
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
+	// Help and errors are printed below, once: the flag package's own
+	// "Usage of" would add its copy on stderr.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	names, err := upParse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		help(stdout)
@@ -81,13 +90,17 @@ func runControl(ctx context.Context, op string, args []string, stdout io.Writer)
 	if err != nil {
 		return badUsage(fs.Name(), "%v", err)
 	}
-	path, err := upSocketPath(*socket, *procfile)
+	pl, err := ctlLocate(fs, *socket, *procfile)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	res, err := controlCall(ctx, path, ctlRequest{Op: op, Names: names})
+	res, err := controlCall(ctx, pl.path, ctlRequest{Op: op, Names: names})
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		cmdline := names
+		if asJSON {
+			cmdline = append([]string{"-json"}, names...)
+		}
+		return fmt.Errorf("%s: %w", op, explainNoStack(ctx, err, op, pl, cmdline))
 	}
 	if asJSON {
 		if res.Processes == nil {
@@ -153,9 +166,9 @@ func controlDial(ctx context.Context, path string) (*net.UnixConn, error) {
 	c, err := d.DialContext(ctx, "unix", path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("no tether up runs here: no control socket %s (tether up makes it beside the Procfile; -f, -socket or $%s say where else to look)", path, upSocketEnv)
+		return nil, &noStackError{path: path}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return nil, fmt.Errorf("no tether up runs here: %s is left from one that has ended (the next tether up replaces it)", path)
+		return nil, &noStackError{path: path, stale: true}
 	case errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("%s: permission denied: the stack is another user's", path)
 	case err != nil:

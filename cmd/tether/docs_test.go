@@ -75,6 +75,27 @@ func TestUpDemoCtrlCExitsZero(t *testing.T) {
 			t.Fatalf("the demo not running after 3 minutes:\n%s", seen)
 		}
 	}
+	// The README's tether status lines, run where it says (the repository's
+	// root, as terminal 1): a new user's status there found no stack, as
+	// the demo's socket is in examples/. Each either lists the stack, or
+	// ends, as the README shows it, with the command that reaches it.
+	statuses := regexp.MustCompile(`(?m)^\$ bin/tether (status[^#\n]*?)\s*#.*\n(.*)`).FindAllSubmatch(readme, -1)
+	if len(statuses) < 2 {
+		t.Errorf("the README shows %d tether status commands, want one with -f and one without", len(statuses))
+	}
+	for _, st := range statuses {
+		out, code := tetherIn(t, "../..", strings.Fields(string(st[1]))...)
+		shown := string(st[2])
+		if i := strings.LastIndex(shown, "; a tether up runs in "); strings.HasPrefix(shown, "tether: ") && i >= 0 {
+			if code != 1 || !strings.HasSuffix(out, shown[i:]+"\n") {
+				t.Errorf("tether %s at the repository's root: exit status %d:\n%s\nthe README shows:\n%s", st[1], code, out, shown)
+			}
+			continue
+		}
+		if code != 0 || !strings.HasPrefix(out, "NAME ") || !strings.Contains(out, "web.1 ") {
+			t.Errorf("tether %s at the repository's root: exit status %d:\n%s", st[1], code, out)
+		}
+	}
 	if err := syscall.Kill(-c.Process.Pid, syscall.SIGINT); err != nil { // Ctrl-C
 		t.Fatal(err)
 	}

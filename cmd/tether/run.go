@@ -55,8 +55,9 @@ every other signal are only passed on: PROGRAM may handle them and go on
 
 When PROGRAM exits, what is left of its tree is stopped: the stop signal,
 the grace period, SIGKILL; tether says on stderr which processes it waits
-for, and which it kills. When tether is SIGKILLed, its keeper stops the tree
-the same way. Nothing tether started survives it.
+for, and which it kills (one that started during the grace, such as a
+clean-up command, is marked so). When tether is SIGKILLed, its keeper stops
+the tree the same way. Nothing tether started survives it.
 
 Flags (each also read from the environment variable named, the flag wins):
 `)
@@ -254,8 +255,9 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	left := leftovers()
 	if len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "tether: %s exited; stopping %s it left (%v, SIGKILL after %v): %s\n",
-			cmd.Args[0], plural(len(left), "process", "processes"), sigName(cmd.StopSignal), f.grace, describeProcs(left))
+			cmd.Args[0], plural(len(left), "process", "processes"), sigName(cmd.StopSignal), f.grace, describeProcs(left, nil))
 	}
+	named := pidSet(left) // what the later notes compare with
 	if isInit() && cmd.Containment == tether.ContainGroup {
 		// Every process of the namespace is ours to stop, and the SIGKILL
 		// is ours to send: stopNamespace names what it kills.
@@ -263,7 +265,7 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 		stopNamespace(stop, f.grace, reaper, func() {
 			if left := leftovers(); len(left) > 0 {
 				fmt.Fprintf(os.Stderr, "tether: SIGKILL to %s still running after %v: %s\n",
-					plural(len(left), "process", "processes"), f.grace, describeProcs(left))
+					plural(len(left), "process", "processes"), f.grace, describeProcs(left, named))
 			}
 		})
 		return last, nil
@@ -276,7 +278,7 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 	killNote := time.AfterFunc(f.grace-early, func() {
 		if left := leftovers(); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "tether: %s still running after %v, SIGKILL at %v: %s\n",
-				plural(len(left), "process", "processes"), (f.grace - early).Round(time.Millisecond), f.grace, describeProcs(left))
+				plural(len(left), "process", "processes"), (f.grace - early).Round(time.Millisecond), f.grace, describeProcs(left, named))
 		}
 	})
 	defer killNote.Stop()
@@ -300,13 +302,62 @@ func wrap(ctx context.Context, cmd *tether.Cmd, f runFlags) (int, error) {
 				continue
 			}
 			if left := leftovers(); len(left) > 0 {
-				fmt.Fprintf(os.Stderr, "tether: %s while they had their grace: SIGKILL to %s: %s\n", sigName(s), plural(len(left), "process", "processes"), describeProcs(left))
+				fmt.Fprintf(os.Stderr, "tether: %s while they had their grace: SIGKILL to %s: %s\n", sigName(s), plural(len(left), "process", "processes"), describeProcs(left, named))
 				for _, l := range left {
 					signalOne(l.pid, syscall.SIGKILL) // alive when listed; best effort: it may be exiting
 				}
 			}
 		}
 	}
+}
+
+// procDesc is a process tether waits for, as ps would name it.
+type procDesc struct {
+	pid int
+	cmd string
+}
+
+// pidSet is the pids of ps.
+func pidSet(ps []procDesc) map[int]bool {
+	m := make(map[int]bool, len(ps))
+	for _, p := range ps {
+		m[p.pid] = true
+	}
+	return m
+}
+
+// describeProcs lists processes as "PID (COMMAND)", at most ten. A later
+// note passes the pids the first one named as before: those come first, and
+// any other is marked as started during the grace (a trap's clean-up
+// command, a leftover that forks), so that a note never passes a newcomer
+// off as one of those tether has been waiting for all along.
+func describeProcs(ps []procDesc, before map[int]bool) string {
+	if before != nil {
+		ps = slices.Clone(ps)
+		slices.SortStableFunc(ps, func(a, b procDesc) int {
+			switch {
+			case before[a.pid] == before[b.pid]:
+				return 0
+			case before[a.pid]:
+				return -1
+			default:
+				return 1
+			}
+		})
+	}
+	var parts []string
+	for i, p := range ps {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-10))
+			break
+		}
+		if before != nil && !before[p.pid] {
+			parts = append(parts, fmt.Sprintf("%d (%s; started during the grace)", p.pid, p.cmd))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d (%s)", p.pid, p.cmd))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func plural(n int, one, many string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
@@ -253,24 +254,19 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// procDesc is a process tether waits for, as ps would name it.
-type procDesc struct {
-	pid int
-	cmd string
-}
+// maxWalks bounds the walks of one leftovers call (see below): a tree that
+// forks without end would keep it walking.
+const maxWalks = 8
 
-// leftovers lists the live processes below tether, its keepers aside: what a
-// stop is waiting for. (/proc/PID/task/*/children: Linux 3.5+.)
+// leftovers lists the live processes below tether, its keepers aside, in
+// pid order: what a stop is waiting for. (/proc/PID/task/*/children: Linux
+// 3.5+.)
 func leftovers() []procDesc {
 	if procfs.IsOurs() != nil {
 		return nil // another PID namespace's /proc: nothing in it is ours
 	}
 	var out []procDesc
-	queue := procfs.Children(os.Getpid())
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		queue = append(queue, procfs.Children(pid)...)
+	for _, pid := range below(os.Getpid(), procfs.Children, maxWalks) {
 		if st := procfs.State(pid); st == 0 || st == 'Z' {
 			continue // gone, or exited and not yet reaped
 		}
@@ -282,10 +278,39 @@ func leftovers() []procDesc {
 	return out
 }
 
-// procCmdline is pid's command line, shortened to 60 bytes.
+// below lists the pids below root, sorted, from children (one process's
+// children list). The lists are read one process at a time, and an orphan
+// reparented meanwhile — a double-forked daemon whose middle process
+// exits, a child of the program that has just exited — moves from a list
+// not read yet to its subreaper's (tether's, or a keeper's below it), read
+// already: one walk can miss a process that was there all along. So the
+// tree is walked again until a walk finds none that the walks before it had
+// not, at most walks times: an orphan moves once, to its nearest
+// subreaper, and the walk after the one it slipped through finds it there.
+func below(root int, children func(int) []int, walks int) []int {
+	seen := map[int]bool{}
+	for range walks {
+		grew := false
+		queue := children(root)
+		for len(queue) > 0 {
+			pid := queue[0]
+			queue = append(queue[1:], children(pid)...)
+			if !seen[pid] {
+				seen[pid], grew = true, true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// procCmdline is pid's command line on one line (a note is one line, and
+// sh -c scripts hold newlines), shortened to 60 bytes.
 func procCmdline(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	s := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\x00", " ")), " ")
 	if s == "" {
 		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 		s = "[" + strings.TrimSpace(string(comm)) + "]"
@@ -294,19 +319,6 @@ func procCmdline(pid int) string {
 		s = s[:57] + "..."
 	}
 	return s
-}
-
-// describeProcs lists processes as "PID (COMMAND)", at most ten.
-func describeProcs(ps []procDesc) string {
-	var parts []string
-	for i, p := range ps {
-		if i == 10 {
-			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-10))
-			break
-		}
-		parts = append(parts, fmt.Sprintf("%d (%s)", p.pid, p.cmd))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // maxInherited bounds the descriptors passed on: the keeper takes 64 per

@@ -47,16 +47,8 @@ func isTerminal(f *os.File) bool {
 	return term.IsTerminal(int(f.Fd()))
 }
 
-// procDesc is a process tether waits for.
-type procDesc struct {
-	pid int
-	cmd string
-}
-
 // leftovers is not known here: no /proc to walk.
 func leftovers() []procDesc { return nil }
-
-func describeProcs([]procDesc) string { return "" }
 
 // inheritedFiles: passing descriptors on is done on Linux only so far.
 func inheritedFiles() ([]*os.File, error) { return nil, nil }

@@ -811,6 +811,32 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	}
 }
 
+// The control commands too: their -h printed the flag package's own
+// "Usage of tether status:" on stderr besides the help on stdout, and a bad
+// flag printed it before the one line.
+func TestControlHelpAndUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, op := range []string{"restart", "stop", "start", "status"} {
+		t.Run(op, func(t *testing.T) {
+			t.Parallel()
+			c := tetherCmd(op, "-h")
+			var stdout, stderr strings.Builder
+			c.Stdout, c.Stderr = &stdout, &stderr
+			if code := exitStatus(c.Run()); code != 0 || stderr.String() != "" || !strings.HasPrefix(stdout.String(), "usage: tether "+op+" ") {
+				t.Errorf("%s -h: status %d, stderr %q, stdout:\n%s", op, code, stderr.String(), stdout.String())
+			}
+			c = tetherCmd(op, "-bogus")
+			stdout.Reset()
+			stderr.Reset()
+			c.Stdout, c.Stderr = &stdout, &stderr
+			want := "tether " + op + ": flag provided but not defined: -bogus (tether " + op + " -h for help)\n"
+			if code := exitStatus(c.Run()); code != 2 || stderr.String() != want {
+				t.Errorf("%s -bogus: status %d, stderr %q; want 2, %q", op, code, stderr.String(), want)
+			}
+		})
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
 		"1": 1, "1048576": 1 << 20, "512M": 512 << 20, "512m": 512 << 20, "512MB": 512 << 20,

@@ -129,7 +129,7 @@ Examples:
   tether up -e .env,.env.local web             # only web, with two .env files
   tether up -can-die migrate -auto-restart worker -restart on-failure
   tether up -ready db=tcp -after web=db -t 10   # web once db accepts; 10 s to stop
-  tether restart web                           # from another terminal
+  tether restart web                           # from another terminal; with up's -f, if it had one
 `)
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -174,7 +175,7 @@ func TestUpControl(t *testing.T) {
 			t.Fatalf("start web: %d\n%s", code, out)
 		}
 		now := status()
-		if now["web.2"].State != "running" || now["web.2"].Restarts != 1 || now["web.1"].PID != before["web.1"].PID {
+		if now["web.2"].State != "running" || now["web.2"].Restarts != 0 || now["web.1"].PID != before["web.1"].PID {
 			t.Errorf("after start web: %+v", now)
 		}
 	})
@@ -249,6 +250,126 @@ func TestUpControl(t *testing.T) {
 	out, code := tetherIn(t, dir, "status")
 	if code != 1 || !strings.Contains(out, "no tether up runs here: no control socket "+sock) {
 		t.Errorf("status with no stack: %d\n%s", code, out)
+	}
+}
+
+// A new user's report: tether stop web then tether start web showed
+// RESTARTS 1 in tether status. A stop and a start starts the process anew
+// (PM2's restart count, systemd's NRestarts): only the restart policy and
+// tether restart count, in status and in tether up's "(restart N)".
+func TestUpStopThenStartIsNotARestart(t *testing.T) {
+	t.Parallel()
+	dir := upDir(t, map[string]string{"Procfile": "web: " + upPolite + "\n"})
+	up := upSpawn(t, dir)
+	up.out.waitFor(t, "web.1  | ready")
+	restarts := func(what string, want int) {
+		t.Helper()
+		out, code := tetherIn(t, dir, "status", "-json")
+		var ps []ctlProcess
+		if err := json.Unmarshal([]byte(out), &ps); code != 0 || err != nil || len(ps) != 1 {
+			t.Fatalf("status -json after %s: exit status %d, %v:\n%s", what, code, err, out)
+		}
+		if ps[0].State != "running" || ps[0].Restarts != want {
+			t.Errorf("after %s: %+v, want running with %d restarts", what, ps[0], want)
+		}
+		text, _ := tetherIn(t, dir, "status")
+		if f := strings.Fields(text); len(f) < 10 || f[3] != "RESTARTS" || f[9] != strconv.Itoa(want) {
+			t.Errorf("after %s: status says\n%s\nwant RESTARTS %d", what, text, want)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		for _, op := range []string{"stop", "start"} {
+			if out, code := tetherIn(t, dir, op, "web"); code != 0 {
+				t.Fatalf("%s web: %d\n%s", op, code, out)
+			}
+		}
+		up.out.waitForCount(t, "web.1  | ready", i+1)
+		restarts(fmt.Sprintf("stop and start %d", i), 0)
+	}
+	if out, code := tetherIn(t, dir, "restart", "web"); code != 0 {
+		t.Fatalf("restart web: %d\n%s", code, out)
+	}
+	restarts("restart", 1)
+	o := up.out.String()
+	if n := strings.Count(o, "(restart "); n != 1 || !strings.Contains(o, "(restart 1)\n") {
+		t.Errorf("tether up says \"(restart N)\" %d times, want once, for tether restart:\n%s", n, o)
+	}
+}
+
+// A new user's report: from the repository's root, with the demo running
+// (bin/tether up -f examples/Procfile), tether status said only that no
+// stack runs here. Without -f the commands look beside ./Procfile; finding
+// no tether up there, they say what they looked for and name the stack
+// that runs just below, with the command that reaches it, which works.
+// From below the stack's directory they name it above; where none runs
+// near, they say how to name one. They never act on what they found.
+func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
+	t.Parallel()
+	root := upDir(t, nil)
+	examples := filepath.Join(root, "examples")
+	if err := os.MkdirAll(filepath.Join(examples, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(examples, "Procfile"), []byte("web: "+upPolite+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := upSpawn(t, examples)
+	up.out.waitFor(t, "web.1  | ready")
+
+	out, code := tetherIn(t, root, "status")
+	hint := regexp.MustCompile(`; a tether up runs in examples/: (tether status -f examples/Procfile)\n$`).FindStringSubmatch(out)
+	if code != 1 || hint == nil ||
+		!strings.Contains(out, "status: no tether up runs here: no Procfile in "+root+", nor a control socket "+filepath.Join(root, ".tether.sock")) {
+		t.Fatalf("status from the stack's parent: exit status %d:\n%s", code, out)
+	}
+	// The command it names works, from there.
+	args := strings.Fields(hint[1])[1:]
+	if out, code := tetherIn(t, root, args...); code != 0 || !strings.Contains(out, "web.1") || !strings.Contains(out, "running") {
+		t.Errorf("%s: exit status %d:\n%s", hint[1], code, out)
+	}
+	pid := func() int {
+		t.Helper()
+		out, code := tetherIn(t, examples, "status", "-json")
+		var ps []ctlProcess
+		if err := json.Unmarshal([]byte(out), &ps); code != 0 || err != nil || len(ps) != 1 {
+			t.Fatalf("status -json: exit status %d, %v:\n%s", code, err, out)
+		}
+		return ps[0].PID
+	}
+	before := pid()
+	// Names and flags are kept in the command it names; the stack it found
+	// is left alone.
+	if out, code := tetherIn(t, root, "restart", "web"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in examples/: tether restart -f examples/Procfile web\n") {
+		t.Errorf("restart web from the stack's parent: exit status %d:\n%s", code, out)
+	}
+	if after := pid(); after != before {
+		t.Errorf("restart web from the parent restarted the stack below (pid %d, then %d)", before, after)
+	}
+	if out, code := tetherIn(t, filepath.Join(examples, "sub"), "status", "-json"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in ../: tether status -f ../Procfile -json\n") {
+		t.Errorf("status from below the stack's directory: exit status %d:\n%s", code, out)
+	}
+	// A Procfile here, and no stack of it: said so.
+	if err := os.WriteFile(filepath.Join(root, "Procfile"), []byte("other: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := tetherIn(t, root, "status"); code != 1 || !strings.Contains(out, "no control socket "+filepath.Join(root, ".tether.sock")+" beside ./Procfile") ||
+		!strings.HasSuffix(out, "tether status -f examples/Procfile\n") {
+		t.Errorf("status beside a Procfile whose stack does not run: exit status %d:\n%s", code, out)
+	}
+	// Nothing runs near: how to name a stack.
+	if out, code := tetherIn(t, upDir(t, nil), "stop", "web"); code != 1 ||
+		!strings.Contains(out, "; none runs in the directories just below or above either: name the stack's Procfile, as tether up was given it: tether stop -f path/to/Procfile web") {
+		t.Errorf("stop with no stack near: exit status %d:\n%s", code, out)
+	}
+	// A -f that names no Procfile, and no stack beside it: said so.
+	if out, code := tetherIn(t, root, "status", "-f", "example/Procfile"); code != 1 || !strings.Contains(out, "and there is no Procfile example/Procfile") {
+		t.Errorf("status -f of a missing Procfile: exit status %d:\n%s", code, out)
+	}
+	// -socket names the stack: no Procfile is looked for, nor a stack nearby.
+	empty := upDir(t, nil)
+	if out, code := tetherIn(t, empty, "status", "-socket", "s.sock"); code != 1 || strings.Contains(out, "no Procfile") || strings.Contains(out, "none runs") ||
+		!strings.Contains(out, "no control socket "+filepath.Join(empty, "s.sock")) {
+		t.Errorf("status -socket of a missing socket: exit status %d:\n%s", code, out)
 	}
 }
 

@@ -158,8 +158,8 @@ func (s *upSession) observe(e supervise.Event) {
 	pr := s.procs[e.Name]
 	switch e.Kind {
 	case supervise.EventRunning:
-		if e.Attempt > 1 {
-			s.say("%s started with pid %d (restart %d)", e.Name, e.PID, e.Attempt-1)
+		if e.Restarted {
+			s.say("%s started with pid %d (restart %d)", e.Name, e.PID, e.Restarts)
 		} else {
 			s.say("%s started with pid %d", e.Name, e.PID)
 		}
