@@ -286,9 +286,9 @@ func (k *keeperClient) readLoop() {
 	}
 	k.helloOnce.Do(func() {
 		if unreadable {
-			// No hello came, only a frame this version cannot read: the
-			// keeper is of another version too, one whose hello does
-			// not decode here (versions 1 and 2 sent JSON). The same
+			// No hello came, only a frame this version cannot read: a
+			// keeper of another version too, whose hello is not even the
+			// JSON every version since 1 sends (keeper.Version). The same
 			// error as a hello of another Version, not a keeper gone at
 			// every start.
 			k.helloErr = errKeeperVersion

@@ -16,6 +16,7 @@ package keeper
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -132,8 +133,9 @@ func appendBool(b []byte, v bool) []byte {
 // not much more: the frame that carries the environment is written into one
 // allocation rather than grown by append's doublings.
 func spawnSize(s *Spawn) int {
-	// The Msg's header and Spawn's integers: 10 bytes each at most.
-	n := 2 + binary.MaxVarintLen64*(2+8+len(s.Holes)) + stringSize(s.Path) + stringSize(s.Dir)
+	// The Msg's op and present bytes, Spawn's two bools, and the
+	// integers: 10 bytes each at most.
+	n := 4 + binary.MaxVarintLen64*(2+8+len(s.Holes)) + stringSize(s.Path) + stringSize(s.Dir)
 	for _, l := range [][]string{s.Argv, s.Env} {
 		for _, a := range l {
 			n += stringSize(a)
@@ -151,6 +153,9 @@ func uvarintSize(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 func decodeMsg(b []byte) (Msg, error) {
 	if len(b) == 0 {
 		return Msg{}, errShort
+	}
+	if b[0] == '{' {
+		return decodeHelloJSON(b)
 	}
 	m := Msg{Op: Op(b[0])}
 	if !m.Op.valid() {
@@ -176,7 +181,9 @@ func decodeMsg(b []byte) (Msg, error) {
 		s.MemoryMax = d.int64()
 		s.PidsMax = d.int64()
 		s.Ignored = d.uint()
-		if n := d.count(1); n > 0 {
+		if n := d.count(1); n > MaxFiles {
+			d.fail(errValue) // a child has at most MaxFiles descriptors
+		} else if n > 0 {
 			s.Holes = make([]int, n)
 			for i := 0; i < n && d.err == nil; i++ {
 				s.Holes[i] = d.int()
@@ -327,9 +334,20 @@ func (d *decoder) string() string {
 	return d.s[d.off-n : d.off]
 }
 
+// maxStrings bounds Argv's and Env's counts. Each string takes a byte at
+// least on the wire but 16 in memory: without a bound, a frame of empty
+// strings (a bug, or another version) would cost 16 times its size, up to
+// a GiB. A million is beyond any exec: Linux's ARG_MAX is at most 6 MiB
+// for argv and environment together.
+const maxStrings = 1 << 20
+
 // strings reads a list of strings; an empty one is nil.
 func (d *decoder) strings() []string {
 	n := d.count(1) // each string at least its length's byte
+	if n > maxStrings {
+		d.fail(errValue)
+		return nil
+	}
 	if n == 0 {
 		return nil
 	}
@@ -340,4 +358,28 @@ func (d *decoder) strings() []string {
 		}
 	}
 	return l
+}
+
+// helloJSON is the hello frame's payload, the same in every version (see
+// the package documentation, "Payload"): encoding/json's form of the Msg of
+// versions 1 and 2, whose Op was a string.
+type helloJSON struct {
+	Op    string `json:"op"`
+	Hello *Hello `json:"hello,omitempty"`
+}
+
+// appendHelloJSON appends h's hello payload to b. (Bytes of h's strings
+// that are not UTF-8, as a cgroup path could hold, become U+FFFD: JSON's.)
+func appendHelloJSON(b []byte, h *Hello) ([]byte, error) {
+	j, err := json.Marshal(helloJSON{Op: "hello", Hello: h})
+	return append(b, j...), err
+}
+
+// decodeHelloJSON reads a hello payload; any other JSON is refused.
+func decodeHelloJSON(b []byte) (Msg, error) {
+	var j helloJSON
+	if err := json.Unmarshal(b, &j); err != nil || j.Op != "hello" {
+		return Msg{}, errOp
+	}
+	return Msg{Op: OpHello, Hello: j.Hello}, nil
 }

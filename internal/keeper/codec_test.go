@@ -5,6 +5,7 @@ package keeper
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -168,21 +169,22 @@ func TestCodecMalformed(t *testing.T) {
 		t.Fatalf("a well-formed hello: %v", err)
 	}
 	for name, b := range map[string][]byte{
-		"empty":                   {},
-		"op 0":                    {0, 0, 0, 0},
-		"op 14":                   {14, 0, 0, 0},
-		"JSON (versions 1 and 2)": []byte(`{"op":"hello","hello":{"Version":2}}`),
-		"bytes left over":         append(ok[:len(ok):len(ok)], 0),
-		"unknown present bit":     {byte(OpBye), 0, 0, 1 << 5},
-		"bool 2":                  {byte(OpExited), 0, 0, hasExited, 0, 0, 0, 2, 0, 0, 0, 0},
-		"uvarint of 11 bytes":     {byte(OpRelease), 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0},
-		"uvarint over 64 bits":    {byte(OpRelease), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0},
-		"string beyond the end":   {byte(OpSpawned), 0, 0, hasSpawned, 0, 0, 5, 'a'},
-		"string of 2^64-1 bytes":  {byte(OpSpawned), 0, 0, hasSpawned, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"count beyond the end":    {byte(OpSpawn), 0, 0, hasSpawn, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
-		"map keys out of order":   hello("b", "a"),
-		"map key twice":           hello("a", "a"),
-		"map count beyond":        {byte(OpHello), 0, 0, hasHello, 0, 0, 0, 2, 0, 0},
+		"empty":                  {},
+		"op 0":                   {0, 0, 0, 0},
+		"op 14":                  {14, 0, 0, 0},
+		"JSON but a hello":       []byte(`{"op":"spawn","id":1,"spawn":{"Path":"/bin/true"}}`),
+		"JSON, cut short":        []byte(`{"op":"hello","hello":{"Vers`),
+		"bytes left over":        append(ok[:len(ok):len(ok)], 0),
+		"unknown present bit":    {byte(OpBye), 0, 0, 1 << 5},
+		"bool 2":                 {byte(OpExited), 0, 0, hasExited, 0, 0, 0, 2, 0, 0, 0, 0},
+		"uvarint of 11 bytes":    {byte(OpRelease), 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0},
+		"uvarint over 64 bits":   {byte(OpRelease), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0},
+		"string beyond the end":  {byte(OpSpawned), 0, 0, hasSpawned, 0, 0, 5, 'a'},
+		"string of 2^64-1 bytes": {byte(OpSpawned), 0, 0, hasSpawned, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"count beyond the end":   {byte(OpSpawn), 0, 0, hasSpawn, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"map keys out of order":  hello("b", "a"),
+		"map key twice":          hello("a", "a"),
+		"map count beyond":       {byte(OpHello), 0, 0, hasHello, 0, 0, 0, 2, 0, 0},
 	} {
 		if m, err := decodeMsg(b); err == nil {
 			t.Errorf("%s: decoded as %#v", name, m)
@@ -230,8 +232,10 @@ func TestFrameEveryTruncation(t *testing.T) {
 	}
 }
 
-// FuzzDecodeMsg: no payload makes the decoder panic, or allocate beyond
-// what it holds; one it accepts encodes again to the same message.
+// FuzzDecodeMsg: no payload makes the decoder panic; one it accepts
+// encodes again to the same message. (Its allocations are bounded by
+// construction, not measured here: every count by the bytes left, and
+// Argv's, Env's and Holes' by maxStrings and MaxFiles.)
 func FuzzDecodeMsg(f *testing.F) {
 	for _, m := range protocolMsgs() {
 		f.Add(mustEncode(f, m))
@@ -303,5 +307,50 @@ func BenchmarkSpawnCodec(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHelloIsJSONOfEveryVersion: the hello's payload is the JSON of
+// versions 1 and 2, so that a parent of version 2 reads a version 3
+// keeper's Version (and refuses it by name), and this version reads theirs.
+func TestHelloIsJSONOfEveryVersion(t *testing.T) {
+	b, err := AppendFrame(nil, Msg{Op: OpHello, Hello: &Hello{Version: Version, Cgroup: "/sys/fs/cgroup/k",
+		Controllers: map[string]string{"pids": ""}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What version 2's reader did: encoding/json into its Msg, whose Op
+	// was a string.
+	var v2 struct {
+		Op    string `json:"op"`
+		Hello *struct {
+			Version int
+			Cgroup  string
+		} `json:"hello"`
+	}
+	if err := json.Unmarshal(b[frameHeader:], &v2); err != nil || v2.Op != "hello" || v2.Hello == nil ||
+		v2.Hello.Version != Version || v2.Hello.Cgroup != "/sys/fs/cgroup/k" {
+		t.Fatalf("a version 2 parent reads %+v, %v from %s", v2, err, b[frameHeader:])
+	}
+	m, err := decodeMsg([]byte(`{"op":"hello","hello":{"Version":2,"Cgroup":"/sys/fs/cgroup/tether.keeper.1"}}`))
+	if err != nil || m.Op != OpHello || m.Hello == nil || m.Hello.Version != 2 {
+		t.Fatalf("a version 2 keeper's hello reads as %+v, %v", m, err)
+	}
+}
+
+// TestCodecBounds: lists beyond the protocol's bounds are refused, not
+// allocated: Holes beyond MaxFiles, Argv beyond maxStrings.
+func TestCodecBounds(t *testing.T) {
+	holes := make([]int, MaxFiles+1)
+	for i := range holes {
+		holes[i] = i + 3
+	}
+	for name, s := range map[string]*Spawn{
+		"holes": {Path: "/bin/true", Holes: holes},
+		"argv":  {Path: "/bin/true", Argv: make([]string, maxStrings+1)},
+	} {
+		if m, err := decodeMsg(mustEncode(t, Msg{Op: OpSpawn, Spawn: s})); err == nil {
+			t.Errorf("%s beyond the bound: decoded as %d holes, %d args", name, len(m.Spawn.Holes), len(m.Spawn.Argv))
+		}
 	}
 }

@@ -44,7 +44,12 @@ func AppendFrame(b []byte, m Msg, nfds int) ([]byte, error) {
 	}
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, byte(nfds))
-	b, err := appendMsg(b, &m)
+	var err error
+	if m.Op == OpHello {
+		b, err = appendHelloJSON(b, m.Hello) // JSON in every version: see Version
+	} else {
+		b, err = appendMsg(b, &m)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -94,9 +94,17 @@
 //
 // The payload ends with the last of them: a reader refuses an unknown op,
 // a present bit or bool of another value, a length or count beyond the
-// payload's end, an integer beyond its Go type, and bytes left over. (Up to
-// Version 2 the payload was JSON; a keeper of such a version is known to the
-// parent by a first frame it cannot read: see Version.)
+// payload's end, an integer beyond its Go type, and bytes left over.
+//
+// The hello is the exception, the same in every version so that a parent
+// and a keeper of different versions each read the other's Version: its
+// payload is JSON, encoding/json's form of versions 1 and 2's Msg,
+//
+//	{"op":"hello","hello":{"Version":3,"Cgroup":"...","CgroupErr":"...","Controllers":{...},"Err":"..."}}
+//
+// with the empty fields left out (Hello's JSON names). A reader tells it
+// by its first byte, '{', which no op is. (Up to Version 2 every payload
+// was JSON.)
 package keeper
 
 import (
@@ -194,14 +202,15 @@ type TreeStop struct {
 }
 
 // Hello is the keeper's first word.
+// Its JSON names are those of versions 1 and 2 (see helloJSON).
 type Hello struct {
 	Version   int    // the keeper's Version
-	Cgroup    string // the keeper's cgroup directory
-	CgroupErr string // why there is none
+	Cgroup    string `json:",omitempty"` // the keeper's cgroup directory
+	CgroupErr string `json:",omitempty"` // why there is none
 	// Controllers maps Limits' controllers to "" if the trees' cgroups
 	// have them, else to why not.
-	Controllers map[string]string
-	Err         string // the keeper cannot work, and exits
+	Controllers map[string]string `json:",omitempty"`
+	Err         string            `json:",omitempty"` // the keeper cannot work, and exits
 }
 
 // SpawnResult answers a spawn.
@@ -231,11 +240,12 @@ const ProbedEnv = "TETHER_KEEPER_PROBED"
 
 // Version is the protocol's version, in every hello: a keeper of another
 // version is refused (on macOS the keeper is the binary at the program's
-// path, which may have been replaced). Version 3 replaced the JSON payload
-// of versions 1 and 2 with the binary one above: the hello of a keeper of
-// those versions does not decode at all, and the parent takes a first frame
-// it cannot read (ErrFrame before any hello) for a keeper of another
-// version too.
+// path, which an upgrade may have replaced). Version 3 replaced the JSON
+// payload of versions 1 and 2 with the binary one above but for the hello,
+// which stayed JSON: a parent of version 2 reads a version 3 keeper's
+// hello, and a parent of version 3 a version 2 keeper's, and each refuses
+// the other with the error that says so. (A first frame the parent cannot
+// read at all counts as another version's too.)
 const Version = 3
 
 // ProbeEnv makes a re-execution of the binary exit at once: the keeper's
