@@ -171,8 +171,8 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 }
 
 // start is Start but for the monitor, which the caller must run: Start in
-// a goroutine of the Process's own, Run in its own goroutine, as os/exec's
-// Run waits in its caller's. (A goroutine handed the exit would cost every
+// a goroutine of the Process's own, Run in the goroutine that called it, as
+// os/exec's Run waits in its caller's. (A goroutine handed the exit would cost every
 // Run two scheduler hand-offs: about 5% of a /bin/true's spawn and wait.)
 func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 	if ctx == nil {
