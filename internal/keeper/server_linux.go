@@ -659,7 +659,11 @@ func (k *keeper) signalSlots(stopped map[string]time.Time, signalled map[int]boo
 					leaders[pid] = true
 				}
 			}
-			if !slices.ContainsFunc(pids, func(pid int) bool { return leaders[pid] && !signalled[pid] }) {
+			// A leader leads its process group (the parent starts
+			// every tree in a group of its own); an orphan of a
+			// stopped tree reparented to a parent that is a
+			// subreaper is the parent's child too, but not that.
+			if !slices.ContainsFunc(pids, func(pid int) bool { return leaders[pid] && !signalled[pid] && pgidOf(pid) == pid }) {
 				continue
 			}
 		}
