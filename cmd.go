@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -366,7 +367,7 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 		return nil, err
 	}
 	// Nobody else holds p: this goroutine is its monitor.
-	p.monitor(streams)
+	runMonitor(p, streams)
 	st, err := p.Wait()
 	if err == nil && !st.Success() {
 		err = &ExitError{Exit: st}
@@ -377,6 +378,25 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 		err = errors.Join(err, fmt.Errorf("tether: %s stopped: %w", c.Path, *cerr))
 	}
 	return st, err
+}
+
+// runMonitor runs p's monitor in this goroutine. A panic there (an
+// Observer's: the monitor emits the exit and close events) ends the
+// program, as it did from the monitor's own goroutine under Start: a
+// caller that recovered it would hold a Process half closed, its pipes, its
+// pidfd or cgroup slot never released and Done never closed.
+func runMonitor(p *Process, streams []stream) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			// Owner: none; it ends the program.
+			go func() {
+				panic(fmt.Sprintf("tether: panic in the monitor of %s (in its Observer?), under Run: %v\n\n%s", p.path, r, stack))
+			}()
+			select {} // until that panic ends the program
+		}
+	}()
+	p.monitor(streams)
 }
 
 // Output runs the program and returns its standard output. If Stderr is

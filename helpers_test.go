@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 	testproc.Register("close-stdout", helperCloseStdout)
 	testproc.Register("emfile", helperEMFILE)
 	testproc.Register("stderr", helperStderr)
+	testproc.Register("observer-panic-run", helperObserverPanicRun)
 	registerIPCHelpers()
 	testproc.Main(m)
 }

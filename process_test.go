@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testproc"
 )
 
 // events records what an observer saw.
@@ -246,5 +249,43 @@ func TestSignalDispositionsInherited(t *testing.T) {
 	}
 	if got, want := sigIgn(string(out)), sigIgn(string(own)); got != want {
 		t.Fatalf("child ignores %s, parent %s", got, want)
+	}
+}
+
+// helperObserverPanicRun runs a program whose Observer panics at its exit,
+// under Run, and tries to recover the panic.
+func helperObserverPanicRun([]string) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Println("recovered:", r)
+		}
+	}()
+	c := helperCmd("exit", "0")
+	c.Containment = tether.ContainGroup
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventExit {
+			panic("observer boom")
+		}
+	}
+	_, _ = c.Run(context.Background())
+	fmt.Println("Run returned")
+}
+
+// TestObserverPanicUnderRunEndsTheProgram: Run monitors in its caller's
+// goroutine, but an Observer's panic there still ends the program, as it
+// did from the monitor's own goroutine: recovered by the caller, it would
+// leave the Process half closed (pipes, pidfd, cgroup slot, Done).
+func TestObserverPanicUnderRunEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	path, argv, env := testproc.Command("observer-panic-run")
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	out, err := c.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "observer boom") ||
+		!strings.Contains(stderr.String(), "tether: panic in the monitor") || len(out) > 0 {
+		t.Errorf("exit %v, stdout %q, stderr:\n%s", err, out, stderr.String())
 	}
 }
