@@ -115,7 +115,9 @@ type Cmd struct {
 	// Observer, if not nil, receives every lifecycle event of every Process
 	// started from this Cmd, one at a time and in order for each process.
 	// It must return quickly and must not wait for the process (Wait, Stop):
-	// close is delivered from the goroutine that waits for it. See
+	// close is delivered from the goroutine that waits for it — the
+	// Process's own after Start, Run's caller's under Run, Output and
+	// CombinedOutput. A panic in it ends the program either way. See
 	// SlogObserver.
 	Observer func(Event)
 
