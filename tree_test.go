@@ -40,15 +40,11 @@ func spawnTree(t *testing.T, c *tether.Cmd) (*tether.Process, int, *bufio.Reader
 	return p, gc, br
 }
 
-// A grandchild holding the pipe after the child exited: exit comes at once,
-// close at the drain bound, and the reader learns why.
-func TestCloseWithGrandchildHoldingPipe(t *testing.T) {
-	t.Parallel()
-	var ev events
-	c := helperCmd("spawn", "-exit", "sleep")
-	c.DrainTimeout = 300 * time.Millisecond
-	c.Observer = ev.observe
-	p, gc, br := spawnTree(t, c)
+// closesAtDrainBound checks that p, whose DrainTimeout is 300 ms and a
+// descendant of which holds its pipe, exits and then closes at the bound,
+// saying why.
+func closesAtDrainBound(t *testing.T, p *tether.Process) {
+	t.Helper()
 	waitExited(t, p, 10*time.Second)
 	exitAt := time.Now()
 	waitDone(t, p, 5*time.Second)
@@ -58,6 +54,18 @@ func TestCloseWithGrandchildHoldingPipe(t *testing.T) {
 	if _, err := p.Wait(); !errors.Is(err, tether.ErrDrainTimeout) {
 		t.Errorf("Wait error = %v, want ErrDrainTimeout", err)
 	}
+}
+
+// A grandchild holding the pipe after the child exited: exit comes at once,
+// close at the drain bound, and the reader learns why.
+func TestCloseWithGrandchildHoldingPipe(t *testing.T) {
+	t.Parallel()
+	var ev events
+	c := helperCmd("spawn", "-exit", "sleep")
+	c.DrainTimeout = 300 * time.Millisecond
+	c.Observer = ev.observe
+	p, gc, br := spawnTree(t, c)
+	closesAtDrainBound(t, p)
 	// What was written before the bound is still there, then the error.
 	if line := readLine(t, br, time.Second); line != "ready" {
 		t.Errorf("line = %q", line)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -161,9 +162,11 @@ func waitOrKill(c *exec.Cmd, d time.Duration) error {
 	case <-time.After(d):
 		_ = c.Process.Kill()
 		<-done
-		return fmt.Errorf("tether %v still running after %v", c.Args[1:], d)
+		return fmt.Errorf("tether %v %w after %v", c.Args[1:], errStillRunning, d)
 	}
 }
+
+var errStillRunning = errors.New("still running")
 
 // A process that starts during the grace (a leftover's trap runs a
 // clean-up command) is named as such by the note before the SIGKILL, not as

@@ -84,20 +84,14 @@ func tetherCmd(args ...string) *exec.Cmd {
 	return c
 }
 
-// waitBounded waits for c, killing it after d.
+// waitBounded waits for c, killing it after d, which fails the test.
 func waitBounded(t *testing.T, c *exec.Cmd, d time.Duration) error {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }() // ends when c is reaped
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		_ = c.Process.Kill()
-		<-done
-		t.Fatalf("tether %v still running after %v", c.Args[1:], d)
-		return nil
+	err := waitOrKill(c, d)
+	if errors.Is(err, errStillRunning) {
+		t.Fatal(err)
 	}
+	return err
 }
 
 func exitStatus(err error) int {
