@@ -238,12 +238,24 @@ func (r *pipeReader) drainStep(wait bool) bool {
 		r.mu.Lock()
 		return true
 	}
-	if r.off > 0 && cap(r.buf)-len(r.buf) < chunk {
-		r.buf = append(r.buf[:0], r.buf[r.off:]...)
-		r.off = 0
+	// As much as the pipe holds, where the kernel says (FIONREAD), else a
+	// chunk: an exited child's 64 KiB costs one allocation of 64 KiB, not
+	// three growing to 96. Nothing held, without wait: a small read, for
+	// EOF, into a buffer on the stack.
+	want := chunk
+	if held, ok := pipeHeld(r.f); ok && (held > 0 || !wait) {
+		want = min(held, maxDrain)
 	}
-	r.buf = growTail(r.buf, chunk)
-	dst := r.buf[len(r.buf) : len(r.buf)+chunk]
+	var small [512]byte
+	dst := small[:]
+	if want > 0 {
+		if r.off > 0 && cap(r.buf)-len(r.buf) < want {
+			r.buf = append(r.buf[:0], r.buf[r.off:]...)
+			r.off = 0
+		}
+		r.buf = growTail(r.buf, want)
+		dst = r.buf[len(r.buf) : len(r.buf)+want]
+	}
 	var n int
 	var err error
 	if wait {
@@ -251,7 +263,11 @@ func (r *pipeReader) drainStep(wait bool) bool {
 	} else if n, err = readNow(r.f, dst); errors.Is(err, errWouldBlock) {
 		return false
 	}
-	r.buf = r.buf[:len(r.buf)+n]
+	if want > 0 {
+		r.buf = r.buf[:len(r.buf)+n]
+	} else {
+		r.buf = append(r.buf, small[:n]...) // more came since FIONREAD
+	}
 	if errors.Is(err, io.EOF) {
 		r.finish(pipeEOF)
 	} else if err != nil && r.state.Load() == pipeOpen {
