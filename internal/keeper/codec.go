@@ -181,8 +181,11 @@ func decodeMsg(b []byte) (Msg, error) {
 		s.MemoryMax = d.int64()
 		s.PidsMax = d.int64()
 		s.Ignored = d.uint()
-		if n := d.count(1); n > MaxFiles {
-			d.fail(errValue) // a child has at most MaxFiles descriptors
+		// Holes are descriptor numbers left out, not descriptors sent:
+		// tether run passing its descriptor 251 has some 240 (so MaxFiles
+		// does not bound them).
+		if n := d.count(1); n > maxList {
+			d.fail(errValue)
 		} else if n > 0 {
 			s.Holes = make([]int, n)
 			for i := 0; i < n && d.err == nil; i++ {
@@ -334,17 +337,18 @@ func (d *decoder) string() string {
 	return d.s[d.off-n : d.off]
 }
 
-// maxStrings bounds Argv's and Env's counts. Each string takes a byte at
-// least on the wire but 16 in memory: without a bound, a frame of empty
-// strings (a bug, or another version) would cost 16 times its size, up to
-// a GiB. A million is beyond any exec: Linux's ARG_MAX is at most 6 MiB
-// for argv and environment together.
-const maxStrings = 1 << 20
+// maxList bounds Argv's, Env's and Holes' counts. An element takes a byte
+// at least on the wire but 8 or 16 in memory: without a bound, a frame of
+// empty strings (a bug, or another version) would cost 16 times its size,
+// up to a GiB. A million is beyond any exec (Linux's ARG_MAX is at most
+// 6 MiB for argv and environment together) and any descriptor number a
+// child gets in practice.
+const maxList = 1 << 20
 
 // strings reads a list of strings; an empty one is nil.
 func (d *decoder) strings() []string {
 	n := d.count(1) // each string at least its length's byte
-	if n > maxStrings {
+	if n > maxList {
 		d.fail(errValue)
 		return nil
 	}

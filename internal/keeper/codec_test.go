@@ -235,7 +235,7 @@ func TestFrameEveryTruncation(t *testing.T) {
 // FuzzDecodeMsg: no payload makes the decoder panic; one it accepts
 // encodes again to the same message. (Its allocations are bounded by
 // construction, not measured here: every count by the bytes left, and
-// Argv's, Env's and Holes' by maxStrings and MaxFiles.)
+// Argv's, Env's and Holes' by maxList.)
 func FuzzDecodeMsg(f *testing.F) {
 	for _, m := range protocolMsgs() {
 		f.Add(mustEncode(f, m))
@@ -338,19 +338,27 @@ func TestHelloIsJSONOfEveryVersion(t *testing.T) {
 	}
 }
 
-// TestCodecBounds: lists beyond the protocol's bounds are refused, not
-// allocated: Holes beyond MaxFiles, Argv beyond maxStrings.
+// TestCodecBounds: lists beyond maxList are refused, not allocated; a
+// spawn with many holes, as tether run passing its descriptor 251 makes,
+// is not (a bound of MaxFiles on Holes failed every such spawn).
 func TestCodecBounds(t *testing.T) {
-	holes := make([]int, MaxFiles+1)
-	for i := range holes {
-		holes[i] = i + 3
+	holes := func(n int) []int {
+		h := make([]int, n)
+		for i := range h {
+			h[i] = i + 3
+		}
+		return h
 	}
 	for name, s := range map[string]*Spawn{
-		"holes": {Path: "/bin/true", Holes: holes},
-		"argv":  {Path: "/bin/true", Argv: make([]string, maxStrings+1)},
+		"holes": {Path: "/bin/true", Holes: holes(maxList + 1)},
+		"argv":  {Path: "/bin/true", Argv: make([]string, maxList+1)},
 	} {
 		if m, err := decodeMsg(mustEncode(t, Msg{Op: OpSpawn, Spawn: s})); err == nil {
 			t.Errorf("%s beyond the bound: decoded as %d holes, %d args", name, len(m.Spawn.Holes), len(m.Spawn.Argv))
 		}
+	}
+	want := Msg{Op: OpSpawn, ID: 1, Spawn: &Spawn{Path: "/bin/echo", Holes: holes(247)}}
+	if m, err := decodeMsg(mustEncode(t, want)); err != nil || !reflect.DeepEqual(m, want) {
+		t.Errorf("a spawn with 247 holes: %v, %+v", err, m.Spawn)
 	}
 }
