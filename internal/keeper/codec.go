@@ -387,3 +387,16 @@ func decodeHelloJSON(b []byte) (Msg, error) {
 	}
 	return Msg{Op: OpHello, Hello: j.Hello}, nil
 }
+
+// peekOpID reads a payload's op and ID where they read, whatever follows:
+// what the keeper still answers when the rest does not decode.
+func peekOpID(b []byte) (Op, uint64) {
+	if len(b) == 0 || !Op(b[0]).valid() {
+		return 0, 0
+	}
+	id, n := binary.Uvarint(b[1:])
+	if n <= 0 {
+		return 0, 0
+	}
+	return Op(b[0]), id
+}

@@ -91,7 +91,9 @@ var ErrFrame = errors.New("malformed keeper frame")
 
 // next returns the next message and the descriptors sent with it, which the
 // caller owns. At the end of the stream it returns io.EOF-like ErrEOF; a
-// malformed stream is ErrFrame (the peer is not a copy of this code).
+// malformed stream is ErrFrame (the peer is not a copy of this code). With
+// ErrFrame, a Msg with an Op says that only that frame's payload did not
+// read (its Op and ID, nothing else): the next frame can be read.
 func (r *FrameReader) Next() (Msg, []int, error) {
 	for {
 		if m, fds, ok, err := r.parse(); ok || err != nil {
@@ -132,12 +134,14 @@ func (r *FrameReader) parse() (m Msg, fds []int, ok bool, err error) {
 	r.off += frameHeader + n
 	m, err = decodeMsg(avail[frameHeader : frameHeader+n])
 	if err != nil {
-		// The peer is a copy of this code: it cannot happen, and a
-		// dropped request would leave its sender waiting for good. (Or
-		// it is a keeper of another version, whose hello this version
-		// cannot read: the parent's readLoop says so.)
+		// The peer is a copy of this code: it cannot happen (or it is a
+		// keeper of another version, whose hello this version cannot
+		// read: the parent's readLoop says so). The frame's op and ID,
+		// where they read, go with the error: the stream is still in
+		// step, and the keeper can fail that spawn alone.
 		CloseFDs(fds)
-		return Msg{}, nil, false, ErrFrame
+		op, id := peekOpID(avail[frameHeader : frameHeader+n])
+		return Msg{Op: op, ID: id}, nil, false, ErrFrame
 	}
 	return m, fds, true, nil
 }

@@ -198,6 +198,15 @@ func (l *keeperLink) serve(mu *sync.Mutex, idle *time.Timer, handle func(keeperI
 	r.Cloexec = recvCloexec == 0
 	for {
 		m, fds, err := r.Next()
+		if errors.Is(err, ErrFrame) && m.Op == OpSpawn && m.ID != 0 {
+			// A spawn whose payload this keeper cannot read (a bug: the
+			// parent is this binary) fails alone, with an error that says
+			// so, rather than every tree with the keeper.
+			mu.Lock()
+			l.reply(spawnFailed(m.ID, errors.New("malformed spawn request: the keeper could not read it")))
+			mu.Unlock()
+			continue
+		}
 		if err != nil {
 			r.Close()
 			idle.Stop()
