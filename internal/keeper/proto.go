@@ -19,7 +19,8 @@
 // Parent to keeper:
 //
 //	spawn     ID, Spawn; the child's descriptors (stdio first) ride as
-//	          SCM_RIGHTS. Answered by "spawned", in order.
+//	          SCM_RIGHTS. Answered by "spawned", in order; one whose
+//	          payload does not read past its ID, with an Err.
 //	signal    ID, Sig: to the tree's members.
 //	sweep     ID: SIGKILL to whatever is left of the tree.
 //	release   ID: the parent closed the tree; the keeper forgets it. Sent
