@@ -459,17 +459,24 @@ func TestRunSaysWhatItWaitsFor(t *testing.T) {
 	}
 }
 
+// needUnsharePID skips the test where unshare(1) cannot make a PID
+// namespace with its own /proc.
+func needUnsharePID(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("no PID namespaces here: %v", err)
+	}
+}
+
 // tini's scenario: as PID 1 of a PID namespace, tether reaps orphans that
 // are re-parented to it (at the group level; with a keeper, the keeper reaps
 // them first).
 func TestRunReapsAsPID1(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("no unshare")
-	}
-	if err := exec.Command("unshare", "--pid", "--fork", "true").Run(); err != nil {
-		t.Skipf("no PID namespaces here: %v", err)
-	}
+	needUnsharePID(t)
 	exe, _ := os.Executable()
 	// Ten orphans that exit at once; then count zombies in the namespace.
 	script := `for i in 1 2 3 4 5 6 7 8 9 10; do (sleep 0.01 &); done; sleep 0.5
@@ -880,12 +887,7 @@ func TestRunLimitsRefused(t *testing.T) {
 // is asked to stop; then it cleans up and exits 0.
 func TestRunIsolatedFromRunInPIDNamespace(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("no unshare")
-	}
-	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
-		t.Skipf("no PID namespaces here: %v", err)
-	}
+	needUnsharePID(t)
 	exe, _ := os.Executable()
 	inNS := func(args ...string) []string {
 		return append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child", exe}, args...)
