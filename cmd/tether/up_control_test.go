@@ -365,6 +365,11 @@ func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
 	if out, code := tetherIn(t, root, "status", "-f", "example/Procfile"); code != 1 || !strings.Contains(out, "and there is no Procfile example/Procfile") {
 		t.Errorf("status -f of a missing Procfile: exit status %d:\n%s", code, out)
 	}
+	// A -f that names the stack's directory, not its Procfile: said so, as
+	// tether up and check say it, not a search beside the directory.
+	if out, code := tetherIn(t, root, "status", "-f", "examples"); code != 1 || !strings.Contains(out, "examples: is a directory (-f names the Procfile: examples/Procfile)") {
+		t.Errorf("status -f of a directory: exit status %d:\n%s", code, out)
+	}
 	// -socket names the stack: no Procfile is looked for, nor a stack nearby.
 	empty := upDir(t, nil)
 	if out, code := tetherIn(t, empty, "status", "-socket", "s.sock"); code != 1 || strings.Contains(out, "no Procfile") || strings.Contains(out, "none runs") ||
