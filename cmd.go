@@ -376,8 +376,13 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	}
 	if cerr := p.ctxErr.Load(); cerr != nil && *cerr != nil {
 		// Stopped because ctx ended: say so even if it then exited 0, as
-		// os/exec does; errors.As still finds the *ExitError.
-		err = errors.Join(err, fmt.Errorf("tether: %s stopped: %w", c.Path, *cerr))
+		// os/exec does; errors.As still finds the *ExitError. One line,
+		// for one-line logs (errors.Join would put a newline between).
+		if err != nil {
+			err = fmt.Errorf("%w; %s stopped: %w", err, c.Path, *cerr)
+		} else {
+			err = fmt.Errorf("tether: %s stopped: %w", c.Path, *cerr)
+		}
 	}
 	return st, err
 }

@@ -192,6 +192,9 @@ func TestRunContextEndedIsAnError(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || st == nil || st.Success() != tc.ok || errors.As(err, &ee) == tc.ok {
 			t.Errorf("%q: exit %v, err %v; want the deadline in the error, success %v", tc.script, st, err, tc.ok)
 		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: the error is more than a line, for one-line logs: %q", tc.script, err)
+		}
 	}
 	if _, err := tether.Command("true").Run(context.Background()); err != nil {
 		t.Errorf("a run that ends by itself: %v", err)
