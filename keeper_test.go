@@ -29,6 +29,7 @@ func init() {
 	testproc.Register("failed-send", helperFailedSend)
 	testproc.Register("keeper-ending", helperKeeperEnding)
 	testproc.Register("polite-writer", helperPoliteWriter)
+	testproc.Register("leader-exits", helperLeaderExits)
 }
 
 // helperPoliteWriter starts, at level args[0], a shell whose stdout is a
@@ -104,6 +105,56 @@ func TestPoliteChildWritesAfterParentDeath(t *testing.T) {
 			}
 			if !done() {
 				t.Errorf("the polite child did not clean up after its parent's SIGKILL at the %s level", level)
+			}
+		})
+	}
+}
+
+// helperLeaderExits starts, at level args[0], a shell that leaves a
+// background sleep and exits; it waits for the shell's close, says the
+// sleep's pid, and waits to be SIGKILLed.
+func helperLeaderExits(args []string) {
+	c := &tether.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 987.654 >/dev/null & echo $!"}, Containment: levelNamed(args[0]), Stdout: tether.Pipe()}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(2)
+	}
+	line, _ := bufio.NewReader(p.Stdout()).ReadString('\n')
+	if _, err := p.Wait(); err != nil {
+		fmt.Println("wait:", err)
+		os.Exit(2)
+	}
+	fmt.Print("pid ", line)
+	select {}
+}
+
+// TestLeftoverOfExitedLeaderStoppedAtParentDeath: a tree whose leader
+// exited by itself (and closed) keeps its other members while the parent
+// lives, as os/exec's would; at the parent's SIGKILL the keeper stops them
+// too (the README says so).
+func TestLeftoverOfExitedLeaderStoppedAtParentDeath(t *testing.T) {
+	t.Parallel()
+	for _, level := range strongLevels(t) { // $! is the namespace's pid at the PID-namespace level
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			c, out := startHelper(t, "leader-exits", level)
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "pid ")))
+			if err != nil {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+				t.Fatalf("helper said %q", line)
+			}
+			pinned := testproc.Pin(pid) // the sleep's, while it surely is
+			t.Cleanup(pinned.Kill)
+			if !testproc.Alive(pid) {
+				t.Errorf("the leftover %d died with its leader, before the parent", pid)
+			}
+			_ = c.Process.Kill() // ours: our child
+			_ = c.Wait()
+			if left := testproc.WaitGone(10*time.Second, pid); len(left) > 0 {
+				t.Errorf("the leftover %d of an exited leader outlived its parent's SIGKILL by 10 s at the %s level", pid, level)
 			}
 		})
 	}
