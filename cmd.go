@@ -368,7 +368,12 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Nobody else holds p: this goroutine is its monitor.
+	// Nobody else holds p: this goroutine is its monitor, and where the
+	// level allows, it waits for the exit in the kernel, as os/exec's Run
+	// does (groupProc.blockingWait).
+	if b, ok := p.h.(interface{ blockingWait() }); ok {
+		b.blockingWait()
+	}
 	runMonitor(p, streams)
 	st, err := p.Wait()
 	if err == nil && !st.Success() {
