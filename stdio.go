@@ -244,7 +244,7 @@ func (r *pipeReader) drainStep(wait bool) bool {
 	// EOF, into a buffer on the stack.
 	want := chunk
 	if held, ok := pipeHeld(r.f); ok && (held > 0 || !wait) {
-		want = min(held, maxDrain)
+		want = min(held, maxDrain-(len(r.buf)-r.off)) // a pipe can hold 1 MiB (F_SETPIPE_SZ)
 	}
 	var small [512]byte
 	dst := small[:]
