@@ -183,9 +183,13 @@ func (h *groupProc) release() {
 		return
 	}
 	if !h.reaped {
+		// By pid, not pidfd: the zombie pins its pid, and Linux 5.2 and
+		// 5.3 give pidfds without waitid(P_PIDFD), where Run's wait by
+		// pid left the child unreaped (a cold review reproduced the
+		// zombie with a seccomp filter).
 		var info unix.Siginfo
 		for {
-			err := unix.Waitid(unix.P_PIDFD, h.fd, &info, unix.WEXITED|unix.WNOHANG, nil)
+			err := unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOHANG, nil)
 			if err != unix.EINTR {
 				break
 			}
