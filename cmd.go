@@ -376,18 +376,15 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	}
 	runMonitor(p, streams)
 	st, err := p.Wait()
-	if err == nil && !st.Success() {
-		err = &ExitError{Exit: st}
+	// A status other than 0 is Run's error, whatever else went wrong
+	// (a Writer that failed, the drain bound), which goes with it.
+	if !st.Success() {
+		err = joinLine(&ExitError{Exit: st}, err)
 	}
 	if cerr := p.ctxErr.Load(); cerr != nil && *cerr != nil {
 		// Stopped because ctx ended: say so even if it then exited 0, as
-		// os/exec does; errors.As still finds the *ExitError. One line,
-		// for one-line logs (errors.Join would put a newline between).
-		if err != nil {
-			err = fmt.Errorf("%w; %s stopped: %w", err, c.Path, *cerr)
-		} else {
-			err = fmt.Errorf("tether: %s stopped: %w", c.Path, *cerr)
-		}
+		// os/exec does; errors.As still finds the *ExitError.
+		err = joinLine(err, fmt.Errorf("tether: %s stopped: %w", c.Path, *cerr))
 	}
 	return st, err
 }

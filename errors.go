@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os/exec"
 	"runtime"
+	"strings"
 )
 
 // ErrDrainTimeout is returned by reads of a pipe that was still open when the
@@ -96,3 +97,34 @@ func (e *ExitError) Error() string {
 	}
 	return "tether: " + e.Exit.String()
 }
+
+// joinLine is errors.Join on one line: the errors' texts joined by "; ",
+// each of them still found by errors.Is and errors.As. Wait's and Run's
+// errors go to one-line logs.
+func joinLine(errs ...error) error {
+	var nonNil []error
+	for _, err := range errs {
+		if err != nil {
+			nonNil = append(nonNil, err)
+		}
+	}
+	switch len(nonNil) {
+	case 0:
+		return nil
+	case 1:
+		return nonNil[0]
+	}
+	return lineErrors(nonNil)
+}
+
+type lineErrors []error
+
+func (e lineErrors) Error() string {
+	texts := make([]string, len(e))
+	for i, err := range e {
+		texts[i] = err.Error()
+	}
+	return strings.Join(texts, "; ")
+}
+
+func (e lineErrors) Unwrap() []error { return e }

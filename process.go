@@ -460,7 +460,7 @@ func (p *Process) monitor(streams []stream) {
 	}
 	p.stopCtx()
 	removeLive(p)
-	p.err = errors.Join(errs...)
+	p.err = joinLine(errs...)
 	p.emit(Event{Kind: EventClose, Exit: exit, Err: p.err})
 	close(p.done)
 }

@@ -200,3 +200,24 @@ func TestRunContextEndedIsAnError(t *testing.T) {
 		t.Errorf("a run that ends by itself: %v", err)
 	}
 }
+
+// Run's error for a status other than 0 is an *ExitError even when
+// something else went wrong too (here a Writer that fails), and both are
+// in it, on one line. Before, the Writer's error alone came back, and a
+// failed run could pass for a stream problem.
+func TestRunExitErrorWithAStreamError(t *testing.T) {
+	t.Parallel()
+	c := tether.Command("sh", "-c", "echo hi; exit 3")
+	c.Stdout = tether.Writer(failingWriter{})
+	st, err := c.Run(context.Background())
+	var ee *tether.ExitError
+	if st == nil || st.Code != 3 || !errors.As(err, &ee) || !errors.Is(err, errWriterFails) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("exit %v, err %q: want the *ExitError and the Writer's error, on one line", st, err)
+	}
+}
+
+var errWriterFails = errors.New("this writer fails")
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWriterFails }
