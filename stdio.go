@@ -284,7 +284,10 @@ func growTail(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	nb := make([]byte, len(b), len(b)+n)
+	// At least double, up to maxDrain: a pipe that trickles after the
+	// exit, read as FIONREAD sizes it, would otherwise copy the whole
+	// buffer at every read.
+	nb := make([]byte, len(b), max(len(b)+n, min(2*cap(b), maxDrain)))
 	copy(nb, b)
 	return nb
 }

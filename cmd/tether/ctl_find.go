@@ -47,9 +47,10 @@ type ctlPlace struct {
 func ctlLocate(fset *flag.FlagSet, socket, procfile string) (ctlPlace, error) {
 	fGiven := false
 	fset.Visit(func(f *flag.Flag) { fGiven = fGiven || f.Name == "f" })
-	if st, err := os.Stat(procfile); fGiven && err == nil && st.IsDir() {
+	if st, err := os.Stat(procfile); fGiven && socket == "" && os.Getenv(upSocketEnv) == "" && err == nil && st.IsDir() {
 		// As tether up and check say: the socket beside a directory is
-		// its parent's, not the stack's in it.
+		// its parent's, not the stack's in it. (With -socket or
+		// $TETHER_SOCKET the Procfile is not looked at.)
 		return ctlPlace{}, fmt.Errorf("%s: is a directory (-f names the Procfile: %s)", procfile, filepath.Join(procfile, "Procfile"))
 	}
 	path, err := upSocketPath(socket, procfile)
