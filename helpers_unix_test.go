@@ -32,9 +32,13 @@ func reapAndBlock() {
 
 // lowerFDLimit sets the descriptor limit (RLIMIT_NOFILE) to n.
 func lowerFDLimit(n uint64) error {
-	lim := syscall.Rlimit{Cur: n, Max: n}
+	var lim syscall.Rlimit
+	setLimit(&lim.Cur, n) // uint64 on Linux and macOS, int64 on FreeBSD
+	setLimit(&lim.Max, n)
 	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 }
+
+func setLimit[T ~int64 | ~uint64](p *T, n uint64) { *p = T(n) }
 
 // treeDiesAtClose: on Unix what of the tree outlives the process is left
 // alone at close (unless Stop or Kill ended it).
