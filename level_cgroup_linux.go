@@ -477,16 +477,7 @@ func (t *cgroupTree) signal(sig syscall.Signal) error {
 	if sig != syscall.SIGKILL {
 		procs = t.s.files.ProcsTree()
 	}
-	var err error
-	if t.pidfd != nil {
-		err = unix.PidfdSendSignal(t.fd, sig, nil, 0)
-	} else {
-		err = syscall.Kill(t.pid, sig)
-	}
-	if errors.Is(err, syscall.ESRCH) {
-		err = nil
-	}
-	_ = signalGroup(t.pid, sig) // best effort: the group may have no member left
+	err := t.groupProc.signal(sig) // the leader, through its pidfd, and its group
 	if sig == syscall.SIGKILL {
 		procs = t.s.files.ProcsTree()
 		if slices.ContainsFunc(procs, func(pid int) bool { return pid != t.pid }) && t.kill() == nil {
