@@ -27,4 +27,4 @@ func brokenPipe(err error) (error, bool) {
 // readNow would read f without waiting; Windows' anonymous pipes are not in
 // the netpoller, and a read may block: it says it cannot tell, and the
 // monitor arms the drain bound as it always did there.
-func readNow(*os.File, []byte) (int, error) { return 0, errWouldBlock }
+func readNow(*os.File, []byte, *int8) (int, error) { return 0, errWouldBlock }

@@ -16,7 +16,14 @@ import (
 // not add to its poller, epoll_ctl failing for want of memory or of
 // max_user_watches, is left blocking: a read there would wait); io.EOF at
 // the end, as f.Read would say.
-func readNow(f *os.File, b []byte) (int, error) {
+//
+// *mode caches what f's mode was found to be (0 not looked at yet, 1
+// non-blocking, -1 blocking): it does not change, and one fcntl a pipe is
+// enough.
+func readNow(f *os.File, b []byte, mode *int8) (int, error) {
+	if *mode < 0 {
+		return 0, errWouldBlock
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -24,7 +31,13 @@ func readNow(f *os.File, b []byte) (int, error) {
 	var n int
 	var rerr error
 	err = rc.Read(func(fd uintptr) bool {
-		if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		if *mode == 0 {
+			*mode = -1
+			if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
+				*mode = 1
+			}
+		}
+		if *mode < 0 {
 			rerr = errWouldBlock
 			return true
 		}

@@ -113,6 +113,7 @@ type pipeReader struct {
 	buf   []byte
 	off   int
 	space chan struct{} // reader consumed buf: wakes a drainer waiting for room
+	mode  int8          // f's mode as readNow found it (see there)
 	err   error         // the read error of pipeFailed; set before the transition
 }
 
@@ -260,7 +261,7 @@ func (r *pipeReader) drainStep(wait bool) bool {
 	var err error
 	if wait {
 		n, err = r.f.Read(dst)
-	} else if n, err = readNow(r.f, dst); errors.Is(err, errWouldBlock) {
+	} else if n, err = readNow(r.f, dst, &r.mode); errors.Is(err, errWouldBlock) {
 		return false
 	}
 	if want > 0 {
