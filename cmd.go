@@ -115,10 +115,11 @@ type Cmd struct {
 	// Observer, if not nil, receives every lifecycle event of every Process
 	// started from this Cmd, one at a time and in order for each process.
 	// It must return quickly and must not wait for the process (Wait, Stop):
-	// close is delivered from the goroutine that waits for it — the
-	// Process's own after Start, Run's caller's under Run, Output and
-	// CombinedOutput. A panic in it ends the program either way. See
-	// SlogObserver.
+	// exit and close are delivered from the goroutine that waits for them —
+	// Run's caller's under Run, Output and CombinedOutput; after Start, the
+	// caller's of the first Wait if it came before the exit (on Linux),
+	// else a goroutine of the Process's own. A panic in it ends the program
+	// either way. See SlogObserver.
 	Observer func(Event)
 
 	lookErr error
@@ -164,12 +165,14 @@ func (c *Cmd) String() string {
 // syscall.EMFILE when out of file descriptors. A failed Start leaves no
 // descriptor or process behind.
 func (c *Cmd) Start(ctx context.Context) (*Process, error) {
-	p, streams, err := c.start(ctx)
+	p, err := c.start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// Owner: the Process. Ends after close (see monitor).
-	go p.monitor(streams)
+	if !p.watch() {
+		// Owner: the Process. Ends at close.
+		go p.monitor()
+	}
 	return p, nil
 }
 
@@ -177,18 +180,18 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 // a goroutine of the Process's own, Run in the goroutine that called it, as
 // os/exec's Run waits in its caller's. (A goroutine handed the exit would cost every
 // Run two scheduler hand-offs: about 5% of a /bin/true's spawn and wait.)
-func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
+func (c *Cmd) start(ctx context.Context) (*Process, error) {
 	if ctx == nil {
-		return nil, nil, c.startErr("context", errors.New("nil Context"))
+		return nil, c.startErr("context", errors.New("nil Context"))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, c.startErr("context", err)
+		return nil, c.startErr("context", err)
 	}
 	if c.lookErr != nil {
-		return nil, nil, c.startErr("lookup", c.lookErr)
+		return nil, c.startErr("lookup", c.lookErr)
 	}
 	if c.Path == "" {
-		return nil, nil, c.startErr("lookup", errors.New("no program (Path is empty)"))
+		return nil, c.startErr("lookup", errors.New("no program (Path is empty)"))
 	}
 	if c.Dir != "" {
 		fi, err := os.Stat(c.Dir)
@@ -196,14 +199,14 @@ func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 			err = fmt.Errorf("%s is not a directory", c.Dir)
 		}
 		if err != nil {
-			return nil, nil, c.startErr("dir", err)
+			return nil, c.startErr("dir", err)
 		}
 	}
 	if c.StopMessage != nil && !c.IPC {
-		return nil, nil, c.startErr("StopMessage", errors.New("StopMessage needs IPC"))
+		return nil, c.startErr("StopMessage", errors.New("StopMessage needs IPC"))
 	}
 	if err := c.Limits.check(c.Containment); err != nil {
-		return nil, nil, c.startErr("Limits", err)
+		return nil, c.startErr("Limits", err)
 	}
 	p := &Process{
 		path:         c.Path,
@@ -219,7 +222,7 @@ func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 		p.stopSignal = sigTerm
 	}
 	if _, err := toSyscallSignal(p.stopSignal); err != nil {
-		return nil, nil, c.startErr("StopSignal", err)
+		return nil, c.startErr("StopSignal", err)
 	}
 	if p.stopTimeout <= 0 {
 		p.stopTimeout = DefaultStopTimeout
@@ -231,7 +234,7 @@ func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 	var s stdioSetup
 	if err := s.open(c, p); err != nil {
 		s.closeAll()
-		return nil, nil, c.startErr(s.op, err)
+		return nil, c.startErr(s.op, err)
 	}
 	argv := c.Args
 	if len(argv) == 0 {
@@ -246,7 +249,7 @@ func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 		ch, child, err := channelPair()
 		if err != nil {
 			s.closeAll()
-			return nil, nil, c.startErr("ipc", err)
+			return nil, c.startErr("ipc", err)
 		}
 		p.channel = ch
 		s.childEnds = append(s.childEnds, child)
@@ -265,7 +268,7 @@ func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 		if se, ok := err.(*stepError); ok {
 			op, err = se.step, se.err
 		}
-		return nil, nil, c.startErr(op, err)
+		return nil, c.startErr(op, err)
 	}
 	p.h, p.pid, p.level = h, pid, levelOf(h)
 	p.stdin, p.stdout, p.stderr = s.stdin, s.stdout, s.stderr
@@ -289,7 +292,8 @@ func (c *Cmd) start(ctx context.Context) (*Process, []stream, error) {
 		p.ctxErr.Store(&cause)
 		_ = p.Stop() // the caller asked for this by ending ctx; errors surface in Wait
 	})
-	return p, s.streams(), nil
+	p.streams = s.streams()
+	return p, nil
 }
 
 // startHandle starts the child at the Cmd's containment level.
@@ -364,17 +368,14 @@ func (c *Cmd) startErr(op string, err error) error {
 // (errors.Is(err, context.DeadlineExceeded), or context.Canceled), whatever
 // the exit status, as with os/exec.
 func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
-	p, streams, err := c.start(ctx)
+	p, err := c.start(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// Nobody else holds p: this goroutine is its monitor, and where the
 	// level allows, it waits for the exit in the kernel, as os/exec's Run
-	// does (groupProc.blockingWait).
-	if b, ok := p.h.(interface{ blockingWait() }); ok {
-		b.blockingWait()
-	}
-	runMonitor(p, streams)
+	// does (groupProc.wait; see watch_linux.go for why).
+	runMonitor(p, p.monitor)
 	st, err := p.Wait()
 	// A status other than 0 is Run's error, whatever else went wrong
 	// (a Writer that failed, the drain bound), which goes with it.
@@ -389,23 +390,24 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	return st, err
 }
 
-// runMonitor runs p's monitor in this goroutine. A panic there (an
-// Observer's: the monitor emits the exit and close events) ends the
-// program, as it did from the monitor's own goroutine under Start: a
+// runMonitor runs p's monitor in this goroutine (Run's, or a Wait's that
+// came before the exit). A panic there (an Observer's: the monitor emits
+// the exit and close events) ends the program, as it does from the
+// monitor's own goroutine: a
 // caller that recovered it would hold a Process half closed, its pipes, its
 // pidfd or cgroup slot never released and Done never closed.
-func runMonitor(p *Process, streams []stream) {
+func runMonitor(p *Process, monitor func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			stack := debug.Stack()
 			// Owner: none; it ends the program.
 			go func() {
-				panic(fmt.Sprintf("tether: panic in the monitor of %s (in its Observer?), under Run: %v\n\n%s", p.path, r, stack))
+				panic(fmt.Sprintf("tether: panic in the monitor of %s (in its Observer?), under Run or Wait: %v\n\n%s", p.path, r, stack))
 			}()
 			select {} // until that panic ends the program
 		}
 	}()
-	p.monitor(streams)
+	monitor()
 }
 
 // Output runs the program and returns its standard output. If Stderr is

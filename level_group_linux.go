@@ -14,30 +14,22 @@ import (
 
 // groupProc is a child at the group level (ContainGroup); the cgroup
 // level's handle embeds it (the parent's own child there too). On Linux it
-// is watched through a pidfd, which sits in Go's netpoller: waiting for
-// 5,000 children parks 5,000 goroutines, not 5,000 threads. The child is not reaped when it exits, only when the
-// Process releases it after close: while it is a zombie its pid, and so its
-// process-group id, cannot be recycled, so signals to the group cannot reach
-// a stranger.
+// is held through a pidfd. The child is not reaped when it exits, only when
+// the Process releases it after close: while it is a zombie its pid, and so
+// its process-group id, cannot be recycled, so signals to the group cannot
+// reach a stranger.
+//
+// Its exit is seen by one of three waits (see Process.watch): the exit
+// watcher's epoll set, which holds the pidfds of every started child
+// nobody waits for yet (5,000 started children cost no thread and no
+// goroutine each); a Wait, or Run, blocked in waitid, as os/exec's are; or,
+// where the watcher cannot take the pidfd (Linux 5.2: pidfds cannot be
+// polled) or there is no pidfd, a goroutine blocked in waitid.
 type groupProc struct {
 	pid    int
-	pidfd  *os.File // nil where the kernel has no pidfds
-	fd     int      // pidfd's number; Fd() would make the file blocking
-	reaped bool     // set by wait or release, both run by the monitor
-	// block: wait blocks its thread in waitid, as os/exec's Wait does,
-	// rather than parking in the netpoller (Run: see blockingWait).
-	block bool
+	fd     int  // the pidfd, -1 where the kernel has none
+	reaped bool // set by wait or release, both run by the Process's closer
 }
-
-// blockingWait makes wait block its thread (set before the monitor runs).
-// Run's caller is blocked for the whole run anyway; its thread, kept in the
-// kernel until the exit, is where the exit's wake-up lands and where the
-// next fork is made. Measured with a program of Run loops of /bin/true, 3
-// alternating pairs: 0.89–0.97× os/exec through the netpoller, 0.95–0.99×
-// blocked (a wake-up of an idle vCPU costs this KVM guest tens of µs, and
-// one through the netpoller lands where the scheduler likes). Start keeps
-// the netpoller: 5,000 started children cost goroutines, not threads.
-func (h *groupProc) blockingWait() { h.block = true }
 
 func startOS(path string, argv, env []string, dir string, files []*os.File, fg bool) (*groupProc, error) {
 	return startOSInto(path, argv, env, dir, files, fg, -1)
@@ -64,68 +56,30 @@ func startOSInto(path string, argv, env []string, dir string, files []*os.File, 
 	if err != nil {
 		return nil, err
 	}
-	h := &groupProc{pid: pid}
-	if pidfd >= 0 {
-		// Non-blocking so that os.NewFile registers it with the netpoller.
-		if err := syscall.SetNonblock(pidfd, true); err == nil {
-			h.pidfd, h.fd = os.NewFile(uintptr(pidfd), "pidfd"), pidfd
-		} else {
-			_ = syscall.Close(pidfd) // best effort: fall back to wait4
-		}
-	}
-	return h, nil
+	return &groupProc{pid: pid, fd: pidfd}, nil
 }
 
+// pidfd is the child's pidfd, -1 if there is none.
+func (h *groupProc) pidfd() int { return h.fd }
+
 // wait blocks until the process exits and reports how, leaving it a zombie
-// when it can (see groupProc).
+// when it has a pidfd (see groupProc).
 func (h *groupProc) wait() (waitResult, error) {
-	if h.pidfd == nil {
+	if h.fd < 0 {
 		h.reaped = true
 		defer disown(h.pid)
 		return waitBlocking(h.pid)
 	}
 	var info unix.Siginfo
 	var ru unix.Rusage
-	var werr error
-	if h.block {
-		// The pidfd is non-blocking (it is in the netpoller for Signal's
-		// sake too): wait by pid, our unreaped child's.
-		for {
-			werr = unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOWAIT, &ru)
-			if werr != unix.EINTR {
-				break
-			}
+	var err error
+	for {
+		// By pid: Linux 5.2 and 5.3 give pidfds but no waitid(P_PIDFD),
+		// and the zombie pins the pid until release.
+		err = unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOWAIT, &ru)
+		if err != unix.EINTR {
+			break
 		}
-		if werr != nil {
-			return waitResult{}, fmt.Errorf("tether: wait for pid %d: %w", h.pid, werr)
-		}
-		return exitOf(&info, &ru), nil
-	}
-	rc, err := h.pidfd.SyscallConn()
-	if err != nil {
-		return waitResult{}, err
-	}
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			info = unix.Siginfo{}
-			werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, &ru)
-			if werr != unix.EINTR {
-				break
-			}
-		}
-		if werr == unix.EAGAIN || (werr == nil && sigabi.ChildPID(&info) == 0) {
-			return false // still running: wait for the pidfd to become readable
-		}
-		return true
-	})
-	if err == nil {
-		err = werr
-	}
-	if errors.Is(err, unix.EINVAL) {
-		// Kernel 5.2 or 5.3: pidfds from clone, but no waitid(P_PIDFD).
-		h.reaped = true
-		defer disown(h.pid)
-		return waitBlocking(h.pid)
 	}
 	if err != nil {
 		return waitResult{}, fmt.Errorf("tether: wait for pid %d: %w", h.pid, err)
@@ -159,7 +113,7 @@ func maxRSSBytes(kib int64) int64 { return kib * 1024 }
 // pid) and to its process group (pinned while the child is unreaped).
 func (h *groupProc) signal(sig syscall.Signal) error {
 	var err error
-	if h.pidfd != nil {
+	if h.fd >= 0 {
 		err = unix.PidfdSendSignal(h.fd, sig, nil, 0)
 	} else {
 		err = syscall.Kill(h.pid, sig)
@@ -179,7 +133,7 @@ func (h *groupProc) sweep() {
 // release reaps the zombie and closes the pidfd. Called once, by the monitor,
 // with the Process's lock held so no signal races it.
 func (h *groupProc) release() {
-	if h.pidfd == nil {
+	if h.fd < 0 {
 		return
 	}
 	if !h.reaped {
@@ -197,5 +151,6 @@ func (h *groupProc) release() {
 		h.reaped = true
 		disown(h.pid)
 	}
-	_ = h.pidfd.Close() // best effort: the process is reaped
+	_ = unix.Close(h.fd) // best effort: the process is reaped
+	h.fd = -1
 }

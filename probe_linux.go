@@ -21,7 +21,7 @@ func probeFacts() []string {
 	}
 	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err == nil {
 		_ = unix.Close(fd)
-		add("pidfd: yes (exits watched in the netpoller)")
+		add("pidfd: yes (exits watched by one epoll)")
 	} else {
 		add("pidfd: no (%v): a wait4 thread per waiting child", err)
 	}

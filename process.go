@@ -62,6 +62,13 @@ type Process struct {
 
 	emitMu sync.Mutex // observer calls one at a time
 
+	streams []stream // the monitor's
+	// claimed is set by whoever waits for the exit and closes the
+	// Process: the exit watcher (then a goroutine of the Process's own),
+	// the first Wait before it, or Run.
+	claimed  atomic.Bool
+	watchKey uint64 // the exit watcher's key for the pidfd; 0 if not watched
+
 	jobMu    sync.Mutex // orders job events (EventStopped, EventContinued) after EventSpawn
 	spawned  bool       // EventSpawn was emitted
 	jobQueue []Event    // job events reported before it
@@ -175,9 +182,27 @@ func (p *Process) Exit() *Exit {
 // exited, what is left in its pipes is drained on the reader's behalf, so
 // reading after Wait loses nothing (ErrDrainTimeout says when a descendant
 // held a pipe past the drain bound).
+//
+// On Linux a Wait that comes before the exit waits as os/exec's does, its
+// thread blocked in the kernel, and closes the Process itself (the drain
+// included); up to 32 Waits at once, after which Wait waits for the exit
+// watcher, costing a goroutine, not a thread.
 func (p *Process) Wait() (*Exit, error) {
 	if p.notStarted() {
 		return nil, ErrNotStarted
+	}
+	select {
+	case <-p.done:
+		return p.exit, p.err
+	default:
+	}
+	if p.unwatch() {
+		// This goroutine waits in the kernel and closes the Process, as
+		// Run's does.
+		runMonitor(p, func() {
+			defer doneKernelWait()
+			p.monitor()
+		})
 	}
 	<-p.done
 	return p.exit, p.err
@@ -353,11 +378,20 @@ func (p *Process) signalTree(sig os.Signal) error {
 	return nil
 }
 
-// monitor owns the process from spawn to close: it waits for the exit, then
-// for the streams (draining Pipe()s nobody reads, abandoning all of them at
-// the drain timeout), reaps, and closes. It ends at close.
-func (p *Process) monitor(streams []stream) {
+// monitor owns the process from its exit to close: it waits for the exit,
+// then for the streams (draining Pipe()s nobody reads, abandoning all of
+// them at the drain timeout), reaps, and closes. It ends at close. It runs
+// in Run's goroutine, a Wait's, a goroutine of the Process's own (started
+// by the exit watcher at the exit, or by Start where nothing watches).
+func (p *Process) monitor() {
 	w, werr := p.h.wait()
+	p.closeAfterExit(w, werr)
+}
+
+// closeAfterExit closes the process once it exited: exit events, the
+// streams, the reap.
+func (p *Process) closeAfterExit(w waitResult, werr error) {
+	streams := p.streams
 	exit := &Exit{PID: p.pid, Started: p.started, Ended: time.Now()}
 	w.fill(exit)
 	exit.Escalated = p.escalated.Load()

@@ -606,30 +606,6 @@ func TestNoLeakAfterCycles(t *testing.T) {
 
 func countFDs() int { return openDescriptors() }
 
-// Waiting for many children parks goroutines in the netpoller, not threads.
-func TestManyChildrenFewThreads(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("pidfds are Linux's")
-	}
-	// Not parallel: it counts the process's threads.
-	const n = 200
-	var ps []*tether.Process
-	for i := 0; i < n; i++ {
-		c := helperCmd("sleep")
-		c.Stdin = tether.Pipe() // the child exits when we close it
-		ps = append(ps, start(t, c))
-	}
-	threads := countThreads(t)
-	t.Logf("%d threads while waiting for %d children", threads, n)
-	for _, p := range ps {
-		_ = p.Stdin().Close()
-		_ = p.Kill()
-	}
-	if threads > 60 {
-		t.Errorf("%d threads while waiting for %d children", threads, n)
-	}
-}
-
 func countThreads(t *testing.T) int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {

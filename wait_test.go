@@ -115,3 +115,48 @@ func wchans(pid int) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// Many goroutines waiting for one process at its exit, in every way a
+// Process offers (Wait, which may close the Process itself, Done, Exited),
+// all see the one exit and the one close.
+func TestWaitersAtTheExitAgree(t *testing.T) {
+	t.Parallel()
+	c := helperCmd("cat")
+	c.Stdin = tether.Pipe() // the child exits when we close it
+	p := start(t, c)
+	const waiters = 8
+	type result struct {
+		st  *tether.Exit
+		err error
+	}
+	results := make(chan result, waiters+2)
+	for i := 0; i < waiters; i++ {
+		// Owner: this test; each ends at p's close.
+		go func() {
+			st, err := p.Wait()
+			results <- result{st, err}
+		}()
+	}
+	// Owner: this test; they end at p's exit and close.
+	go func() { <-p.Done(); results <- result{p.Exit(), nil} }()
+	go func() { <-p.Exited(); results <- result{p.Exit(), nil} }()
+	_ = p.Stdin().Close()
+	timeout := time.After(10 * time.Second)
+	var first *tether.Exit
+	for i := 0; i < waiters+2; i++ {
+		select {
+		case r := <-results:
+			if r.err != nil || r.st == nil || !r.st.Success() {
+				t.Errorf("waiter %d: %v, %v", i, r.st, r.err)
+				continue
+			}
+			if first == nil {
+				first = r.st
+			} else if r.st != first {
+				t.Errorf("waiter %d saw another Exit: %+v, %+v", i, r.st, first)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d waiters returned", i, waiters+2)
+		}
+	}
+}
