@@ -116,10 +116,10 @@ type Cmd struct {
 	// started from this Cmd, one at a time and in order for each process.
 	// It must return quickly and must not wait for the process (Wait, Stop):
 	// exit and close are delivered from the goroutine that waits for them —
-	// Run's caller's under Run, Output and CombinedOutput; after Start, the
-	// caller's of the first Wait if it came before the exit (on Linux),
-	// else a goroutine of the Process's own. A panic in it ends the program
-	// either way. See SlogObserver.
+	// Run's caller's under Run, Output and CombinedOutput; after Start, a
+	// Wait's caller's where that Wait closes the Process (see Process.Wait),
+	// else a goroutine of the Process's own. A panic in it, or a
+	// runtime.Goexit, ends the program either way. See SlogObserver.
 	Observer func(Event)
 
 	lookErr error
@@ -396,18 +396,29 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 // monitor's own goroutine: a
 // caller that recovered it would hold a Process half closed, its pipes, its
 // pidfd or cgroup slot never released and Done never closed.
+//
+// So does a runtime.Goexit there (an Observer's t.Fatal, on a test's
+// goroutine that called Wait), which would leave the same half-closed
+// Process and every other Wait, Stop and Shutdown on it hanging.
 func runMonitor(p *Process, monitor func()) {
+	finished := false
 	defer func() {
-		if r := recover(); r != nil {
-			stack := debug.Stack()
-			// Owner: none; it ends the program.
-			go func() {
-				panic(fmt.Sprintf("tether: panic in the monitor of %s (in its Observer?), under Run or Wait: %v\n\n%s", p.path, r, stack))
-			}()
-			select {} // until that panic ends the program
+		r := recover()
+		if r == nil && finished {
+			return
 		}
+		if r == nil {
+			r = "runtime.Goexit (t.Fatal or t.SkipNow in an Observer?)"
+		}
+		stack := debug.Stack()
+		// Owner: none; it ends the program.
+		go func() {
+			panic(fmt.Sprintf("tether: panic in the monitor of %s (in its Observer?), under Run or Wait: %v\n\n%s", p.path, r, stack))
+		}()
+		select {} // until that panic ends the program
 	}()
 	monitor()
+	finished = true
 }
 
 // Output runs the program and returns its standard output. If Stderr is

@@ -13,9 +13,10 @@
 //     on the reader's behalf (Node's issue 4049 was a close that never came
 //     because a stream had been read once).
 //   - Nothing leaks. Every goroutine, descriptor and zombie a Process creates
-//     is gone after Done. On Linux, exits are watched through pidfds in one
-//     epoll: thousands of running children cost no thread each, and of the
-//     Waits blocked on them at most 32 hold a thread.
+//     is gone after Done. On Linux (the group and cgroup levels), exits are
+//     watched through pidfds in one epoll: thousands of running children
+//     cost no thread each, and of the Waits blocked on them at most 32 hold
+//     a thread.
 //   - Stop means the tree. Signal, Stop and Kill reach the child and its
 //     descendants (see Containment below for how far). Stop sends
 //     Cmd.StopSignal (SIGTERM) and SIGCONT (a stopped tree still cleans up),

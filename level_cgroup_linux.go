@@ -447,11 +447,6 @@ func (k *keeperClient) keeperGoneLocked() {
 
 func (t *cgroupTree) wait() (waitResult, error) {
 	w, err := t.groupProc.wait()
-	return t.exited(w, err)
-}
-
-// exited adds the tree's figures to the leader's exit.
-func (t *cgroupTree) exited(w waitResult, err error) (waitResult, error) {
 	// The tree's CPU time, from its cgroup: its members' too, reaped or
 	// not, since the slot was last found empty.
 	u, s := t.s.files.CPU()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,19 +73,36 @@ func (h *groupProc) wait() (waitResult, error) {
 	}
 	var info unix.Siginfo
 	var ru unix.Rusage
-	var err error
-	for {
-		// By pid: Linux 5.2 and 5.3 give pidfds but no waitid(P_PIDFD),
-		// and the zombie pins the pid until release.
-		err = unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOWAIT, &ru)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
+	if err := h.waitid(&info, unix.WEXITED|unix.WNOWAIT, &ru); err != nil {
 		return waitResult{}, fmt.Errorf("tether: wait for pid %d: %w", h.pid, err)
 	}
 	return exitOf(&info, &ru), nil
+}
+
+// noPidfdWaitid: the kernel has pidfds but no waitid(P_PIDFD) (Linux 5.2
+// and 5.3), learnt from the first EINVAL.
+var noPidfdWaitid atomic.Bool
+
+// waitid is waitid(2) on the child with a pidfd: through the pidfd, so
+// that it can never meet another process even if something else reaped
+// ours (a host's wait(-1), SIGCHLD ignored), or by pid where the kernel
+// cannot, the zombie pinning the pid until release.
+func (h *groupProc) waitid(info *unix.Siginfo, options int, ru *unix.Rusage) error {
+	for {
+		var err error
+		if noPidfdWaitid.Load() {
+			err = unix.Waitid(unix.P_PID, h.pid, info, options, ru)
+		} else {
+			err = unix.Waitid(unix.P_PIDFD, h.fd, info, options, ru)
+			if err == unix.EINVAL {
+				noPidfdWaitid.Store(true)
+				continue
+			}
+		}
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // exitOf is the waitResult of a child waitid reported exited.
@@ -137,17 +155,12 @@ func (h *groupProc) release() {
 		return
 	}
 	if !h.reaped {
-		// By pid, not pidfd: the zombie pins its pid, and Linux 5.2 and
-		// 5.3 give pidfds without waitid(P_PIDFD), where Run's wait by
-		// pid left the child unreaped (a cold review reproduced the
-		// zombie with a seccomp filter).
+		// Where the kernel has no waitid(P_PIDFD) (5.2, 5.3), by pid,
+		// which the zombie pins: a reap through the pidfd alone left the
+		// child a zombie there (a cold review reproduced it with a
+		// seccomp filter).
 		var info unix.Siginfo
-		for {
-			err := unix.Waitid(unix.P_PID, h.pid, &info, unix.WEXITED|unix.WNOHANG, nil)
-			if err != unix.EINTR {
-				break
-			}
-		}
+		_ = h.waitid(&info, unix.WEXITED|unix.WNOHANG, nil) // best effort: reaped, or reaped by another
 		h.reaped = true
 		disown(h.pid)
 	}

@@ -183,10 +183,12 @@ func (p *Process) Exit() *Exit {
 // reading after Wait loses nothing (ErrDrainTimeout says when a descendant
 // held a pipe past the drain bound).
 //
-// On Linux a Wait that comes before the exit waits as os/exec's does, its
-// thread blocked in the kernel, and closes the Process itself (the drain
-// included); up to 32 Waits at once, after which Wait waits for the exit
-// watcher, costing a goroutine, not a thread.
+// At the group and cgroup levels on Linux (5.3 or later), the first Wait
+// that comes before the exit watcher has seen the exit waits as os/exec's
+// does, its thread blocked in the kernel, and closes the Process itself
+// (the drain and the Observer's exit and close events included); up to 32
+// Waits at once, beyond which a Wait costs a goroutine, not a thread.
+// Elsewhere Wait waits for the Process's own goroutine.
 func (p *Process) Wait() (*Exit, error) {
 	if p.notStarted() {
 		return nil, ErrNotStarted
@@ -200,8 +202,11 @@ func (p *Process) Wait() (*Exit, error) {
 		// This goroutine waits in the kernel and closes the Process, as
 		// Run's does.
 		runMonitor(p, func() {
-			defer doneKernelWait()
-			p.monitor()
+			w, werr := func() (waitResult, error) {
+				defer doneKernelWait() // a thread in the kernel no more
+				return p.h.wait()
+			}()
+			p.closeAfterExit(w, werr)
 		})
 	}
 	<-p.done
@@ -392,6 +397,7 @@ func (p *Process) monitor() {
 // streams, the reap.
 func (p *Process) closeAfterExit(w waitResult, werr error) {
 	streams := p.streams
+	p.streams = nil // what the copiers hold (the caller's Writers) is not kept past close
 	exit := &Exit{PID: p.pid, Started: p.started, Ended: time.Now()}
 	w.fill(exit)
 	exit.Escalated = p.escalated.Load()

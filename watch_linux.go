@@ -20,10 +20,14 @@ import (
 // child, started at every Start (which wakes an idle P), and a Wait cannot
 // take the pidfd back without waking that goroutine (a deadline or a close
 // readies it). In this KVM guest that path made the nodejs/node#4049 cycle
-// 0.81–0.89× os/exec's (docs/benchmarks.md).
+// 0.81–0.93× os/exec's (docs/benchmarks.md).
 var exits exitWatcher
 
 type exitWatcher struct {
+	// unpollable: an epoll refused a pidfd (Linux 5.2 cannot poll them);
+	// nothing is watched from then on.
+	unpollable atomic.Bool
+
 	mu    sync.Mutex
 	epfd  int                 // the watcher's epoll while procs is not nil
 	seq   uint32              // the last key's sequence number
@@ -49,17 +53,17 @@ type pidfdHandle interface{ pidfd() int }
 // a goroutine, which blocks a thread until the exit.
 func (p *Process) watch() bool {
 	h, ok := p.h.(pidfdHandle)
-	if !ok || h.pidfd() < 0 {
+	if !ok || h.pidfd() < 0 || exits.unpollable.Load() {
 		return false
 	}
 	return exits.add(p, h.pidfd())
 }
 
 // unwatch claims p's close for the calling Wait if the watcher has not
-// seen the exit yet, taking its pidfd out of the watcher's set; the caller
-// then runs the monitor and calls doneKernelWait. It reports false when the
-// exit was seen already, p is not watched, or maxKernelWaits Waits are
-// blocked in the kernel already.
+// claimed it yet, taking its pidfd out of the watcher's set; the caller
+// then waits for the exit (and calls doneKernelWait) and runs the rest of
+// the monitor. It reports false when the watcher claimed it, p is not
+// watched, or maxKernelWaits Waits are blocked in the kernel already.
 func (p *Process) unwatch() bool {
 	if p.watchKey == 0 || p.claimed.Load() {
 		return false
@@ -104,6 +108,9 @@ func (w *exitWatcher) add(p *Process, fd int) bool {
 	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		delete(w.procs, key)
 		p.watchKey = 0
+		if err == unix.EPERM {
+			w.unpollable.Store(true)
+		}
 		return false
 	}
 	return true
@@ -124,14 +131,19 @@ func (w *exitWatcher) remove(key uint64, fd int) {
 
 func (w *exitWatcher) run(epfd int) {
 	events := make([]unix.EpollEvent, 128)
+	last := time.Now() // of the last exit seen
 	for {
 		// Not blocked for good: a Wait's remove leaves the set empty
-		// without a word to the watcher, which must still end.
+		// without a word to the watcher, which must still end. (One
+		// wake-up a second, while children run: an epoll_wait.)
 		n, err := unix.EpollWait(epfd, events, int(watcherIdle/time.Millisecond))
-		if err != nil {
-			continue // EINTR; nothing else can fail on a valid epoll
-		}
-		if n == 0 {
+		if n <= 0 {
+			// A timeout, or EINTR (nothing else can fail on a valid
+			// epoll): signals landing on this thread must not keep it
+			// from ending.
+			if err != nil && time.Since(last) < watcherIdle {
+				continue
+			}
 			w.mu.Lock()
 			if len(w.procs) == 0 {
 				_ = unix.Close(epfd) // the next add makes another
@@ -142,6 +154,7 @@ func (w *exitWatcher) run(epfd int) {
 			w.mu.Unlock()
 			continue
 		}
+		last = time.Now()
 		for _, ev := range events[:n] {
 			key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			w.mu.Lock()

@@ -1,6 +1,10 @@
 package tether_test
 
 import (
+	"context"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,12 +67,16 @@ func TestManyChildrenFewThreads(t *testing.T) {
 			waited <- err
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for tether.KernelWaitsForTest() < tether.MaxKernelWaits && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if k := tether.KernelWaitsForTest(); k != tether.MaxKernelWaits {
-		t.Errorf("%d Waits blocked in the kernel, want the bound, %d", k, tether.MaxKernelWaits)
+	// Only the levels whose child is the parent's own have a pidfd to
+	// wait on; kept children's exits come from the keeper.
+	if l := ps[0].Containment(); l == tether.ContainGroup || l == tether.ContainCgroup {
+		deadline := time.Now().Add(10 * time.Second)
+		for tether.KernelWaitsForTest() < tether.MaxKernelWaits && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if k := tether.KernelWaitsForTest(); k != tether.MaxKernelWaits {
+			t.Errorf("%d Waits blocked in the kernel, want the bound, %d", k, tether.MaxKernelWaits)
+		}
 	}
 	threads = countThreads(t)
 	t.Logf("%d threads while %d Waits wait", threads, n)
@@ -91,5 +99,82 @@ func TestManyChildrenFewThreads(t *testing.T) {
 	}
 	if k := tether.KernelWaitsForTest(); k != 0 {
 		t.Errorf("%d Waits still counted in the kernel", k)
+	}
+}
+
+// A Wait that comes before the exit closes the Process itself, in its own
+// goroutine, as os/exec's Wait reaps in its caller's: the Observer's close
+// event runs under Wait.
+func TestWaitBeforeTheExitClosesTheProcess(t *testing.T) {
+	// Not parallel: it counts the Waits blocked in the kernel.
+	for _, level := range []tether.Containment{tether.ContainGroup, tether.ContainAuto} {
+		var underWait atomic.Bool
+		c := helperCmd("cat")
+		c.Stdin = tether.Pipe() // the child exits when we close it
+		c.Containment = level
+		c.Observer = func(e tether.Event) {
+			if e.Kind == tether.EventClose {
+				buf := make([]byte, 64<<10)
+				underWait.Store(strings.Contains(string(buf[:runtime.Stack(buf, false)]), "tether.(*Process).Wait("))
+			}
+		}
+		p := start(t, c)
+		if l := p.Containment(); l != tether.ContainGroup && l != tether.ContainCgroup {
+			t.Logf("%v: kept children are waited for by the keeper", l)
+			continue
+		}
+		waited := make(chan error, 1)
+		// Owner: this test; it ends at p's close, below.
+		go func() {
+			_, err := p.Wait()
+			waited <- err
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for tether.KernelWaitsForTest() == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		_ = p.Stdin().Close()
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Wait did not return")
+		}
+		if !underWait.Load() {
+			t.Errorf("%v: the close was not delivered under Wait", p.Containment())
+		}
+	}
+}
+
+// Waits that race the exit watcher for the exit (a child that exits at
+// once, waited for at once) each see one exit and one close, whichever
+// side claims the Process.
+func TestWaitRacesTheExitWatcher(t *testing.T) {
+	t.Parallel()
+	for i := 0; i < 100; i++ {
+		c := tether.Command("true")
+		c.Containment = tether.ContainGroup
+		var closes atomic.Int32
+		c.Observer = func(e tether.Event) {
+			if e.Kind == tether.EventClose {
+				closes.Add(1)
+			}
+		}
+		p, err := c.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			<-p.Exited() // the watcher's claim, mostly
+		}
+		st, err := p.Wait()
+		if err != nil || !st.Success() {
+			t.Fatalf("cycle %d: %v, %v", i, st, err)
+		}
+		if n := closes.Load(); n != 1 {
+			t.Fatalf("cycle %d: %d close events", i, n)
+		}
 	}
 }
