@@ -150,6 +150,14 @@ func TestUpControl(t *testing.T) {
 		}
 		return m
 	}
+	// tether up says how to reach it, with a command that works from
+	// anywhere: here, from the root directory.
+	hint := "control: tether status|restart|stop|start [NAME...] -socket " + sock
+	up.out.waitFor(t, hint)
+	if out, code := tetherIn(t, "/", "status", "-socket", sock); code != 0 || !strings.Contains(out, "web.1") {
+		t.Errorf("status -socket %s from /, as tether up's line says: exit status %d:\n%s", sock, code, out)
+	}
+
 	before := status()
 	if len(before) != 3 || before["web.2"].Port != 7001 || before["worker.1"].Port != 7100 ||
 		before["web.1"].State != "running" || before["web.1"].PID == 0 || before["web.1"].Type != "web" {
