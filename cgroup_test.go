@@ -5,6 +5,7 @@ package tether_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -249,4 +250,105 @@ func TestCgroupSlotsReusedAndBounded(t *testing.T) {
 	if after := slots(); len(after) != len(before) || len(after) == 0 {
 		t.Errorf("a new tree made a cgroup rather than reusing one: %d before, %d after", len(before), len(after))
 	}
+}
+
+// startLeaderLeavingSleep starts, at level, a shell that starts a `sleep
+// 60` in the background (ignoring SIGTERM if deaf), says its pid, and exits;
+// it returns the Process once closed, and the sleep's pid.
+func startLeaderLeavingSleep(t *testing.T, level tether.Containment, deaf bool) (*tether.Process, int) {
+	t.Helper()
+	trap := ""
+	if deaf {
+		trap = `trap "" TERM; `
+	}
+	c := tether.Command("sh", "-c", "("+trap+"exec sleep 60) </dev/null >/dev/null 2>&1 & echo $!")
+	c.Stdout = tether.Pipe()
+	c.Containment = level
+	c.StopTimeout = 300 * time.Millisecond
+	p := start(t, c)
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+	pid, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		t.Fatalf("the leader said %q: %v", line, err)
+	}
+	pinned := testproc.Pin(pid)
+	t.Cleanup(pinned.Kill)
+	// $! is the subshell's pid: until it has exec'd sleep, it may not
+	// ignore SIGTERM yet.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if string(comm) == "sleep\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leftover %d is %q, not sleep, after 10 s", pid, comm)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitDone(t, p, 10*time.Second)
+	if !testproc.Alive(pid) {
+		t.Fatalf("the leftover %d is gone with its leader", pid)
+	}
+	return p, pid
+}
+
+// At the cgroup level, a tree whose leader exited by itself keeps its
+// leftovers in its cgroup, and Signal, Kill and Stop after close still
+// reach them (README, Process.Signal); once they have all gone, they return
+// os.ErrProcessDone again, so a slot taken by another tree is never hit.
+func TestLeftoversOfExitedLeaderReachedAfterClose(t *testing.T) {
+	t.Parallel()
+	needCgroupLevel(t)
+	gone := func(t *testing.T, pid int, what string) {
+		t.Helper()
+		if left := testproc.WaitGone(10*time.Second, pid); len(left) > 0 {
+			t.Fatalf("the leftover %d outlived %s after close by 10 s", pid, what)
+		}
+	}
+	t.Run("kill", func(t *testing.T) {
+		t.Parallel()
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false)
+		if err := p.Kill(); err != nil {
+			t.Fatalf("Kill after close with a leftover: %v", err)
+		}
+		gone(t, pid, "Kill")
+		if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("Kill once nothing is left: %v, want os.ErrProcessDone", err)
+		}
+	})
+	t.Run("signal", func(t *testing.T) {
+		t.Parallel()
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false)
+		if err := p.Signal(syscall.SIGTERM); err != nil {
+			t.Fatalf("Signal after close with a leftover: %v", err)
+		}
+		gone(t, pid, "SIGTERM")
+		if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("Signal once nothing is left: %v, want os.ErrProcessDone", err)
+		}
+	})
+	t.Run("stop-deaf", func(t *testing.T) {
+		t.Parallel()
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, true)
+		t0 := time.Now()
+		if err := p.Stop(); err != nil {
+			t.Fatalf("Stop after close with a deaf leftover: %v", err)
+		}
+		if d := time.Since(t0); d < 300*time.Millisecond {
+			t.Errorf("Stop returned after %v, before StopTimeout (300ms): SIGTERM is ignored", d)
+		}
+		gone(t, pid, "Stop")
+	})
+	t.Run("group-level", func(t *testing.T) {
+		t.Parallel()
+		p, pid := startLeaderLeavingSleep(t, tether.ContainGroup, false)
+		if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("Kill after close at the group level: %v, want os.ErrProcessDone", err)
+		}
+		if !testproc.Alive(pid) {
+			t.Errorf("Kill after close at the group level reached the leftover %d", pid)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL) // ours to end: started by this test
+	})
 }

@@ -70,6 +70,9 @@ type cgSlot struct {
 	// was ever cgroup.kill'ed is SIGKILLed before it runs (the kernel
 	// compares the cgroup's kill count with the parent's cgroup's).
 	killed bool
+	// gen counts the trees the slot was taken for: a tree's own gen names
+	// its slot while the slot is its (cgroupTree.leftovers).
+	gen uint64
 }
 
 // maxFreeSlots bounds the empty slots kept for reuse (each holds a
@@ -94,8 +97,9 @@ type cgPool struct {
 // slot.
 type cgroupTree struct {
 	*groupProc
-	k *keeperClient
-	s *cgSlot
+	k   *keeperClient
+	s   *cgSlot
+	gen uint64 // s.gen when the tree was started in it
 	// lost: the keeper died while the tree ran, and the parent killed the
 	// tree (readLoop).
 	lost atomic.Bool
@@ -175,7 +179,7 @@ func startCgroupLevel(spec keeper.Spawn, files []*os.File, _ func(bool, syscall.
 			k.putSlot(s)
 			return nil, 0, err
 		}
-		t := &cgroupTree{groupProc: h, k: k, s: s}
+		t := &cgroupTree{groupProc: h, k: k, s: s, gen: s.gen} // s is ours alone until putSlot
 		k.mu.Lock()
 		if k.cg.trees == nil {
 			k.cg.trees = map[*cgroupTree]bool{}
@@ -226,6 +230,7 @@ func (k *keeperClient) takeSlot() (*cgSlot, error) {
 	if n := len(p.free); n > 0 {
 		s := p.free[n-1]
 		p.free = p.free[:n-1]
+		s.gen++
 		k.mu.Unlock()
 		return s, nil
 	}
@@ -512,6 +517,41 @@ func (t *cgroupTree) release() {
 	delete(t.k.cg.trees, t)
 	t.k.mu.Unlock()
 	t.k.putSlot(t.s)
+}
+
+// signalLeftovers sends sig, after release, to what is left of the tree:
+// the members still in its slot (a leader's `sleep 30 &`) while the slot
+// drains. It reports false when nothing is left to reach: the slot
+// emptied, or was freed, reused (its gen moved on) or dropped with its
+// keeper. SIGKILL is cgroup.kill; another signal goes to each member read
+// from the slot, best effort, as at signal.
+func (t *cgroupTree) signalLeftovers(sig syscall.Signal) bool {
+	// Under the keeper client's lock: the slot cannot be freed, and so
+	// reused, while it is held (recheckDrainingLocked).
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if t.s.gen != t.gen || t.s.fd < 0 || !slices.Contains(t.k.cg.draining, t.s) || !t.s.files.Populated() {
+		return false
+	}
+	if sig == syscall.SIGKILL {
+		t.s.killed = true // never reused (cgSlot.killed)
+		return cgroupfs.Kill(t.s.dir) == nil
+	}
+	procs := t.s.files.ProcsTree()
+	for _, pid := range procs {
+		_ = syscall.Kill(pid, sig) // best effort: it may have exited since the read
+	}
+	return len(procs) > 0
+}
+
+// waitLeftovers waits up to d for the tree's slot to empty after
+// signalLeftovers, and reports whether it did (or is another tree's by now).
+func (t *cgroupTree) waitLeftovers(d time.Duration) bool {
+	t.k.mu.Lock()
+	ours := t.s.gen == t.gen && t.s.fd >= 0
+	dir := t.s.dir
+	t.k.mu.Unlock()
+	return !ours || cgroupfs.WaitEmpty(dir, d)
 }
 
 // alive reports whether the keeper's end of the socket is still open: a

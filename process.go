@@ -216,7 +216,10 @@ func (p *Process) Wait() (*Exit, error) {
 // Signal sends sig to the process and its tree (see Process), and nothing
 // else: unlike Stop, it does not follow sig with SIGCONT. After close it
 // returns an error matching errors.Is(err, os.ErrProcessDone): the pid may
-// belong to another process by then.
+// belong to another process by then. But at the cgroup level, what is left
+// of a tree whose leader exited by itself (a shell's `sleep 30 &`) stays in
+// the tree's cgroup, and Signal, Kill and Stop after close still reach it,
+// until it has all exited (no events are emitted then).
 func (p *Process) Signal(sig os.Signal) error {
 	if p.notStarted() {
 		return ErrNotStarted
@@ -226,7 +229,10 @@ func (p *Process) Signal(sig os.Signal) error {
 
 // Kill sends SIGKILL to the process and its tree and returns without
 // waiting; use Done or Wait for the end. Members of the tree still alive
-// when the process closes are killed then.
+// when the process closes are killed then. After close Kill returns an
+// error matching os.ErrProcessDone, but at the cgroup level, while members
+// of a tree whose leader exited by itself remain in its cgroup, it kills
+// them (cgroup.kill) and returns nil (see Signal).
 func (p *Process) Kill() error {
 	if p.notStarted() {
 		return ErrNotStarted
@@ -242,7 +248,9 @@ func (p *Process) Kill() error {
 // that handles StopSignal therefore cleans up and Stop takes only as long as
 // the tree takes to exit. Members of the tree still alive at close (they
 // neither exited nor held a pipe) are sent SIGKILL then. Calls after the
-// first wait for the same stop; after close Stop returns nil at once.
+// first wait for the same stop. After close Stop returns nil at once, but
+// at the cgroup level, where it stops what is left of the tree in its
+// cgroup as above, returning when that is gone (see Signal).
 func (p *Process) Stop() error {
 	if p.notStarted() {
 		return ErrNotStarted
@@ -252,6 +260,7 @@ func (p *Process) Stop() error {
 		p.stopping.Store(true)
 		select {
 		case <-p.done:
+			p.stopLeftovers()
 			return
 		default:
 		}
@@ -323,6 +332,42 @@ func (p *Process) stopByMessage() bool {
 	}
 }
 
+// leftoverHandle is a handle that still reaches what is left of its tree
+// after release: the cgroup level, while members of a tree whose leader
+// exited by itself remain in its cgroup (cgroupTree.signalLeftovers).
+type leftoverHandle interface {
+	signalLeftovers(sig syscall.Signal) bool
+	waitLeftovers(d time.Duration) bool
+}
+
+// signalLeftovers sends sig, after close, to what is left of the tree where
+// the level can still name it, and reports whether anything was.
+func (p *Process) signalLeftovers(sig syscall.Signal) bool {
+	l, ok := p.h.(leftoverHandle)
+	return ok && l.signalLeftovers(sig)
+}
+
+// stopLeftovers is Stop after close: StopSignal and SIGCONT to what is left
+// of the tree where the level can reach it, then SIGKILL if it is still
+// there after StopTimeout. No events: the Process has closed.
+func (p *Process) stopLeftovers() {
+	l, ok := p.h.(leftoverHandle)
+	s, err := toSyscallSignal(p.stopSignal)
+	if !ok || err != nil || !l.signalLeftovers(s) {
+		return
+	}
+	if sigCont != nil && p.stopSignal != sigKill && p.stopSignal != sigCont {
+		if c, err := toSyscallSignal(sigCont); err == nil {
+			l.signalLeftovers(c)
+		}
+	}
+	if !l.waitLeftovers(p.stopTimeout) {
+		if k, err := toSyscallSignal(sigKill); err == nil {
+			l.signalLeftovers(k)
+		}
+	}
+}
+
 // continueTree sends SIGCONT to the tree after a stop has asked it to stop
 // (with stop, the signal, or nil for StopMessage): a stopped member cannot
 // act on a signal — a SIGTERM stays pending — nor read a message, so without
@@ -362,6 +407,9 @@ func (p *Process) signalTree(sig os.Signal) error {
 	released := p.released
 	p.mu.Unlock()
 	if released {
+		if p.signalLeftovers(s) {
+			return nil
+		}
 		return done()
 	}
 	// Emitted before the signal goes, so that what it causes (the exit)
@@ -371,7 +419,10 @@ func (p *Process) signalTree(sig os.Signal) error {
 	p.mu.Lock()
 	if p.released {
 		p.mu.Unlock()
-		return done() // closed meanwhile: nothing was sent
+		if p.signalLeftovers(s) { // closed meanwhile
+			return nil
+		}
+		return done()
 	}
 	err = p.h.signal(s)
 	p.mu.Unlock()

@@ -253,6 +253,39 @@ func Kill(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 }
 
+// WaitEmpty waits up to timeout for the cgroup at dir to hold no process
+// and reports whether it does (a cgroup gone counts as empty). It sleeps in
+// poll(2) on cgroup.events, which the kernel marks changed (POLLPRI) when
+// "populated" flips (Documentation/admin-guide/cgroup-v2.rst).
+func WaitEmpty(dir string, timeout time.Duration) bool {
+	fd, err := unix.Open(filepath.Join(dir, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENODEV)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(timeout)
+	var buf [128]byte
+	for {
+		// The read re-arms the notification: a flip after it wakes the
+		// poll below, even one before the poll begins.
+		n, err := unix.Pread(fd, buf[:], 0)
+		if err != nil {
+			return errors.Is(err, syscall.ENODEV) // removed meanwhile
+		}
+		if !bytes.Contains(buf[:n], []byte("populated 1")) {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return false
+		}
+	}
+}
+
 // Remove removes an empty cgroup; EBUSY while it is populated.
 func Remove(dir string) error {
 	err := unix.Rmdir(dir)
