@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -124,13 +125,40 @@ func explainNoStack(ctx context.Context, err error, op string, pl ctlPlace, cmdl
 
 // ctlHint is the command that reaches a stack by its Procfile (or socket).
 func ctlHint(op, procfile, socket string, cmdline []string) string {
-	parts := []string{"tether", op}
+	parts := []string{selfCommand(false), op}
 	if procfile != "" {
 		parts = append(parts, "-f", procfile)
 	} else {
 		parts = append(parts, "-socket", socket)
 	}
 	return strings.Join(append(parts, cmdline...), " ")
+}
+
+// selfCommand is how to run this tether again from a shell, for the
+// commands it suggests: "tether" where $PATH finds this very binary; else
+// (a tether built into bin/ and run as bin/tether) its path, relative to
+// the working directory when it is below it and the command is to be
+// typed here, absolute when it may be typed anywhere.
+func selfCommand(anywhere bool) string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "tether"
+	}
+	if lp, err := exec.LookPath("tether"); err == nil {
+		a, aerr := os.Stat(lp)
+		b, berr := os.Stat(exe)
+		if aerr == nil && berr == nil && os.SameFile(a, b) {
+			return "tether"
+		}
+	}
+	if !anywhere {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, exe); err == nil && filepath.IsLocal(rel) {
+				return rel
+			}
+		}
+	}
+	return exe
 }
 
 // maxNear bounds the directories stacksNear looks in below dir.

@@ -152,7 +152,7 @@ func TestUpControl(t *testing.T) {
 	}
 	// tether up says how to reach it, with a command that works from
 	// anywhere: here, from the root directory.
-	hint := "control: tether status|restart|stop|start [NAME...] -socket " + sock
+	hint := "control: " + selfCommand(true) + " status|restart|stop|start [NAME...] -socket " + sock
 	up.out.waitFor(t, hint)
 	if out, code := tetherIn(t, "/", "status", "-socket", sock); code != 0 || !strings.Contains(out, "web.1") {
 		t.Errorf("status -socket %s from /, as tether up's line says: exit status %d:\n%s", sock, code, out)
@@ -325,7 +325,7 @@ func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
 	up.out.waitFor(t, "web.1  | ready")
 
 	out, code := tetherIn(t, root, "status")
-	hint := regexp.MustCompile(`; a tether up runs in examples/: (tether status -f examples/Procfile)\n$`).FindStringSubmatch(out)
+	hint := regexp.MustCompile(`; a tether up runs in examples/: (\S+ status -f examples/Procfile)\n$`).FindStringSubmatch(out)
 	if code != 1 || hint == nil ||
 		!strings.Contains(out, "status: no tether up runs here: no Procfile in "+root+", nor a control socket "+filepath.Join(root, ".tether.sock")) {
 		t.Fatalf("status from the stack's parent: exit status %d:\n%s", code, out)
@@ -347,13 +347,13 @@ func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
 	before := pid()
 	// Names and flags are kept in the command it names; the stack it found
 	// is left alone.
-	if out, code := tetherIn(t, root, "restart", "web"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in examples/: tether restart -f examples/Procfile web\n") {
+	if out, code := tetherIn(t, root, "restart", "web"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in examples/: "+selfCommand(false)+" restart -f examples/Procfile web\n") {
 		t.Errorf("restart web from the stack's parent: exit status %d:\n%s", code, out)
 	}
 	if after := pid(); after != before {
 		t.Errorf("restart web from the parent restarted the stack below (pid %d, then %d)", before, after)
 	}
-	if out, code := tetherIn(t, filepath.Join(examples, "sub"), "status", "-json"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in ../: tether status -f ../Procfile -json\n") {
+	if out, code := tetherIn(t, filepath.Join(examples, "sub"), "status", "-json"); code != 1 || !strings.HasSuffix(out, "; a tether up runs in ../: "+selfCommand(false)+" status -f ../Procfile -json\n") {
 		t.Errorf("status from below the stack's directory: exit status %d:\n%s", code, out)
 	}
 	// A Procfile here, and no stack of it: said so.
@@ -361,12 +361,12 @@ func TestControlWithoutFFromRepoRootNamesTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, code := tetherIn(t, root, "status"); code != 1 || !strings.Contains(out, "no control socket "+filepath.Join(root, ".tether.sock")+" beside ./Procfile") ||
-		!strings.HasSuffix(out, "tether status -f examples/Procfile\n") {
+		!strings.HasSuffix(out, selfCommand(false)+" status -f examples/Procfile\n") {
 		t.Errorf("status beside a Procfile whose stack does not run: exit status %d:\n%s", code, out)
 	}
 	// Nothing runs near: how to name a stack.
 	if out, code := tetherIn(t, upDir(t, nil), "stop", "web"); code != 1 ||
-		!strings.Contains(out, "; none runs in the directories just below or above either: name the stack's Procfile, as tether up was given it: tether stop -f path/to/Procfile web") {
+		!strings.Contains(out, "; none runs in the directories just below or above either: name the stack's Procfile, as tether up was given it: "+selfCommand(false)+" stop -f path/to/Procfile web") {
 		t.Errorf("stop with no stack near: exit status %d:\n%s", code, out)
 	}
 	// A -f that names no Procfile, and no stack beside it: said so.

@@ -87,7 +87,7 @@ func (p *upPlan) run(ctx context.Context, stdout io.Writer) error {
 		defer ctl.close() // after Run: the requests in flight have their answers
 		// How to reach it: -socket works from anywhere (a Procfile found
 		// from another directory would name another place).
-		s.say("control: tether status|restart|stop|start [NAME...] -socket %s", p.socket)
+		s.say("control: %s status|restart|stop|start [NAME...] -socket %s", selfCommand(true), p.socket)
 	}
 	for _, pr := range p.procs {
 		if len(pr.spec.After) > 0 {
