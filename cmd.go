@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetherproc/tether/internal/execwhy"
 	"github.com/tetherproc/tether/internal/keeper"
 )
 
@@ -354,7 +355,15 @@ func withChannelEnv(env []string, fd int) []string {
 }
 
 func (c *Cmd) startErr(op string, err error) error {
-	err = &StartError{Path: c.Path, Op: op, Err: err}
+	se := &StartError{Path: c.Path, Op: op, Err: err}
+	if op == "exec" {
+		path := c.Path
+		if c.Dir != "" && !filepath.IsAbs(path) {
+			path = filepath.Join(c.Dir, path)
+		}
+		se.why = execwhy.Why(path, err)
+	}
+	err = se
 	if c.Observer != nil {
 		c.Observer(Event{Kind: EventError, Time: time.Now(), Path: c.Path, Err: err})
 	}

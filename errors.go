@@ -43,13 +43,25 @@ var ErrLineTooLong = errors.New("tether: line longer than the limit, split")
 // missing program or directory and errors.Is(err, fs.ErrPermission) for a
 // program that may not be executed; errors.Is(err, syscall.EMFILE) when the
 // process ran out of file descriptors.
+//
+// Where execve's error misleads, the message says what it means: a script
+// whose #! interpreter is missing fails with ENOENT ("no such file or
+// directory", though the script is there), and the message names the
+// interpreter; so for a missing dynamic loader, Windows line endings on
+// the #! line, a directory, a file without execute permission or on a
+// noexec mount, a binary for another machine, a script without a #! line.
 type StartError struct {
 	Path string // the program, as resolved (or as given when it could not be)
 	Op   string
 	Err  error
+
+	why string // what execve's Err means here, if it misleads (execwhy)
 }
 
 func (e *StartError) Error() string {
+	if e.why != "" {
+		return fmt.Sprintf("tether: start %s: %s: %v: %s", e.Path, e.Op, e.Err, e.why)
+	}
 	return fmt.Sprintf("tether: start %s: %s: %v", e.Path, e.Op, e.Err)
 }
 

@@ -330,6 +330,12 @@ func TestStartErrors(t *testing.T) {
 	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// execve says ENOENT for it, though it is there: the error names the
+	// interpreter, as tether run's line does.
+	nointerp := filepath.Join(dir, "nointerp")
+	if err := os.WriteFile(nointerp, []byte("#!/nonexistent/interp\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, tc := range []struct {
@@ -341,7 +347,8 @@ func TestStartErrors(t *testing.T) {
 	}{
 		{"not-in-PATH", tether.Command("tether-no-such-program"), nil, fs.ErrNotExist, "tether-no-such-program"},
 		{"missing-path", tether.Command("/nonexistent/prog"), nil, fs.ErrNotExist, "/nonexistent/prog"},
-		{"no-permission", tether.Command(noexec), nil, fs.ErrPermission, noexec},
+		{"no-permission", tether.Command(noexec), nil, fs.ErrPermission, noexec + ": exec: permission denied: it has no execute permission (chmod +x " + noexec + ")"},
+		{"missing-interpreter", tether.Command(nointerp), nil, fs.ErrNotExist, "its interpreter /nonexistent/interp (named by its #! line) is not installed"},
 		{"missing-dir", &tether.Cmd{Path: "/bin/true", Dir: "/nonexistent/dir"}, nil, fs.ErrNotExist, "/nonexistent/dir"},
 		{"dir-is-file", &tether.Cmd{Path: "/bin/true", Dir: noexec}, nil, nil, "not a directory"},
 		{"canceled-context", tether.Command("/bin/true"), canceled, context.Canceled, "context"},
@@ -349,8 +356,8 @@ func TestStartErrors(t *testing.T) {
 		{"stdout-reader", &tether.Cmd{Path: "/bin/true", Stdout: tether.Reader(strings.NewReader(""))}, nil, nil, "stdout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "no-permission" {
-				skipOnWindows(t, "no execute permission bit: a file that is not a program is ERROR_BAD_EXE_FORMAT")
+			if tc.name == "no-permission" || tc.name == "missing-interpreter" {
+				skipOnWindows(t, "no execute permission bit nor #! line: a file that is not a program is ERROR_BAD_EXE_FORMAT")
 			}
 			ctx := tc.ctx
 			if ctx == nil {
