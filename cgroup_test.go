@@ -255,7 +255,7 @@ func TestCgroupSlotsReusedAndBounded(t *testing.T) {
 // startLeaderLeavingSleep starts, at level, a shell that starts a `sleep
 // 60` in the background (ignoring SIGTERM if deaf), says its pid, and exits;
 // it returns the Process once closed, and the sleep's pid.
-func startLeaderLeavingSleep(t *testing.T, level tether.Containment, deaf bool) (*tether.Process, int) {
+func startLeaderLeavingSleep(t *testing.T, level tether.Containment, deaf bool, stopTimeout time.Duration) (*tether.Process, int) {
 	t.Helper()
 	trap := ""
 	if deaf {
@@ -264,7 +264,7 @@ func startLeaderLeavingSleep(t *testing.T, level tether.Containment, deaf bool) 
 	c := tether.Command("sh", "-c", "("+trap+"exec sleep 60) </dev/null >/dev/null 2>&1 & echo $!")
 	c.Stdout = tether.Pipe()
 	c.Containment = level
-	c.StopTimeout = 300 * time.Millisecond
+	c.StopTimeout = stopTimeout
 	p := start(t, c)
 	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
 	pid, perr := strconv.Atoi(strings.TrimSpace(line))
@@ -308,7 +308,7 @@ func TestLeftoversOfExitedLeaderReachedAfterClose(t *testing.T) {
 	}
 	t.Run("kill", func(t *testing.T) {
 		t.Parallel()
-		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false)
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false, time.Second)
 		if err := p.Kill(); err != nil {
 			t.Fatalf("Kill after close with a leftover: %v", err)
 		}
@@ -319,7 +319,7 @@ func TestLeftoversOfExitedLeaderReachedAfterClose(t *testing.T) {
 	})
 	t.Run("signal", func(t *testing.T) {
 		t.Parallel()
-		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false)
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false, time.Second)
 		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatalf("Signal after close with a leftover: %v", err)
 		}
@@ -330,7 +330,7 @@ func TestLeftoversOfExitedLeaderReachedAfterClose(t *testing.T) {
 	})
 	t.Run("stop-deaf", func(t *testing.T) {
 		t.Parallel()
-		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, true)
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, true, 300*time.Millisecond)
 		t0 := time.Now()
 		if err := p.Stop(); err != nil {
 			t.Fatalf("Stop after close with a deaf leftover: %v", err)
@@ -340,9 +340,41 @@ func TestLeftoversOfExitedLeaderReachedAfterClose(t *testing.T) {
 		}
 		gone(t, pid, "Stop")
 	})
+	t.Run("stop-polite", func(t *testing.T) {
+		t.Parallel()
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false, time.Minute)
+		t0 := time.Now()
+		if err := p.Stop(); err != nil {
+			t.Fatalf("Stop after close with a leftover: %v", err)
+		}
+		// It returns when the leftover has gone, not at StopTimeout.
+		if d := time.Since(t0); d > 30*time.Second {
+			t.Errorf("Stop returned after %v, for a leftover that exits at SIGTERM", d)
+		}
+		gone(t, pid, "Stop")
+	})
+	t.Run("slot-reused", func(t *testing.T) {
+		t.Parallel()
+		p, pid := startLeaderLeavingSleep(t, tether.ContainCgroup, false, time.Second)
+		if !tether.ReuseSlotForTest(p) {
+			t.Skip("not at the cgroup level")
+		}
+		// Its slot is another tree's now, as far as p can tell: nothing
+		// of it may be signalled through p.
+		if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("Kill after close, the slot reused: %v, want os.ErrProcessDone", err)
+		}
+		if err := p.Stop(); err != nil {
+			t.Errorf("Stop after close, the slot reused: %v", err)
+		}
+		if !testproc.Alive(pid) {
+			t.Errorf("Kill or Stop after close reached %d in a slot taken since", pid)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL) // ours to end: started by this test
+	})
 	t.Run("group-level", func(t *testing.T) {
 		t.Parallel()
-		p, pid := startLeaderLeavingSleep(t, tether.ContainGroup, false)
+		p, pid := startLeaderLeavingSleep(t, tether.ContainGroup, false, time.Second)
 		if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
 			t.Errorf("Kill after close at the group level: %v, want os.ErrProcessDone", err)
 		}

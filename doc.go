@@ -16,8 +16,9 @@
 //     is gone after Done. What tether keeps for the next Start is not the
 //     Process's: at the cgroup level, up to 32 emptied tree cgroups, each
 //     with 5 open descriptors, and the keeper's socket, all released 2 s
-//     after the last tree closed; the exit watcher's epoll, a second after
-//     the last exit it watched. On Linux (the group and cgroup levels), exits are
+//     after the last tree closed and nothing of any tree is left in its
+//     cgroup; the exit watcher's epoll, a second after the last exit it
+//     watched. On Linux (the group and cgroup levels), exits are
 //     watched through pidfds in one epoll: thousands of running children
 //     cost no thread each, and of the Waits blocked on them at most 32 hold
 //     a thread.

@@ -13,3 +13,17 @@ func ExitWatcherRunsForTest() bool {
 	defer exits.mu.Unlock()
 	return exits.procs != nil
 }
+
+// ReuseSlotForTest makes p's cgroup slot look taken by another tree since
+// (its generation moves on, as takeSlot's reuse does), and reports whether
+// p is at the cgroup level.
+func ReuseSlotForTest(p *Process) bool {
+	t, ok := p.h.(*cgroupTree)
+	if !ok {
+		return false
+	}
+	t.k.mu.Lock()
+	t.s.gen++
+	t.k.mu.Unlock()
+	return true
+}

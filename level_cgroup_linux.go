@@ -545,13 +545,15 @@ func (t *cgroupTree) signalLeftovers(sig syscall.Signal) bool {
 }
 
 // waitLeftovers waits up to d for the tree's slot to empty after
-// signalLeftovers, and reports whether it did (or is another tree's by now).
+// signalLeftovers, and reports whether it did (or is another tree's by now:
+// once empty it may be taken again).
 func (t *cgroupTree) waitLeftovers(d time.Duration) bool {
-	t.k.mu.Lock()
-	ours := t.s.gen == t.gen && t.s.fd >= 0
-	dir := t.s.dir
-	t.k.mu.Unlock()
-	return !ours || cgroupfs.WaitEmpty(dir, d)
+	ours := func() bool {
+		t.k.mu.Lock()
+		defer t.k.mu.Unlock()
+		return t.s.gen == t.gen && t.s.fd >= 0
+	}
+	return !ours() || cgroupfs.WaitEmpty(t.s.dir, d, ours) // dir: set at the slot's making, never changed
 }
 
 // alive reports whether the keeper's end of the socket is still open: a

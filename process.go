@@ -250,7 +250,9 @@ func (p *Process) Kill() error {
 // neither exited nor held a pipe) are sent SIGKILL then. Calls after the
 // first wait for the same stop. After close Stop returns nil at once, but
 // at the cgroup level, where it stops what is left of the tree in its
-// cgroup as above, returning when that is gone (see Signal).
+// cgroup the same way (StopSignal and SIGCONT, up to StopTimeout for it to
+// exit, then SIGKILL) and returns then, its thread blocked in poll(2)
+// meanwhile (see Signal).
 func (p *Process) Stop() error {
 	if p.notStarted() {
 		return ErrNotStarted
@@ -258,11 +260,16 @@ func (p *Process) Stop() error {
 	var err error
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
-		select {
-		case <-p.done:
+		// By released, under p.mu, not by Done: close releases the tree
+		// before it closes Done. Either the monitor saw stopping before
+		// its release and swept what was left (SIGKILL), or the tree is
+		// released here and what is left of it is stopped as after close.
+		p.mu.Lock()
+		released := p.released
+		p.mu.Unlock()
+		if released {
 			p.stopLeftovers()
 			return
-		default:
 		}
 		if p.stopByMessage() {
 			return

@@ -407,7 +407,9 @@ func (e specError) Unwrap() error { return e.err }
 // Signal sends sig to the tree of the named process's current run (see
 // tether.Process.Signal): this is how `tether run` forwards the signals it
 // receives. It returns an error matching ErrNotRunning when that process
-// does not run now, and os.ErrProcessDone when it has just ended. A signal
+// does not run now, and os.ErrProcessDone when it has just ended (at the
+// cgroup level, once nothing of its tree is left: see
+// tether.Process.Signal). A signal
 // that ends the process counts as its exit, judged by its policy like any
 // other.
 func (s *Supervisor) Signal(name string, sig os.Signal) error {

@@ -144,18 +144,30 @@ func selfCommand(anywhere bool) string {
 	if err != nil {
 		return "tether"
 	}
+	onPath := false
 	if lp, err := exec.LookPath("tether"); err == nil {
 		a, aerr := os.Stat(lp)
 		b, berr := os.Stat(exe)
-		if aerr == nil && berr == nil && os.SameFile(a, b) {
-			return "tether"
-		}
+		onPath = aerr == nil && berr == nil && os.SameFile(a, b)
 	}
-	if !anywhere {
-		if wd, err := os.Getwd(); err == nil {
-			if rel, err := filepath.Rel(wd, exe); err == nil && filepath.IsLocal(rel) {
-				return rel
+	wd, _ := os.Getwd()
+	return commandFor(exe, wd, onPath, anywhere)
+}
+
+// commandFor is selfCommand's choice for the binary at exe, from the
+// working directory wd (empty if unknown). A path relative to wd has a
+// separator in it ("./tether", not "tether", which the shell would look up
+// in $PATH).
+func commandFor(exe, wd string, onPath, anywhere bool) string {
+	if onPath {
+		return "tether"
+	}
+	if !anywhere && wd != "" {
+		if rel, err := filepath.Rel(wd, exe); err == nil && filepath.IsLocal(rel) {
+			if !strings.ContainsRune(rel, filepath.Separator) {
+				rel = "." + string(filepath.Separator) + rel
 			}
+			return rel
 		}
 	}
 	return exe

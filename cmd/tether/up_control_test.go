@@ -528,3 +528,25 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// The commands tether suggests name a binary the shell runs: "tether" only
+// where $PATH finds this one, else a path with a separator in it.
+func TestSuggestedCommandRunsThisBinary(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		exe, wd          string
+		onPath, anywhere bool
+		want             string
+	}{
+		{"/usr/bin/tether", "/home/u", true, false, "tether"},
+		{"/src/t/bin/tether", "/src/t", false, false, "bin/tether"},
+		{"/src/t/bin/tether", "/src/t/bin", false, false, "./tether"},
+		{"/src/t/bin/tether", "/elsewhere", false, false, "/src/t/bin/tether"},
+		{"/src/t/bin/tether", "/src/t", false, true, "/src/t/bin/tether"},
+		{"/src/t/bin/tether", "", false, false, "/src/t/bin/tether"},
+	} {
+		if got := commandFor(tc.exe, tc.wd, tc.onPath, tc.anywhere); got != tc.want {
+			t.Errorf("commandFor(%q, %q, onPath %v, anywhere %v) = %q, want %q", tc.exe, tc.wd, tc.onPath, tc.anywhere, got, tc.want)
+		}
+	}
+}

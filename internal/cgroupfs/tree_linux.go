@@ -253,17 +253,28 @@ func Kill(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 }
 
-// WaitEmpty waits up to timeout for the cgroup at dir to hold no process
-// and reports whether it does (a cgroup gone counts as empty). It sleeps in
-// poll(2) on cgroup.events, which the kernel marks changed (POLLPRI) when
+// WaitEmpty waits up to timeout for the cgroup at dir to hold no process,
+// or for still to say it is no longer the caller's to wait for, and reports
+// whether either came (a cgroup gone counts as empty). It sleeps in poll(2)
+// on cgroup.events, which the kernel marks changed (POLLPRI) when
 // "populated" flips (Documentation/admin-guide/cgroup-v2.rst).
-func WaitEmpty(dir string, timeout time.Duration) bool {
+func WaitEmpty(dir string, timeout time.Duration, still func() bool) bool {
+	deadline := time.Now().Add(timeout)
 	fd, err := unix.Open(filepath.Join(dir, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENODEV) {
+		return true
+	}
 	if err != nil {
-		return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENODEV)
+		// EMFILE, say: no poll, so look again every 10 ms.
+		for Populated(dir) && still() {
+			if time.Until(deadline) <= 0 {
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return true
 	}
 	defer unix.Close(fd)
-	deadline := time.Now().Add(timeout)
 	var buf [128]byte
 	for {
 		// The read re-arms the notification: a flip after it wakes the
@@ -272,16 +283,19 @@ func WaitEmpty(dir string, timeout time.Duration) bool {
 		if err != nil {
 			return errors.Is(err, syscall.ENODEV) // removed meanwhile
 		}
-		if !bytes.Contains(buf[:n], []byte("populated 1")) {
+		if !bytes.Contains(buf[:n], []byte("populated 1")) || !still() {
 			return true
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return false
 		}
+		// At most a minute at a time: poll takes milliseconds in an int,
+		// which a StopTimeout of years would overflow.
+		ms := int(min(left, time.Minute)/time.Millisecond) + 1
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
-		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
-			return false
+		if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
+			time.Sleep(10 * time.Millisecond) // cannot happen on a valid fd; look again, bounded by the deadline
 		}
 	}
 }

@@ -13,26 +13,45 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 )
 
-// Why says why execve refused path with err, or "" when that is not one of
-// its misleading errors: ENOENT although path exists, EACCES, ENOEXEC.
+// Why says why execve refused path with err, or "" when err is not one of
+// its misleading errors (ENOENT although path exists, EACCES, ENOEXEC), or
+// when there is nothing more definite to say than err: a start fails with
+// other errors too (EPERM from giving the child the terminal, say), and on
+// Windows none of this applies (no #! lines, no execute bits).
 func Why(path string, err error) string {
+	if runtime.GOOS == "windows" {
+		return ""
+	}
+	var why, vague string
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, syscall.ENOENT):
 		if _, serr := os.Stat(path); serr != nil {
 			return "" // path itself is missing: the error says so
 		}
-		return MissingPart(path)
-	case errors.Is(err, fs.ErrPermission):
-		return NotPermitted(path)
+		why, vague = MissingPart(path), missingVague
+	case errors.Is(err, syscall.EACCES):
+		why, vague = NotPermitted(path), searchVague
 	case errors.Is(err, syscall.ENOEXEC):
-		return BadFormat(path)
+		why, vague = BadFormat(path), formatVague
 	}
-	return ""
+	if why == vague {
+		return ""
+	}
+	return why
 }
+
+// What MissingPart, NotPermitted and BadFormat say when they found nothing
+// more definite than execve's error.
+const (
+	missingVague = "a file it needs is missing (no such file or directory)"
+	searchVague  = "permission denied (a directory on its path may not be searched)"
+	formatVague  = "exec format error: it is not a program this system can run"
+)
 
 // MissingPart is what is missing when path exists but execve says ENOENT.
 func MissingPart(path string) string { return missingPart(path, 0) }
@@ -64,7 +83,7 @@ func missingPart(path string, depth int) string {
 			return fmt.Sprintf("its dynamic loader %s is missing: it was built for another system or C library (a static build, or one for this system, would run)", loader)
 		}
 	}
-	return "a file it needs is missing (no such file or directory)"
+	return missingVague
 }
 
 // notPermitted says why execve refused path with EACCES.
@@ -72,7 +91,7 @@ func notPermitted(path string, depth int) string {
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return "permission denied (a directory on its path may not be searched)"
+		return searchVague
 	case st.IsDir():
 		return "it is a directory, not a program"
 	case !st.Mode().IsRegular():
@@ -101,7 +120,7 @@ func BadFormat(path string) string {
 	case len(head) > 0 && !bytes.HasPrefix(head, []byte("#!")) && IsText(head):
 		return "it has no #! line: a script needs one naming its interpreter, as #!/bin/sh"
 	}
-	return "exec format error: it is not a program this system can run"
+	return formatVague
 }
 
 // Shebang returns the interpreter a script's #! line names, as the kernel
