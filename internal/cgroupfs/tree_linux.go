@@ -253,6 +253,43 @@ func Kill(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 }
 
+// Freeze freezes the cgroup at dir and its descendants (cgroup.freeze,
+// Linux 5.2) and waits up to timeout for the kernel to say it is frozen
+// (cgroup.events "frozen 1"), so that a read of its processes then is the
+// whole of them: none forks meanwhile. It returns the thaw, to call once
+// the frozen processes have been dealt with (signals sent to them are
+// delivered at the thaw). Where the cgroup cannot be frozen, it freezes
+// nothing and the thaw does nothing; past timeout (a member in
+// uninterruptible sleep), it goes on with the cgroup part frozen.
+func Freeze(dir string, timeout time.Duration) (thaw func()) {
+	file := filepath.Join(dir, "cgroup.freeze")
+	if err := os.WriteFile(file, []byte("1"), 0); err != nil {
+		return func() {}
+	}
+	thaw = func() { _ = os.WriteFile(file, []byte("0"), 0) } // best effort: removed, it is empty
+	fd, err := unix.Open(filepath.Join(dir, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return thaw
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(timeout)
+	var buf [128]byte
+	for {
+		n, err := unix.Pread(fd, buf[:], 0) // re-arms the notification, as in WaitEmpty
+		if err != nil || bytes.Contains(buf[:n], []byte("frozen 1")) {
+			return thaw
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return thaw
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+		if _, err := unix.Poll(fds, int(min(left, time.Second)/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return thaw
+		}
+	}
+}
+
 // WaitEmpty waits up to timeout for the cgroup at dir to hold no process,
 // or for still to say it is no longer the caller's to wait for, and reports
 // whether either came (a cgroup gone counts as empty). It sleeps in poll(2)
