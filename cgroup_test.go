@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/cgroupfs"
 	"github.com/tetherproc/tether/internal/fork"
 	"github.com/tetherproc/tether/internal/testproc"
 	"golang.org/x/sys/unix"
@@ -383,4 +384,66 @@ func TestLeftoversOfExitedLeaderReachedAfterClose(t *testing.T) {
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL) // ours to end: started by this test
 	})
+}
+
+// cgroupfs.Freeze holds a forking tree still while it is read, so the read
+// is the whole of it, and its thaw lets it go on; cgroupfs.WaitEmpty
+// returns when the cgroup empties, and not before (the keeper's stop at
+// the parent's end, and Stop after close, rest on them).
+func TestCgroupFreezeAndWaitEmpty(t *testing.T) {
+	t.Parallel()
+	mnt := needCgroupLevel(t)
+	dir := filepath.Join(mnt, ownCgroupForTest(), fmt.Sprintf("freeze-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cgroupfs.Kill(dir) // best effort: empty already if the test got that far
+		cgroupfs.WaitEmpty(dir, 10*time.Second, func() bool { return true })
+		_ = syscall.Rmdir(dir)
+	}()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	// A shell forking a short sleep after another, in the cgroup.
+	c := exec.Command("sh", "-c", "while :; do sleep 0.01; done")
+	c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait() }() // ends at the cgroup.kill below
+
+	if cgroupfs.WaitEmpty(dir, 100*time.Millisecond, func() bool { return true }) {
+		t.Fatal("WaitEmpty: empty, with a shell running in it")
+	}
+	thaw := cgroupfs.Freeze(dir, 5*time.Second)
+	events, _ := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	first := cgroupfs.ProcsTree(dir)
+	time.Sleep(50 * time.Millisecond) // five of the shell's sleeps, were it not frozen
+	second := cgroupfs.ProcsTree(dir)
+	thaw()
+	if !strings.Contains(string(events), "frozen 1") {
+		t.Errorf("after Freeze, cgroup.events says %q", events)
+	}
+	if fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Errorf("the frozen cgroup's processes changed: %v, then %v", first, second)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fmt.Sprint(cgroupfs.ProcsTree(dir)) == fmt.Sprint(second) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if fmt.Sprint(cgroupfs.ProcsTree(dir)) == fmt.Sprint(second) {
+		t.Errorf("thawed, the shell forks no more: %v", second)
+	}
+
+	if err := cgroupfs.Kill(dir); err != nil {
+		t.Fatal(err)
+	}
+	if !cgroupfs.WaitEmpty(dir, 10*time.Second, func() bool { return true }) {
+		t.Error("WaitEmpty: still populated 10 s after cgroup.kill")
+	}
+	<-waited
 }

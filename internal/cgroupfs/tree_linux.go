@@ -272,20 +272,37 @@ func Freeze(dir string, timeout time.Duration) (thaw func()) {
 		return thaw
 	}
 	defer unix.Close(fd)
-	deadline := time.Now().Add(timeout)
+	_, _ = waitEvents(fd, time.Now().Add(timeout), func(events []byte) bool {
+		return bytes.Contains(events, []byte("frozen 1"))
+	}) // past the timeout, or unreadable: on, part frozen
+	return thaw
+}
+
+// waitEvents waits until the deadline for cond to hold of cgroup.events,
+// open as fd, and reports whether it held, or the error of a read that
+// failed. Between reads it sleeps in poll(2): the kernel marks the file
+// changed (POLLPRI) when "populated" or "frozen" flips, and each read
+// re-arms that, so a flip just after a read still wakes the poll.
+func waitEvents(fd int, deadline time.Time, cond func(events []byte) bool) (bool, error) {
 	var buf [128]byte
 	for {
-		n, err := unix.Pread(fd, buf[:], 0) // re-arms the notification, as in WaitEmpty
-		if err != nil || bytes.Contains(buf[:n], []byte("frozen 1")) {
-			return thaw
+		n, err := unix.Pread(fd, buf[:], 0)
+		if err != nil {
+			return false, err
+		}
+		if cond(buf[:n]) {
+			return true, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return thaw
+			return false, nil
 		}
+		// At most a minute at a time: poll takes milliseconds in an int,
+		// which a timeout of years would overflow.
+		ms := int(min(left, time.Minute)/time.Millisecond) + 1
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
-		if _, err := unix.Poll(fds, int(min(left, time.Second)/time.Millisecond)+1); err != nil && err != unix.EINTR {
-			return thaw
+		if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
+			time.Sleep(10 * time.Millisecond) // cannot happen on a valid fd; look again, bounded by the deadline
 		}
 	}
 }
@@ -293,8 +310,7 @@ func Freeze(dir string, timeout time.Duration) (thaw func()) {
 // WaitEmpty waits up to timeout for the cgroup at dir to hold no process,
 // or for still to say it is no longer the caller's to wait for, and reports
 // whether either came (a cgroup gone counts as empty). It sleeps in poll(2)
-// on cgroup.events, which the kernel marks changed (POLLPRI) when
-// "populated" flips (Documentation/admin-guide/cgroup-v2.rst).
+// on cgroup.events (waitEvents; Documentation/admin-guide/cgroup-v2.rst).
 func WaitEmpty(dir string, timeout time.Duration, still func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	fd, err := unix.Open(filepath.Join(dir, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -312,29 +328,10 @@ func WaitEmpty(dir string, timeout time.Duration, still func() bool) bool {
 		return true
 	}
 	defer unix.Close(fd)
-	var buf [128]byte
-	for {
-		// The read re-arms the notification: a flip after it wakes the
-		// poll below, even one before the poll begins.
-		n, err := unix.Pread(fd, buf[:], 0)
-		if err != nil {
-			return errors.Is(err, syscall.ENODEV) // removed meanwhile
-		}
-		if !bytes.Contains(buf[:n], []byte("populated 1")) || !still() {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
-		}
-		// At most a minute at a time: poll takes milliseconds in an int,
-		// which a StopTimeout of years would overflow.
-		ms := int(min(left, time.Minute)/time.Millisecond) + 1
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
-		if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
-			time.Sleep(10 * time.Millisecond) // cannot happen on a valid fd; look again, bounded by the deadline
-		}
-	}
+	ok, err := waitEvents(fd, deadline, func(events []byte) bool {
+		return !bytes.Contains(events, []byte("populated 1")) || !still()
+	})
+	return ok || errors.Is(err, syscall.ENODEV) // ENODEV: removed meanwhile
 }
 
 // Remove removes an empty cgroup; EBUSY while it is populated.
