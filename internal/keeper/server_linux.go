@@ -751,7 +751,24 @@ func (k *keeper) signalNew(signalled map[int]bool, first bool) {
 		}
 	}
 	for _, t := range k.trees {
-		for _, pid := range k.members(t, snap) {
+		members := k.members(t, snap)
+		if first && !t.reaped {
+			// The leader, unreaped, pins its process group: the group
+			// gets the stop signal as one, atomically with any fork in it
+			// (a member forking as the snapshot was read left its child
+			// out, unsignalled; a shell whose trap waited for that child
+			// missed its grace, 1 cell in 32 of the guarantee matrix).
+			// Members seen in the group are not signalled again (a second
+			// SIGTERM means "force" to many programs).
+			_ = syscall.Kill(-t.pid, t.stopSignal) // best effort: the group may be empty
+			_ = syscall.Kill(-t.pid, syscall.SIGCONT)
+			for _, p := range snap {
+				if p.pgid == t.pid {
+					signalled[p.pid] = true
+				}
+			}
+		}
+		for _, pid := range members {
 			send(pid, t.stopSignal)
 		}
 	}
