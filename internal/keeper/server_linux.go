@@ -41,11 +41,14 @@ func nameKeeper() {
 
 type keeper struct {
 	keeperLink
-	self  int
-	ppid  int           // the parent, whose children the cgroup level's tree leaders are
-	kick  chan struct{} // a spawn: wakes the reaper when it had no children
-	exits chan struct{} // the reaper collected a child (for teardown)
-	idle  *time.Timer   // idleExit, pushed back by every request and reap
+	// groupsStopped: the process groups of trees the teardown signalled
+	// as one (signalNew); under mu.
+	groupsStopped map[int]bool
+	self          int
+	ppid          int           // the parent, whose children the cgroup level's tree leaders are
+	kick          chan struct{} // a spawn: wakes the reaper when it had no children
+	exits         chan struct{} // the reaper collected a child (for teardown)
+	idle          *time.Timer   // idleExit, pushed back by every request and reap
 
 	mu       sync.Mutex           // guards what follows; held to signal and to reap
 	trees    map[uint64]*keptTree // by id, until the parent releases them
@@ -671,7 +674,6 @@ func (k *keeper) signalSlots(stopped map[string]time.Time, signalled map[int]boo
 		if !ok {
 			stop = slotStop{syscall.SIGTERM, DefaultGrace}
 		}
-		stopped[e.Name()] = time.Now().Add(stop.grace)
 		grace = max(grace, stop.grace)
 		// Frozen while it is read and signalled: a member forking just
 		// then would leave a child out of the read, unsignalled (a shell
@@ -689,6 +691,7 @@ func (k *keeper) signalSlots(stopped map[string]time.Time, signalled map[int]boo
 			}
 		}
 		thaw()
+		stopped[e.Name()] = time.Now().Add(stop.grace) // from the signal: the freeze is not the tree's grace
 	}
 	return grace
 }
@@ -744,7 +747,11 @@ func (k *keeper) signalNew(signalled map[int]bool, first bool) {
 		orphan[p.pid] = p.ppid == k.self
 	}
 	send := func(pid int, sig syscall.Signal) {
-		if !signalled[pid] && (first || orphan[pid]) {
+		// A process in a group signalled as one had its signal then, or
+		// was forked since, acting on it: not again (even one the walk
+		// missed then, orphaned since). Its group as it is now: one that
+		// left the group had no signal from it.
+		if !signalled[pid] && (first || orphan[pid]) && !(len(k.groupsStopped) > 0 && k.groupsStopped[pgidOf(pid)]) {
 			_ = syscall.Kill(pid, sig) // best effort: it may be exiting
 			_ = syscall.Kill(pid, syscall.SIGCONT)
 			signalled[pid] = true
@@ -762,8 +769,15 @@ func (k *keeper) signalNew(signalled map[int]bool, first bool) {
 			// SIGTERM means "force" to many programs).
 			_ = syscall.Kill(-t.pid, t.stopSignal) // best effort: the group may be empty
 			_ = syscall.Kill(-t.pid, syscall.SIGCONT)
+			if k.groupsStopped == nil {
+				k.groupsStopped = map[int]bool{}
+			}
+			k.groupsStopped[t.pid] = true
+			// Read again, after the kill: one that left the group since
+			// the walk (setpgid, setsid) had no signal from it, and gets
+			// its own below.
 			for _, p := range snap {
-				if p.pgid == t.pid {
+				if p.pgid == t.pid && pgidOf(p.pid) == t.pid {
 					signalled[p.pid] = true
 				}
 			}
