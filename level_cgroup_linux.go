@@ -530,7 +530,8 @@ func (t *cgroupTree) signalLeftovers(sig syscall.Signal) bool {
 	// reused, while it is held (recheckDrainingLocked).
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	if t.s.gen != t.gen || t.s.fd < 0 || !slices.Contains(t.k.cg.draining, t.s) || !t.s.files.Populated() {
+	// (A slot dropped with its keeper is no longer in draining.)
+	if t.s.gen != t.gen || !slices.Contains(t.k.cg.draining, t.s) || !t.s.files.Populated() {
 		return false
 	}
 	if sig == syscall.SIGKILL {
