@@ -114,7 +114,8 @@ type Channel struct {
 	rbuf       []byte
 	partial    []byte    // the start of a message the last read cut
 	discarding bool      // skipping the rest of a message over the limit
-	queue      []rawItem // parsed, not yet received
+	queue      []rawItem // parsed; queue[qhead:] not yet received
+	qhead      int       // the next to receive
 	rended     bool      // the socket is done: endErr says why
 	endErr     error     // io.EOF at the peer's end
 	consumed   chan struct{}
@@ -478,7 +479,9 @@ func (c *Channel) RecvRaw() (json.RawMessage, error) {
 	if !json.Valid(data) {
 		return nil, &MessageError{Prefix: prefix(data), Err: errors.New("not valid JSON")}
 	}
-	return data, nil
+	// data shares its array with the other messages of its read (see
+	// fill): a message the caller keeps must not keep them all alive.
+	return bytes.Clone(data), nil
 }
 
 func (c *Channel) next(ctx context.Context) ([]byte, error) {
@@ -487,11 +490,15 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 		defer c.recvEnd()
 	}
 	select {
-	case c.rsem <- struct{}{}:
-	case <-c.closed:
-		return nil, ErrChannelClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case c.rsem <- struct{}{}: // nobody reads: the common case, without selectgo
+	default:
+		select {
+		case c.rsem <- struct{}{}:
+		case <-c.closed:
+			return nil, ErrChannelClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	defer func() { <-c.rsem }()
 	for {
@@ -500,14 +507,19 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 			return nil, ErrChannelClosed
 		default:
 		}
-		if len(c.queue) > 0 {
-			it := c.queue[0]
-			c.queue[0] = rawItem{}
-			c.queue = c.queue[1:]
+		if c.qhead < len(c.queue) {
+			it := c.queue[c.qhead]
+			c.queue[c.qhead] = rawItem{}
+			c.qhead++
+			last := c.qhead == len(c.queue)
+			if last {
+				// Empty: the next fill reuses the array from its start.
+				c.queue, c.qhead = c.queue[:0], 0
+			}
 			// Nothing else parsed: a Send now answers this one. (With more
 			// queued, this side is working through a burst: its answers
 			// batch.)
-			if last := len(c.queue) == 0; c.reply.Load() != last {
+			if c.reply.Load() != last {
 				c.reply.Store(last)
 			}
 			select {
@@ -635,7 +647,7 @@ func (c *Channel) watch() {
 			<-c.rsem
 			return
 		}
-		if len(c.queue) > 0 {
+		if c.qhead < len(c.queue) {
 			<-c.rsem
 			select { // until a Recv takes one
 			case <-c.consumed:
@@ -661,6 +673,7 @@ func (c *Channel) watch() {
 			}
 			continue
 		}
+		// (Nothing is taken from the queue while the watcher holds rsem.)
 		had := len(c.queue)
 		_ = c.fill(ctx) // only ctx's error: a Recv came, and it takes over
 		c.watchEnd(len(c.queue) > had)
@@ -764,6 +777,17 @@ func (c *Channel) fill(ctx context.Context) error {
 	n, err := c.read(ctx)
 	chunk := c.rbuf[:n]
 	max := c.maxMsg.Load()
+	// The whole lines after the first are copied out of rbuf at once, and
+	// each is a slice of that copy: one allocation per read, not one per
+	// message (Recv's json.Unmarshal keeps no reference to its input;
+	// RecvRaw hands out a copy of its own).
+	var own []byte
+	if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+		if j := bytes.LastIndexByte(chunk, '\n'); j > i {
+			own = bytes.Clone(chunk[i+1 : j+1])
+		}
+	}
+	first := true
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
@@ -780,6 +804,11 @@ func (c *Channel) fill(ctx context.Context) error {
 		}
 		line := chunk[:i]
 		chunk = chunk[i+1:]
+		if !first {
+			line, own = own[:i:i], own[i+1:]
+		}
+		wasFirst := first
+		first = false
 		if c.discarding {
 			c.discarding = false
 			continue
@@ -787,7 +816,7 @@ func (c *Channel) fill(ctx context.Context) error {
 		if len(c.partial) > 0 {
 			line = append(c.partial, line...)
 			c.partial = nil
-		} else {
+		} else if wasFirst {
 			line = bytes.Clone(line)
 		}
 		if int64(len(line)) > max {
@@ -853,6 +882,12 @@ func (c *Channel) push(it rawItem) {
 	select {
 	case <-c.closed:
 	default:
+		if len(c.queue) == cap(c.queue) && c.qhead > 0 {
+			// Full, with received items at the front: reuse their room.
+			n := copy(c.queue, c.queue[c.qhead:])
+			clear(c.queue[n:])
+			c.queue, c.qhead = c.queue[:n], 0
+		}
 		c.queue = append(c.queue, it)
 	}
 }

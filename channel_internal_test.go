@@ -728,3 +728,41 @@ func TestChannelDoneAfterRecvsStop(t *testing.T) {
 		t.Fatalf("Recv after the end: %v, want EOF", err)
 	}
 }
+
+// The messages of one read are cut from one copy of it (fill): each comes
+// out whole and in order across many reads, and appending to one leaves the
+// next alone.
+func TestChannelMessagesOfOneReadStayApart(t *testing.T) {
+	ch, peer, err := channelPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	defer ch.Close()
+	var want []string
+	for r := range 3 { // three writes, read in turn
+		var b []byte
+		for i := range 100 {
+			m := fmt.Sprintf(`{"read":%d,"i":%d}`, r, i)
+			want = append(want, m)
+			b = append(append(b, m...), '\n')
+		}
+		if _, err := peer.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got [][]byte
+	for range want {
+		data, err := ch.next(context.Background()) // as Recv and RecvRaw take it
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, data)
+		_ = append(data, "garbage"...) // must not reach the next message
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Fatalf("message %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}
