@@ -1,5 +1,7 @@
 package tether
 
+import "time"
+
 // KernelWaitsForTest is how many Waits are blocked in the kernel now, and
 // MaxKernelWaits their bound.
 func KernelWaitsForTest() int { return int(kernelWaits.Load()) }
@@ -26,4 +28,22 @@ func ReuseSlotForTest(p *Process) bool {
 	t.s.gen++
 	t.k.mu.Unlock()
 	return true
+}
+
+// KeeperReadsForTest sets how long nobody must await a frame before the
+// keeper client's readLoop reads (0: leave it), and reports how many answers
+// and exit reports were read by their waiters and by readLoop so far.
+func KeeperReadsForTest(idle time.Duration) (awaited, byLoop int) {
+	if idle > 0 {
+		idleRead = idle
+	}
+	keeperMu.Lock()
+	k := keeperCl
+	keeperMu.Unlock()
+	if k == nil {
+		return 0, 0
+	}
+	<-k.rtok // the token's holder alone counts
+	defer func() { k.rtok <- struct{}{} }()
+	return k.readByAwait, k.readIdle
 }

@@ -60,7 +60,28 @@ type keeperClient struct {
 
 	wmu sync.Mutex // one frame at a time on conn
 
+	// Reading conn (see await). rtok holds the read token while nobody
+	// reads; the token's holder alone uses fr and eof. ended is closed by
+	// the holder that read the stream's end, for readLoop to finish up.
+	rtok  chan struct{}
+	fr    *keeper.FrameReader
+	eof   bool
+	ended chan struct{}
+	// For tests: the answers and exit reports read by their waiters' awaits,
+	// and by readLoop.
+	readByAwait, readIdle int
+	// readLoop reads only when nobody has awaited a frame for idleRead:
+	// idleT, reset each time want falls to 0, kicks it through idleKick.
+	idleT    *time.Timer
+	idleKick chan struct{}
+	// jobs: job events read and not yet reported, in order; jobbing: a
+	// goroutine reports them (deliverJobs).
+	jobs    []func()
+	jobbing bool
+
 	mu      sync.Mutex
+	want    int    // goroutines in await
+	awaits  uint64 // awaits begun, ever
 	nextID  uint64
 	replies map[uint64]chan *keeper.SpawnResult // spawns awaiting their answer
 	procs   map[uint64]*keptProc                // started, exit not yet reported
@@ -131,7 +152,7 @@ func getKeeperAt(pidns bool) (*keeperClient, error) {
 		// The keeper can refuse to work (its /proc mount failed, or the
 		// /proc it sees is another PID namespace's): learn it here, once,
 		// rather than as a keeper gone at every spawn.
-		<-k.hello
+		await(k, k.hello)
 		if k.helloErr != "" {
 			return nil, errors.New(k.helloErr)
 		}
@@ -208,82 +229,236 @@ func startKeeper(pidns bool) (*keeperClient, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("start keeper: %w", err)
 	}
-	k := &keeperClient{
-		hello:   make(chan struct{}),
-		done:    make(chan struct{}),
-		conn:    c.(*net.UnixConn),
-		pid:     pid,
-		pidns:   pidns,
-		userns:  userns,
-		replies: map[uint64]chan *keeper.SpawnResult{},
-		procs:   map[uint64]*keptProc{},
-	}
+	k := newKeeperClient(c.(*net.UnixConn), pid)
+	k.pidns, k.userns = pidns, userns
 	// Owner: the package (keeperCl). Ends when the keeper's socket closes,
 	// that is when the keeper exits; it then reaps the keeper.
 	go k.readLoop()
 	return k, nil
 }
 
-func (k *keeperClient) readLoop() {
-	defer close(k.done)
-	r := keeper.NewFrameReader(func(p, oob []byte) (int, int, int, error) {
-		n, oobn, flags, _, err := k.conn.ReadMsgUnix(p, oob)
+// newKeeperClient is the client of the keeper pid at the other end of conn;
+// its readLoop must be started.
+func newKeeperClient(conn *net.UnixConn, pid int) *keeperClient {
+	k := &keeperClient{
+		hello:    make(chan struct{}),
+		done:     make(chan struct{}),
+		conn:     conn,
+		pid:      pid,
+		replies:  map[uint64]chan *keeper.SpawnResult{},
+		procs:    map[uint64]*keptProc{},
+		rtok:     make(chan struct{}, 1),
+		ended:    make(chan struct{}),
+		idleKick: make(chan struct{}, 1),
+	}
+	k.rtok <- struct{}{}
+	k.fr = keeper.NewFrameReader(func(p, oob []byte) (int, int, int, error) {
+		n, oobn, flags, _, err := conn.ReadMsgUnix(p, oob)
 		return n, oobn, flags, err
 	})
-	// unreadable: the stream ended at a frame that did not decode
-	// (ErrFrame); if no hello came before it, the keeper is of another
-	// version (below).
-	unreadable := false
-	for {
-		m, fds, err := r.Next()
-		keeper.CloseFDs(fds) // the keeper sends none
-		if err != nil {
-			unreadable = errors.Is(err, keeper.ErrFrame)
-			break
-		}
-		var job func() // a job event, reported once the lock is released
+	// Owner: the client; stopped when readLoop finishes. Each firing ends
+	// at once. Until a first await, readLoop reads from the start.
+	k.idleT = time.AfterFunc(time.Hour, k.idleFired)
+	k.idleKick <- struct{}{}
+	return k
+}
+
+// Reading the keeper's socket. A goroutine that waits for a frame (a start
+// for its answer, a wait for its exit report, getKeeperAt for the hello)
+// reads the socket itself while nobody else does, and hands the frames that
+// are not its own to their waiters. A lone spawn's answer or exit report
+// then wakes the goroutine that waits for it, in the netpoller, with no
+// reading goroutine handing it on through a channel: each such hand-off
+// readies a goroutine, which wakes a second thread (the runtime's wakep),
+// and in this KVM guest a spawn and wait paid two of them (see
+// docs/benchmarks.md). readLoop reads only when nobody has waited for
+// idleRead, so that frames nobody awaits (the keeper's end, its ending)
+// are read too.
+
+// idleRead is how long nobody must have awaited a frame before readLoop
+// reads: longer than the gap between a Run's start and its wait, or two
+// Runs in a row.
+var idleRead = 5 * time.Millisecond // (a variable for tests)
+
+// await returns what ch brings (an answer, an exit report, the hello's
+// close), reading frames itself while nobody else reads.
+func await[T any](k *keeperClient, ch <-chan T) T {
+	k.mu.Lock()
+	k.want++
+	k.awaits++
+	k.mu.Unlock()
+	defer func() {
 		k.mu.Lock()
-		switch {
-		case m.Op == keeper.OpHello:
-			h := m.Hello
-			if h == nil || h.Version != keeper.Version {
-				h = &keeper.Hello{Err: errKeeperVersion}
-			}
-			k.cgroup, k.cgroupErr, k.helloErr, k.controllers = h.Cgroup, h.CgroupErr, h.Err, h.Controllers
-			if k.cgroup != "" {
-				cloneProbed.Store(true)
-			}
-			k.helloOnce.Do(func() { close(k.hello) })
-			k.armIdleLocked() // a keeper nothing is started through says bye too
-		case m.Op == keeper.OpSpawned && m.Spawned != nil:
-			if ch := k.replies[m.ID]; ch != nil {
-				delete(k.replies, m.ID)
-				ch <- m.Spawned
-			}
-		case m.Op == keeper.OpExited && m.Exited != nil:
-			if kp := k.procs[m.ID]; kp != nil {
-				delete(k.procs, m.ID)
-				kp.exit <- m.Exited
-				k.armIdleLocked()
-			}
-		case m.Op == keeper.OpEnding:
-			// Its teardown began: no tree must start in it from now on
-			// (it signalled its trees once, and kills the rest at the
-			// grace's end).
-			k.ending = true
-		case m.Op == keeper.OpStopped || m.Op == keeper.OpContinued:
-			if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
-				stopped, sig := m.Op == keeper.OpStopped, syscall.Signal(m.Sig)
-				job = func() { kp.onJob(stopped, sig) }
-			}
+		if k.want--; k.want == 0 {
+			k.idleT.Reset(idleRead)
 		}
 		k.mu.Unlock()
-		if job != nil {
-			// Not under k.mu: it reaches the program's Observer, which may
-			// start a process (and take k.mu) or be slow.
-			job()
+	}()
+	for {
+		select {
+		case v := <-ch:
+			return v
+		case <-k.rtok:
+			select {
+			case v := <-ch: // it came while this goroutine took the token
+				k.rtok <- struct{}{}
+				return v
+			default:
+			}
+			k.readFrame(true) // bounded: a frame or the end (which answers every waiter)
+			k.rtok <- struct{}{}
 		}
 	}
+}
+
+// idleFired wakes readLoop if nobody awaits a frame.
+func (k *keeperClient) idleFired() {
+	k.mu.Lock()
+	idle := k.want == 0
+	k.mu.Unlock()
+	if idle {
+		select {
+		case k.idleKick <- struct{}{}:
+		default: // kicked already
+		}
+	}
+}
+
+// readLoop reads the frames nobody awaits (see await), and finishes up when
+// the stream ended: it reaps the keeper.
+func (k *keeperClient) readLoop() {
+	defer close(k.done)
+	for {
+		select {
+		case <-k.idleKick:
+		case <-k.ended:
+		}
+		<-k.rtok // bounded: a holder reads one frame at a time
+		k.mu.Lock()
+		since := k.awaits
+		k.mu.Unlock()
+		for !k.eof {
+			k.readFrame(false)
+			k.mu.Lock()
+			awaited := k.want > 0 || k.awaits != since
+			k.mu.Unlock()
+			if awaited {
+				break // the waiters read from here on
+			}
+		}
+		eof := k.eof
+		k.rtok <- struct{}{}
+		if eof {
+			break
+		}
+	}
+	k.idleT.Stop()
+	_ = k.conn.Close()
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(k.pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	disown(k.pid)
+	// A keeper that ends normally removes its cgroups; one that was killed
+	// cannot. What is left in them (the parent's trees, which lost their
+	// watchdog) is killed here: the cgroup level survives the keeper's
+	// SIGKILL too.
+	if k.cgroup != "" {
+		cgroupfs.Destroy(k.cgroup)
+	}
+	k.fr.Close()
+}
+
+// readFrame reads one frame and hands it to whom it concerns; at the
+// stream's end it answers every waiter and sets eof. Only the read token's
+// holder calls it: an await, or readLoop (awaited false).
+func (k *keeperClient) readFrame(awaited bool) {
+	if k.eof {
+		return
+	}
+	m, fds, err := k.fr.Next()
+	keeper.CloseFDs(fds) // the keeper sends none
+	if err != nil {
+		k.streamEnded(errors.Is(err, keeper.ErrFrame))
+		return
+	}
+	if m.Op == keeper.OpSpawned || m.Op == keeper.OpExited {
+		if awaited {
+			k.readByAwait++
+		} else {
+			k.readIdle++
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case m.Op == keeper.OpHello:
+		h := m.Hello
+		if h == nil || h.Version != keeper.Version {
+			h = &keeper.Hello{Err: errKeeperVersion}
+		}
+		k.cgroup, k.cgroupErr, k.helloErr, k.controllers = h.Cgroup, h.CgroupErr, h.Err, h.Controllers
+		if k.cgroup != "" {
+			cloneProbed.Store(true)
+		}
+		k.helloOnce.Do(func() { close(k.hello) })
+		k.armIdleLocked() // a keeper nothing is started through says bye too
+	case m.Op == keeper.OpSpawned && m.Spawned != nil:
+		if ch := k.replies[m.ID]; ch != nil {
+			delete(k.replies, m.ID)
+			ch <- m.Spawned
+		}
+	case m.Op == keeper.OpExited && m.Exited != nil:
+		if kp := k.procs[m.ID]; kp != nil {
+			delete(k.procs, m.ID)
+			kp.exit <- m.Exited
+			k.armIdleLocked()
+		}
+	case m.Op == keeper.OpEnding:
+		// Its teardown began: no tree must start in it from now on
+		// (it signalled its trees once, and kills the rest at the
+		// grace's end).
+		k.ending = true
+	case m.Op == keeper.OpStopped || m.Op == keeper.OpContinued:
+		if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
+			stopped, sig := m.Op == keeper.OpStopped, syscall.Signal(m.Sig)
+			k.jobs = append(k.jobs, func() { kp.onJob(stopped, sig) })
+			if !k.jobbing {
+				k.jobbing = true
+				// Owner: the client. Ends when no job event waits.
+				go k.deliverJobs()
+			}
+		}
+	}
+}
+
+// deliverJobs reports the job events read, in order. Not from the reader:
+// they reach the program's Observer, which may start a process (and await
+// its answer: it must find the read token free) or be slow, and whose
+// panic must end the program, not unwind a waiter's goroutine.
+func (k *keeperClient) deliverJobs() {
+	for {
+		k.mu.Lock()
+		if len(k.jobs) == 0 {
+			k.jobbing = false
+			k.mu.Unlock()
+			return
+		}
+		job := k.jobs[0]
+		k.jobs = k.jobs[1:]
+		k.mu.Unlock()
+		job()
+	}
+}
+
+// streamEnded answers every waiter once the keeper's stream ended;
+// unreadable says it ended at a frame that did not decode (keeper.ErrFrame):
+// if no hello came before it, the keeper is of another version.
+func (k *keeperClient) streamEnded(unreadable bool) {
+	k.eof = true
+	defer close(k.ended)
 	k.helloOnce.Do(func() {
 		if unreadable {
 			// No hello came, only a frame this version cannot read: a
@@ -313,22 +488,6 @@ func (k *keeperClient) readLoop() {
 	clear(k.replies)
 	clear(k.procs)
 	k.mu.Unlock()
-	_ = k.conn.Close()
-	var ws syscall.WaitStatus
-	for {
-		if _, err := syscall.Wait4(k.pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	disown(k.pid)
-	// A keeper that ends normally removes its cgroups; one that was killed
-	// cannot. What is left in them (the parent's trees, which lost their
-	// watchdog) is killed here: the cgroup level survives the keeper's
-	// SIGKILL too.
-	if k.cgroup != "" {
-		cgroupfs.Destroy(k.cgroup)
-	}
-	r.Close()
 }
 
 func (k *keeperClient) send(m keeper.Msg, fds []int) error {
@@ -454,7 +613,7 @@ func startKeptOnce(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(b
 	runtime.KeepAlive(files)
 	var r *keeper.SpawnResult
 	if err == nil {
-		r = <-reply // bounded: the keeper answers, or readLoop does when it dies
+		r = await(k, reply) // bounded: the keeper answers, or streamEnded does when it dies
 		if r.Errno != 0 || r.Err != "" {
 			err = spawnErr(r)
 		}
@@ -514,13 +673,13 @@ type keptProc struct {
 	pid  int
 	exit chan *keeper.ExitReport
 	// onJob reports the leader stopped (with the signal) or continued;
-	// called by readLoop with the client's lock held, so it must not block.
+	// called by deliverJobs, one event at a time and in order.
 	// Set before the spawn is sent.
 	onJob func(stopped bool, sig syscall.Signal)
 }
 
 func (h *keptProc) wait() (waitResult, error) {
-	m := <-h.exit
+	m := await(h.k, h.exit)
 	w := waitResult{
 		code:   m.Code,
 		signal: syscall.Signal(m.Signal),
@@ -554,7 +713,7 @@ func (h *keptProc) release() {
 	}
 	k.released = append(k.released, h.id)
 	if k.relTimer == nil {
-		// Owner: the client. Each firing ends at once; stopped in readLoop.
+		// Owner: the client. Each firing ends at once; stopped in streamEnded.
 		k.relTimer = time.AfterFunc(releaseDelay, func() {
 			_ = k.send(keeper.Msg{Op: keeper.OpRelease}, nil) // best effort: a dead keeper took the trees with it
 		})

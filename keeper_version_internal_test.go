@@ -64,8 +64,7 @@ func TestKeeperOfAnotherVersion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k := &keeperClient{hello: make(chan struct{}), done: make(chan struct{}), conn: conn.(*net.UnixConn), pid: pid,
-				replies: map[uint64]chan *keeper.SpawnResult{}, procs: map[uint64]*keptProc{}}
+			k := newKeeperClient(conn.(*net.UnixConn), pid)
 			go k.readLoop() // owner: this test; ends at the socket's end, below
 			defer func() {
 				_ = syscall.Close(fds[1]) // the keeper's end: its EOF ends readLoop
