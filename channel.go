@@ -513,8 +513,12 @@ func (c *Channel) next(ctx context.Context) ([]byte, error) {
 			c.qhead++
 			last := c.qhead == len(c.queue)
 			if last {
-				// Empty: the next fill reuses the array from its start.
+				// Empty: the next fill reuses the array from its start,
+				// unless a burst of tiny messages made it large.
 				c.queue, c.qhead = c.queue[:0], 0
+				if cap(c.queue) > 4096 {
+					c.queue = nil
+				}
 			}
 			// Nothing else parsed: a Send now answers this one. (With more
 			// queued, this side is working through a burst: its answers
@@ -882,12 +886,7 @@ func (c *Channel) push(it rawItem) {
 	select {
 	case <-c.closed:
 	default:
-		if len(c.queue) == cap(c.queue) && c.qhead > 0 {
-			// Full, with received items at the front: reuse their room.
-			n := copy(c.queue, c.queue[c.qhead:])
-			clear(c.queue[n:])
-			c.queue, c.qhead = c.queue[:n], 0
-		}
+		// (Only an empty queue is filled, so qhead is 0 here.)
 		c.queue = append(c.queue, it)
 	}
 }

@@ -76,8 +76,9 @@ type keeperClient struct {
 	idleKick chan struct{}
 	// jobs: job events read and not yet reported, in order; jobbing: a
 	// goroutine reports them (deliverJobs).
-	jobs    []func()
-	jobbing bool
+	jobs     []queuedJob
+	jobbing  bool
+	jobsDone *sync.Cond // on mu: a process's job events were all reported
 
 	mu      sync.Mutex
 	want    int    // goroutines in await
@@ -252,6 +253,7 @@ func newKeeperClient(conn *net.UnixConn, pid int) *keeperClient {
 		idleKick: make(chan struct{}, 1),
 	}
 	k.rtok <- struct{}{}
+	k.jobsDone = sync.NewCond(&k.mu)
 	k.fr = keeper.NewFrameReader(func(p, oob []byte) (int, int, int, error) {
 		n, oobn, flags, _, err := conn.ReadMsgUnix(p, oob)
 		return n, oobn, flags, err
@@ -298,6 +300,9 @@ func await[T any](k *keeperClient, ch <-chan T) T {
 		select {
 		case v := <-ch:
 			return v
+		case <-k.ended:
+			// Nothing more is read: streamEnded answered every waiter.
+			return <-ch
 		case <-k.rtok:
 			select {
 			case v := <-ch: // it came while this goroutine took the token
@@ -335,8 +340,13 @@ func (k *keeperClient) readLoop() {
 		}
 		<-k.rtok // bounded: a holder reads one frame at a time
 		k.mu.Lock()
-		since := k.awaits
+		since, waited := k.awaits, k.want > 0
 		k.mu.Unlock()
+		if waited && !k.eof {
+			// An await began since the kick: it reads.
+			k.rtok <- struct{}{}
+			continue
+		}
 		for !k.eof {
 			k.readFrame(false)
 			k.mu.Lock()
@@ -352,7 +362,7 @@ func (k *keeperClient) readLoop() {
 			break
 		}
 	}
-	k.idleT.Stop()
+	k.idleT.Stop() // (an await ending after this rearms it: a firing then only fills idleKick)
 	_ = k.conn.Close()
 	var ws syscall.WaitStatus
 	for {
@@ -368,7 +378,7 @@ func (k *keeperClient) readLoop() {
 	if k.cgroup != "" {
 		cgroupfs.Destroy(k.cgroup)
 	}
-	k.fr.Close()
+	k.fr.Close() // without the token: after eof, nobody reads
 }
 
 // readFrame reads one frame and hands it to whom it concerns; at the
@@ -413,7 +423,7 @@ func (k *keeperClient) readFrame(awaited bool) {
 	case m.Op == keeper.OpExited && m.Exited != nil:
 		if kp := k.procs[m.ID]; kp != nil {
 			delete(k.procs, m.ID)
-			kp.exit <- m.Exited
+			kp.exit <- m.Exited // buffered: the one report
 			k.armIdleLocked()
 		}
 	case m.Op == keeper.OpEnding:
@@ -424,13 +434,26 @@ func (k *keeperClient) readFrame(awaited bool) {
 	case m.Op == keeper.OpStopped || m.Op == keeper.OpContinued:
 		if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
 			stopped, sig := m.Op == keeper.OpStopped, syscall.Signal(m.Sig)
-			k.jobs = append(k.jobs, func() { kp.onJob(stopped, sig) })
-			if !k.jobbing {
-				k.jobbing = true
-				// Owner: the client. Ends when no job event waits.
-				go k.deliverJobs()
-			}
+			kp.jobsQueued++
+			k.queueJobLocked(queuedJob{kp, func() { kp.onJob(stopped, sig) }})
 		}
+	}
+}
+
+// queuedJob is a job event of kp's for deliverJobs to report.
+type queuedJob struct {
+	kp  *keptProc
+	run func()
+}
+
+// queueJobLocked queues j for deliverJobs, starting it if none runs. With
+// k.mu held.
+func (k *keeperClient) queueJobLocked(j queuedJob) {
+	k.jobs = append(k.jobs, j)
+	if !k.jobbing {
+		k.jobbing = true
+		// Owner: the client. Ends when no job event waits.
+		go k.deliverJobs()
 	}
 }
 
@@ -446,10 +469,16 @@ func (k *keeperClient) deliverJobs() {
 			k.mu.Unlock()
 			return
 		}
-		job := k.jobs[0]
+		j := k.jobs[0]
+		k.jobs[0] = queuedJob{} // delivered: nothing keeps its Process alive
 		k.jobs = k.jobs[1:]
 		k.mu.Unlock()
-		job()
+		j.run()
+		k.mu.Lock()
+		if j.kp.jobsQueued--; j.kp.jobsQueued == 0 {
+			k.jobsDone.Broadcast()
+		}
+		k.mu.Unlock()
 	}
 }
 
@@ -676,10 +705,20 @@ type keptProc struct {
 	// called by deliverJobs, one event at a time and in order.
 	// Set before the spawn is sent.
 	onJob func(stopped bool, sig syscall.Signal)
+	// jobsQueued: its job events not yet reported (under k.mu); wait
+	// returns once they are.
+	jobsQueued int
 }
 
 func (h *keptProc) wait() (waitResult, error) {
 	m := await(h.k, h.exit)
+	// A stop reported just before the exit (a stopped child SIGKILLed)
+	// reaches the Observer first: no event comes after the close.
+	h.k.mu.Lock()
+	for h.jobsQueued > 0 {
+		h.k.jobsDone.Wait() // bounded: deliverJobs reports them (the Observer must not wait for this process)
+	}
+	h.k.mu.Unlock()
 	w := waitResult{
 		code:   m.Code,
 		signal: syscall.Signal(m.Signal),

@@ -428,9 +428,11 @@ func (k *keeperClient) retireLocked() {
 	}
 }
 
-// keeperGoneLocked runs in readLoop when the keeper's stream ended, with
-// k.mu held: unless the parent let it go (bye, Shutdown), the trees in its
-// slots lost their watchdog, and are killed with the directory (readLoop's
+// keeperGoneLocked runs when the keeper's stream ended, with k.mu held, on
+// whichever goroutine read the end (streamEnded: an await, perhaps
+// getKeeperAt's with keeperMu held, or readLoop); it takes no other lock.
+// Unless the parent let it go (bye, Shutdown), the trees in its slots lost
+// their watchdog, and are killed with the directory (readLoop's
 // cgroupfs.Destroy).
 func (k *keeperClient) keeperGoneLocked() {
 	if !k.retired {
