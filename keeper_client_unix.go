@@ -310,10 +310,37 @@ func await[T any](k *keeperClient, ch <-chan T) T {
 				return v
 			default:
 			}
+			k.waitReadable()
 			k.readFrame(true) // bounded: a frame or the end (which answers every waiter)
 			k.rtok <- struct{}{}
 		}
 	}
+}
+
+// waitReadable blocks the calling goroutine's thread in poll(2) until the
+// keeper's socket has something to read, or is at its end, as os/exec's
+// Wait blocks in wait4. Parked in the netpoller instead, an await left every
+// P idle, and the frame's arrival woke a thread from epoll_wait and then,
+// at its first syscall, the runtime's sysmon from its idle sleep
+// (entersyscallWakeSysmon). Only the read token's holder calls it, so it
+// holds one thread at most; it returns at once when the reader has a whole
+// frame already. The socket stays open while it polls (Control holds it).
+func (k *keeperClient) waitReadable() {
+	if k.eof || k.fr.Buffered() {
+		return
+	}
+	rc, err := k.conn.SyscallConn()
+	if err != nil {
+		return // the read says why
+	}
+	_ = rc.Control(func(fd uintptr) { // best effort: a closed conn fails the read
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}} // (the end, too, reads as readable)
+		for {
+			if _, err := unix.Poll(fds, -1); !errors.Is(err, syscall.EINTR) {
+				return
+			}
+		}
+	})
 }
 
 // idleFired wakes readLoop if nobody awaits a frame.
