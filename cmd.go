@@ -410,6 +410,14 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 // goroutine that called Wait), which would leave the same half-closed
 // Process and every other Wait, Stop and Shutdown on it hanging.
 func runMonitor(p *Process, monitor func()) {
+	mustFinish("the monitor of "+p.path+" (in its Observer?), under Run or Wait", monitor)
+}
+
+// mustFinish runs f, in which the program's Observer is called (what
+// names it), and ends the program if f panics or calls runtime.Goexit:
+// either would leave what f was doing half done, and whoever waits for it
+// (Wait, Stop, Shutdown) hanging.
+func mustFinish(what string, f func()) {
 	finished := false
 	defer func() {
 		r := recover()
@@ -422,11 +430,11 @@ func runMonitor(p *Process, monitor func()) {
 		stack := debug.Stack()
 		// Owner: none; it ends the program.
 		go func() {
-			panic(fmt.Sprintf("tether: panic in the monitor of %s (in its Observer?), under Run or Wait: %v\n\n%s", p.path, r, stack))
+			panic(fmt.Sprintf("tether: panic in %s: %v\n\n%s", what, r, stack))
 		}()
 		select {} // until that panic ends the program
 	}()
-	monitor()
+	f()
 	finished = true
 }
 

@@ -74,11 +74,7 @@ type keeperClient struct {
 	// idleT, reset each time want falls to 0, kicks it through idleKick.
 	idleT    *time.Timer
 	idleKick chan struct{}
-	// jobs: job events read and not yet reported, in order; jobbing: a
-	// goroutine reports them (deliverJobs).
-	jobs     []queuedJob
-	jobbing  bool
-	jobsDone *sync.Cond // on mu: a process's job events were all reported
+	jobsDone *sync.Cond // on mu: a process's job events were all reported (deliverJobs)
 
 	mu      sync.Mutex
 	want    int    // goroutines in await
@@ -323,8 +319,10 @@ func await[T any](k *keeperClient, ch <-chan T) T {
 // P idle, and the frame's arrival woke a thread from epoll_wait and then,
 // at its first syscall, the runtime's sysmon from its idle sleep
 // (entersyscallWakeSysmon). Only the read token's holder calls it, so it
-// holds one thread at most; it returns at once when the reader has a whole
-// frame already. The socket stays open while it polls (Control holds it).
+// holds one thread per keeper client at most; it returns at once when the
+// reader has a whole frame already. The socket stays open while it polls
+// (Control holds it): a Close waits for the poll, which the keeper's end,
+// or send's shutdown of a cut stream, ends.
 func (k *keeperClient) waitReadable() {
 	if k.eof || k.fr.Buffered() {
 		return
@@ -333,7 +331,7 @@ func (k *keeperClient) waitReadable() {
 	if err != nil {
 		return // the read says why
 	}
-	_ = rc.Control(func(fd uintptr) { // best effort: a closed conn fails the read
+	_ = rc.Control(func(fd uintptr) { // best effort: a closed conn fails the read that follows
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}} // (the end, too, reads as readable)
 		for {
 			if _, err := unix.Poll(fds, -1); !errors.Is(err, syscall.EINTR) {
@@ -461,51 +459,37 @@ func (k *keeperClient) readFrame(awaited bool) {
 	case m.Op == keeper.OpStopped || m.Op == keeper.OpContinued:
 		if kp := k.procs[m.ID]; kp != nil && kp.onJob != nil {
 			stopped, sig := m.Op == keeper.OpStopped, syscall.Signal(m.Sig)
-			kp.jobsQueued++
-			k.queueJobLocked(queuedJob{kp, func() { kp.onJob(stopped, sig) }})
+			kp.jobs = append(kp.jobs, func() { kp.onJob(stopped, sig) })
+			if !kp.jobbing {
+				kp.jobbing = true
+				// Owner: kp. Ends when none of its job events waits.
+				go k.deliverJobs(kp)
+			}
 		}
 	}
 }
 
-// queuedJob is a job event of kp's for deliverJobs to report.
-type queuedJob struct {
-	kp  *keptProc
-	run func()
-}
-
-// queueJobLocked queues j for deliverJobs, starting it if none runs. With
-// k.mu held.
-func (k *keeperClient) queueJobLocked(j queuedJob) {
-	k.jobs = append(k.jobs, j)
-	if !k.jobbing {
-		k.jobbing = true
-		// Owner: the client. Ends when no job event waits.
-		go k.deliverJobs()
-	}
-}
-
-// deliverJobs reports the job events read, in order. Not from the reader:
-// they reach the program's Observer, which may start a process (and await
-// its answer: it must find the read token free) or be slow, and whose
-// panic must end the program, not unwind a waiter's goroutine.
-func (k *keeperClient) deliverJobs() {
+// deliverJobs reports kp's job events as they are read, in order, from a
+// goroutine of kp's own. Not from the reader: they reach the program's
+// Observer, which may start a process (and await its answer: it must find
+// the read token free) or be slow. Not from a goroutine all processes
+// share: an Observer busy with one process's event, waiting for another
+// process, would hold up that other's events, and its Wait behind them.
+// A panic or runtime.Goexit in the Observer ends the program (mustFinish),
+// as it does from the monitor.
+func (k *keeperClient) deliverJobs(kp *keptProc) {
 	for {
 		k.mu.Lock()
-		if len(k.jobs) == 0 {
-			k.jobbing = false
+		if len(kp.jobs) == 0 {
+			kp.jobs, kp.jobbing = nil, false
+			k.jobsDone.Broadcast()
 			k.mu.Unlock()
 			return
 		}
-		j := k.jobs[0]
-		k.jobs[0] = queuedJob{} // delivered: nothing keeps its Process alive
-		k.jobs = k.jobs[1:]
+		job := kp.jobs[0]
+		kp.jobs = kp.jobs[1:]
 		k.mu.Unlock()
-		j.run()
-		k.mu.Lock()
-		if j.kp.jobsQueued--; j.kp.jobsQueued == 0 {
-			k.jobsDone.Broadcast()
-		}
-		k.mu.Unlock()
+		mustFinish("an Observer, at a stop or continue of pid "+strconv.Itoa(kp.pid), job)
 	}
 }
 
@@ -598,8 +582,15 @@ func (k *keeperClient) send(m keeper.Msg, fds []int) error {
 	if err != nil {
 		if n > 0 {
 			// Part of a frame is out: the stream cannot be resumed.
-			// Closing it ends the keeper (EOF), which stops its trees,
-			// and readLoop, which reports them gone.
+			// Shutting it ends the keeper (EOF), which stops its trees,
+			// and wakes a reader polling it (waitReadable), which reads
+			// the end and reports them gone; the close then takes effect
+			// (it waits for that poll).
+			if rc, err := k.conn.SyscallConn(); err == nil {
+				_ = rc.Control(func(fd uintptr) {
+					_ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) // best effort: the close follows
+				})
+			}
 			_ = k.conn.Close()
 		}
 		// The next start makes a new keeper, even before readLoop has
@@ -732,9 +723,10 @@ type keptProc struct {
 	// called by deliverJobs, one event at a time and in order.
 	// Set before the spawn is sent.
 	onJob func(stopped bool, sig syscall.Signal)
-	// jobsQueued: its job events not yet reported (under k.mu); wait
-	// returns once they are.
-	jobsQueued int
+	// jobs: its job events read and not yet reported; jobbing: its
+	// deliverJobs runs. Under k.mu; wait returns once none is left.
+	jobs    []func()
+	jobbing bool
 }
 
 func (h *keptProc) wait() (waitResult, error) {
@@ -742,7 +734,7 @@ func (h *keptProc) wait() (waitResult, error) {
 	// A stop reported just before the exit (a stopped child SIGKILLed)
 	// reaches the Observer first: no event comes after the close.
 	h.k.mu.Lock()
-	for h.jobsQueued > 0 {
+	for h.jobbing {
 		h.k.jobsDone.Wait() // bounded: deliverJobs reports them (the Observer must not wait for this process)
 	}
 	h.k.mu.Unlock()

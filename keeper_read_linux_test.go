@@ -2,9 +2,13 @@ package tether_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +20,7 @@ import (
 
 func init() {
 	testproc.Register("kept-runs", helperKeptRuns)
+	testproc.Register("observer-goexit-at-stop", helperObserverGoexitAtStop)
 }
 
 // helperKeptRuns runs args[0]-many processes at the keeper level one after
@@ -107,5 +112,134 @@ func TestObserverStartsKeptProcessAtJobEvent(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// An Observer busy with one process's stop, waiting for what another
+// process does, is not in that other process's way: its stop is reported
+// meanwhile, and it can be killed and waited for. Before, the job events of
+// every process went through one goroutine, in one queue: the other's stop
+// waited behind the busy Observer, and its Wait behind its stop.
+func TestObserverWaitsForAnotherProcessAtJobEvent(t *testing.T) {
+	t.Parallel()
+	for _, level := range keptLevels(t) {
+		if level == "cgroup" {
+			continue // no job events: the process is the program's own child
+		}
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			bStopped := make(chan struct{}, 1)
+			b := helperCmd("sleep")
+			b.Containment = levelNamed(level)
+			b.Observer = func(e tether.Event) {
+				if e.Kind == tether.EventStopped {
+					select {
+					case bStopped <- struct{}{}:
+					default:
+					}
+				}
+			}
+			pb := start(t, b)
+			result := make(chan string, 1)
+			a := helperCmd("sleep")
+			a.Containment = levelNamed(level)
+			a.Observer = func(e tether.Event) {
+				if e.Kind != tether.EventStopped {
+					return
+				}
+				// Not t.Fatal here: this is the Observer's goroutine.
+				say := func(s string) {
+					select {
+					case result <- s:
+					default:
+					}
+				}
+				if err := pb.Signal(syscall.SIGSTOP); err != nil {
+					say("stop b: " + err.Error())
+					return
+				}
+				select {
+				case <-bStopped:
+				case <-time.After(10 * time.Second):
+					say("b's stop was not reported in 10 s while a's Observer was busy")
+					return
+				}
+				_ = pb.Kill() // best effort: Done says
+				select {
+				case <-pb.Done():
+					say("")
+				case <-time.After(10 * time.Second):
+					say("b not done 10 s after its Kill while a's Observer was busy")
+				}
+			}
+			pa := start(t, a)
+			if err := pa.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case s := <-result:
+				if s != "" {
+					t.Error(s)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("a's Observer did not finish in 30 s")
+			}
+			_ = pa.Kill()
+		})
+	}
+}
+
+// helperObserverGoexitAtStop starts a process at the keeper level whose
+// Observer calls runtime.Goexit (a test's t.Fatal) at its stop, stops it,
+// and waits for the program to end.
+func helperObserverGoexitAtStop([]string) {
+	c := helperCmd("sleep")
+	c.Containment = tether.ContainKeeper
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventStopped {
+			runtime.Goexit()
+		}
+	}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(3)
+	}
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		fmt.Println("stop:", err)
+		os.Exit(3)
+	}
+	// The stop's report ends the program; else, after 20 s, a Kill
+	// should close the process.
+	select {
+	case <-p.Done():
+		fmt.Println("done")
+	case <-time.After(20 * time.Second):
+		_ = p.Kill()
+		select {
+		case <-p.Done():
+			fmt.Println("not ended in 20 s; done after a Kill")
+		case <-time.After(10 * time.Second):
+			fmt.Println("not ended in 20 s; not done 10 s after a Kill")
+		}
+	}
+	os.Exit(3)
+}
+
+// A runtime.Goexit in an Observer at a job event (a test's t.Fatal there)
+// ends the program, as it does at the exit and close events: it must not
+// leave the process's Wait hanging behind an event never reported.
+func TestObserverGoexitAtJobEventEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	path, argv, env := testproc.Command("observer-goexit-at-stop")
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	out, err := c.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "runtime.Goexit") ||
+		!strings.Contains(stderr.String(), "tether: panic in an Observer, at a stop or continue") || len(out) > 0 {
+		t.Errorf("exit %v, stdout %q, stderr:\n%.2000s", err, out, stderr.String())
 	}
 }

@@ -284,8 +284,9 @@ func Freeze(dir string, timeout time.Duration) (thaw func()) {
 // changed (POLLPRI) when "populated" or "frozen" flips, and each read
 // re-arms that, so a flip just after a read still wakes the poll.
 //
-// But the kernel sends that mark at most once per 10 ms per file
-// (CGROUP_FILE_NOTIFY_MIN_INTV in kernel/cgroup/cgroup.c), later ones
+// But the kernel sends that mark at most once per 10 ms (HZ/100 jiffies,
+// rounded up: 12 ms at HZ=250) per file (CGROUP_FILE_NOTIFY_MIN_INTV in
+// kernel/cgroup/cgroup.c), later ones
 // deferred to the interval's end, and a tree's cgroup has often just been
 // marked (its first process entered it; the freeze began). What the file
 // says is current when read, so the first polls are short (1, 2, 4, 8 ms):
