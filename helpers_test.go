@@ -333,3 +333,24 @@ func startHelper(t *testing.T, name string, args ...string) (*exec.Cmd, io.Reade
 	}
 	return c, out
 }
+
+// wantHelperPanic runs the helper program name and wants it ended by a
+// panic (exit status 2) whose report holds each of wants, with nothing on
+// its stdout (where the helper says what happened instead).
+func wantHelperPanic(t *testing.T, name string, wants ...string) {
+	t.Helper()
+	path, argv, env := testproc.Command(name)
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	out, err := c.Output()
+	var ee *exec.ExitError
+	ok := errors.As(err, &ee) && ee.ExitCode() == 2 && len(out) == 0
+	for _, w := range wants {
+		ok = ok && strings.Contains(stderr.String(), w)
+	}
+	if !ok {
+		t.Errorf("%s: exit %v, stdout %q, want a panic with %q; stderr:\n%.2000s", name, err, out, wants, stderr.String())
+	}
+}

@@ -2,12 +2,9 @@ package tether_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -73,10 +70,7 @@ func TestKeeperAnswersReadByTheirWaiters(t *testing.T) {
 // there waited for an answer nobody read.
 func TestObserverStartsKeptProcessAtJobEvent(t *testing.T) {
 	t.Parallel()
-	for _, level := range keptLevels(t) {
-		if level == "cgroup" {
-			continue // no job events: the process is the program's own child
-		}
+	for _, level := range jobEventLevels(t) {
 		t.Run(level, func(t *testing.T) {
 			t.Parallel()
 			ran := make(chan error, 1)
@@ -122,10 +116,7 @@ func TestObserverStartsKeptProcessAtJobEvent(t *testing.T) {
 // waited behind the busy Observer, and its Wait behind its stop.
 func TestObserverWaitsForAnotherProcessAtJobEvent(t *testing.T) {
 	t.Parallel()
-	for _, level := range keptLevels(t) {
-		if level == "cgroup" {
-			continue // no job events: the process is the program's own child
-		}
+	for _, level := range jobEventLevels(t) {
 		t.Run(level, func(t *testing.T) {
 			t.Parallel()
 			bStopped := make(chan struct{}, 1)
@@ -231,15 +222,5 @@ func helperObserverGoexitAtStop([]string) {
 // leave the process's Wait hanging behind an event never reported.
 func TestObserverGoexitAtJobEventEndsTheProgram(t *testing.T) {
 	t.Parallel()
-	path, argv, env := testproc.Command("observer-goexit-at-stop")
-	c := exec.Command(path, argv[1:]...)
-	c.Args[0], c.Env = argv[0], env
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	out, err := c.Output()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "runtime.Goexit") ||
-		!strings.Contains(stderr.String(), "tether: panic in an Observer, at a stop or continue") || len(out) > 0 {
-		t.Errorf("exit %v, stdout %q, stderr:\n%.2000s", err, out, stderr.String())
-	}
+	wantHelperPanic(t, "observer-goexit-at-stop", "runtime.Goexit", "tether: panic in an Observer, at a stop or continue")
 }

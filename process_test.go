@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
-	"github.com/tetherproc/tether/internal/testproc"
 )
 
 // events records what an observer saw.
@@ -277,15 +275,5 @@ func helperObserverPanicRun([]string) {
 // leave the Process half closed (pipes, pidfd, cgroup slot, Done).
 func TestObserverPanicUnderRunEndsTheProgram(t *testing.T) {
 	t.Parallel()
-	path, argv, env := testproc.Command("observer-panic-run")
-	c := exec.Command(path, argv[1:]...)
-	c.Args[0], c.Env = argv[0], env
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	out, err := c.Output()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "observer boom") ||
-		!strings.Contains(stderr.String(), "tether: panic in the monitor") || len(out) > 0 {
-		t.Errorf("exit %v, stdout %q, stderr:\n%s", err, out, stderr.String())
-	}
+	wantHelperPanic(t, "observer-panic-run", "observer boom", "tether: panic in the monitor")
 }
