@@ -114,13 +114,21 @@ type Cmd struct {
 	Limits Limits
 
 	// Observer, if not nil, receives every lifecycle event of every Process
-	// started from this Cmd, one at a time and in order for each process.
-	// It must return quickly and must not wait for the process (Wait, Stop):
-	// exit and close are delivered from the goroutine that waits for them —
-	// Run's caller's under Run, Output and CombinedOutput; after Start, a
-	// Wait's caller's where that Wait closes the Process (see Process.Wait),
-	// else a goroutine of the Process's own. A panic in it, or a
-	// runtime.Goexit, ends the program either way. See SlogObserver.
+	// started from this Cmd, one at a time and in order for each process;
+	// two processes' events may come at once. It should return quickly, and
+	// must not wait for the event's own process (Wait, Stop, Done): its
+	// later events wait for this one. It may start, stop and wait for other
+	// processes. Exit and close are delivered from the goroutine that waits
+	// for them — Run's caller's under Run, Output and CombinedOutput; after
+	// Start, a Wait's caller's where that Wait closes the Process (see
+	// Process.Wait), else a goroutine of the Process's own; the keeper's
+	// reports of a stop or continue (EventStopped, EventContinued) from a
+	// goroutine of the Process's own, or Start's caller's for those that
+	// came before EventSpawn. A panic in it, or a runtime.Goexit, ends the
+	// program at the events that would otherwise leave a Process half
+	// started or half closed (spawn, the keeper's stop and continue, exit,
+	// close); at the others (signal, escalate, stop message, error) it
+	// unwinds the Signal, Stop or Start that emitted them. See SlogObserver.
 	Observer func(Event)
 
 	lookErr error

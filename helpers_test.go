@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 	testproc.Register("emfile", helperEMFILE)
 	testproc.Register("stderr", helperStderr)
 	testproc.Register("observer-panic-run", helperObserverPanicRun)
+	testproc.Register("observer-panic-spawn", helperObserverPanicSpawn)
 	registerIPCHelpers()
 	testproc.Main(m)
 }

@@ -486,10 +486,11 @@ func (k *keeperClient) deliverJobs(kp *keptProc) {
 			k.mu.Unlock()
 			return
 		}
-		job := kp.jobs[0]
+		job, pid := kp.jobs[0], kp.pid // (pid 0: Start has not returned yet)
+		kp.jobs[0] = nil               // reported: nothing keeps it
 		kp.jobs = kp.jobs[1:]
 		k.mu.Unlock()
-		mustFinish("an Observer, at a stop or continue of pid "+strconv.Itoa(kp.pid), job)
+		mustFinish("an Observer, at a stop or continue of kept pid "+strconv.Itoa(pid), job)
 	}
 }
 
@@ -673,7 +674,9 @@ func startKeptOnce(spec keeper.Spawn, files []*os.File, pidns bool, onJob func(b
 		k.mu.Unlock()
 		return nil, 0, err
 	}
+	k.mu.Lock() // deliverJobs may name it already (a child that stopped itself at once)
 	kp.pid = r.PID
+	k.mu.Unlock()
 	return kp, r.PID, nil
 }
 

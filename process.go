@@ -584,16 +584,27 @@ func (p *Process) jobEvent(stopped bool, sig syscall.Signal) {
 }
 
 // emitSpawn emits EventSpawn, then the job events that came before it, in
-// order.
+// order. A panic in the Observer here ends the program, as at every other
+// event (mustFinish): unwinding Start would leave the child running with
+// nobody to wait for it.
 func (p *Process) emitSpawn() {
-	p.jobMu.Lock()
-	defer p.jobMu.Unlock()
-	p.emit(Event{Kind: EventSpawn})
-	p.spawned = true
-	for _, e := range p.jobQueue {
-		p.emit(e)
+	if p.observer == nil {
+		p.jobMu.Lock()
+		p.spawned = true
+		p.jobQueue = nil
+		p.jobMu.Unlock()
+		return
 	}
-	p.jobQueue = nil
+	mustFinish("an Observer, at the spawn of "+p.path, func() {
+		p.jobMu.Lock()
+		defer p.jobMu.Unlock()
+		p.emit(Event{Kind: EventSpawn})
+		p.spawned = true
+		for _, e := range p.jobQueue {
+			p.emit(e)
+		}
+		p.jobQueue = nil
+	})
 }
 
 func (p *Process) emit(e Event) {

@@ -269,6 +269,32 @@ func helperObserverPanicRun([]string) {
 	fmt.Println("Run returned")
 }
 
+// helperObserverPanicSpawn starts a program whose Observer panics at its
+// spawn, and tries to recover the panic from Start.
+func helperObserverPanicSpawn([]string) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Println("recovered:", r)
+		}
+	}()
+	c := helperCmd("exit", "0")
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventSpawn {
+			panic("spawn boom")
+		}
+	}
+	_, _ = c.Start(context.Background())
+	fmt.Println("Start returned")
+}
+
+// An Observer's panic at EventSpawn, which Start emits in its caller's
+// goroutine, ends the program too: recovered by the caller, it would leave
+// the child running with nobody to wait for it.
+func TestObserverPanicAtSpawnEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	wantHelperPanic(t, "observer-panic-spawn", "spawn boom", "tether: panic in an Observer, at the spawn of")
+}
+
 // TestObserverPanicUnderRunEndsTheProgram: Run monitors in its caller's
 // goroutine, but an Observer's panic there still ends the program, as it
 // did from the monitor's own goroutine: recovered by the caller, it would
