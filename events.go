@@ -70,8 +70,9 @@ type Event struct {
 }
 
 // SlogObserver returns an observer that logs every event to l: spawn, exit,
-// close and signal at Info, escalate at Warn and error at Error, with the
-// event's fields as attributes. Assign it to Cmd.Observer.
+// close, signal, stop message, stopped and continued at Info, escalate at
+// Warn and error at Error, with the event's fields as attributes. Assign it
+// to Cmd.Observer.
 func SlogObserver(l *slog.Logger) func(Event) {
 	return func(e Event) {
 		level := slog.LevelInfo
