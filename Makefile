@@ -29,11 +29,14 @@ cross:
 	GOOS=freebsd GOARCH=amd64 $(GO) vet ./...
 
 # The whole suite at the default level (ContainAuto: the strongest here), then
-# the core tests again at the process-group level.
+# the core tests again at the process-group level and at the keeper level
+# (whose client reads the keeper's answers from the waiting goroutine: the
+# default cgroup level spawns without it).
 CORE_TESTS = Test(Echo|ExitCodes|Issue4049|Close|ExitBefore|Throughput|WaitConcurrent|WaitBeforeRead|Stop|TreeSignals|Context|SignalAfter|StartErrors|EMFILE|ChildCloses|ReaderCloses|WriteStdin|StdioKinds|NoLeak|ManyChildren|SlogObserver|Channel|ArgsNotUTF8|DirDefault|SignalDispositions)
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 	TETHER_TEST_LEVEL=group $(GO) test $(TESTFLAGS) -short -run '$(CORE_TESTS)' .
+	TETHER_TEST_LEVEL=keeper $(GO) test $(TESTFLAGS) -short -run '$(CORE_TESTS)' .
 
 # The Windows tests of every package, run under Wine: .ci/wine-exec makes the
 # Wine prefix on first use and says what it works around (-overlay is one of
