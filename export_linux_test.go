@@ -47,3 +47,17 @@ func KeeperReadsForTest(idle time.Duration) (awaited, byLoop int) {
 	defer func() { k.rtok <- struct{}{} }()
 	return k.readByAwait, k.readIdle
 }
+
+// OldKernelForTest makes this process take the paths of the kernels that
+// lack what it would use: noWaitid, waitid(P_PIDFD) (Linux 5.2 and 5.3:
+// waits go by pid); noPoll, epoll on a pidfd (5.2: each started process
+// gets a monitor goroutine, not the exit watcher). For a helper program of
+// its own: both stay set.
+func OldKernelForTest(noWaitid, noPoll bool) {
+	if noWaitid {
+		noPidfdWaitid.Store(true)
+	}
+	if noPoll {
+		exits.unpollable.Store(true)
+	}
+}
