@@ -61,3 +61,9 @@ func OldKernelForTest(noWaitid, noPoll bool) {
 		exits.unpollable.Store(true)
 	}
 }
+
+// SetCgroupSignalHookForTest runs hook, in the signalling goroutine,
+// between the read of a cgroup-level tree's members and their signals,
+// with the tree's cgroup directory. For a helper program of its own: set
+// before any signal.
+func SetCgroupSignalHookForTest(hook func(dir string)) { cgroupSignalHook = hook }

@@ -484,6 +484,32 @@ func (t *cgroupTree) signal(sig syscall.Signal) error {
 	if sig != syscall.SIGKILL {
 		procs = t.s.files.ProcsTree()
 	}
+	return t.signalRead(sig, procs)
+}
+
+// signalAll is signal with the tree frozen while its members are read and
+// signalled (Stop's signal; see stopSignaler): a member outside the
+// leader's process group (whose signal is one, atomic with a fork in it)
+// forking in that instant left its child without the signal, to meet
+// SIGKILL at the grace's end, its clean-up never run
+// (TestStopReachesAMemberForkedAsTheTreeIsRead). The keeper's teardown
+// freezes the same way; the thaw delivers the signals.
+func (t *cgroupTree) signalAll(sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		return t.signal(sig) // cgroup.kill: nothing forks past it
+	}
+	thaw := cgroupfs.Freeze(t.s.dir, signalFreezeWait)
+	defer thaw()
+	procs := t.s.files.ProcsTree()
+	if h := cgroupSignalHook; h != nil {
+		h(t.s.dir)
+	}
+	return t.signalRead(sig, procs)
+}
+
+// signalRead sends sig to the leader and its group, and to procs, the
+// members as read (for SIGKILL, the tree's cgroup.kill).
+func (t *cgroupTree) signalRead(sig syscall.Signal, procs []int) error {
 	err := t.groupProc.signal(sig) // the leader, through its pidfd, and its group
 	if sig == syscall.SIGKILL {
 		procs = t.s.files.ProcsTree()
@@ -498,6 +524,14 @@ func (t *cgroupTree) signal(sig syscall.Signal) error {
 	}
 	return err
 }
+
+// signalFreezeWait bounds the wait for a tree to freeze before a signal
+// (cgroupfs.Freeze): a member in uninterruptible sleep can hold it up.
+const signalFreezeWait = 100 * time.Millisecond
+
+// cgroupSignalHook, for tests, runs between the read of a tree's members
+// and their signals in signalAll, with the tree's cgroup directory.
+var cgroupSignalHook func(dir string)
 
 // kill is cgroup.kill on the tree's slot.
 func (t *cgroupTree) kill() error {

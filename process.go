@@ -224,7 +224,7 @@ func (p *Process) Signal(sig os.Signal) error {
 	if p.notStarted() {
 		return ErrNotStarted
 	}
-	return p.signalTree(sig)
+	return p.signalTree(sig, false)
 }
 
 // Kill sends SIGKILL to the process and its tree and returns without
@@ -238,7 +238,7 @@ func (p *Process) Kill() error {
 		return ErrNotStarted
 	}
 	p.stopping.Store(true)
-	return p.signalTree(sigKill)
+	return p.signalTree(sigKill, false)
 }
 
 // Stop stops the tree gracefully: StopSignal to the process and its tree,
@@ -274,7 +274,7 @@ func (p *Process) Stop() error {
 		if p.stopByMessage() {
 			return
 		}
-		if err = p.signalTree(p.stopSignal); err != nil {
+		if err = p.signalTree(p.stopSignal, true); err != nil {
 			if errors.Is(err, os.ErrProcessDone) {
 				err = nil
 			}
@@ -290,7 +290,7 @@ func (p *Process) Stop() error {
 		}
 		p.escalated.Store(true)
 		p.emit(Event{Kind: EventEscalate, Signal: sigKill})
-		if err = p.signalTree(sigKill); errors.Is(err, os.ErrProcessDone) {
+		if err = p.signalTree(sigKill, false); errors.Is(err, os.ErrProcessDone) {
 			err = nil
 		}
 		<-p.done // bounded: SIGKILL ends the process, then at most DrainTimeout
@@ -404,7 +404,18 @@ func (p *Process) continueTree(stop os.Signal) {
 	}
 }
 
-func (p *Process) signalTree(sig os.Signal) error {
+// stopSignaler is a handle that can send Stop's signal to every member of
+// the tree at once, none forking past it unsignalled: the cgroup level
+// freezes the tree while it reads and signals it (at 0.6 ms a signal
+// against 10 µs, so for Stop's signal alone, where the grace that follows
+// is the promise). At the other levels, a signal to the leader's process
+// group is one already, and the keeper signals its trees as it always did.
+type stopSignaler interface {
+	signalAll(sig syscall.Signal) error
+}
+
+// signalTree sends sig to the process's tree; stop says it is Stop's.
+func (p *Process) signalTree(sig os.Signal, stop bool) error {
 	s, err := toSyscallSignal(sig)
 	if err != nil {
 		return err
@@ -431,7 +442,11 @@ func (p *Process) signalTree(sig os.Signal) error {
 		}
 		return done()
 	}
-	err = p.h.signal(s)
+	if ss, ok := p.h.(stopSignaler); ok && stop {
+		err = ss.signalAll(s)
+	} else {
+		err = p.h.signal(s)
+	}
 	p.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("tether: signal %v to pid %d: %w", sig, p.pid, err)

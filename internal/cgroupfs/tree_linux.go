@@ -260,13 +260,16 @@ func Kill(dir string) error {
 // the frozen processes have been dealt with (signals sent to them are
 // delivered at the thaw). Where the cgroup cannot be frozen, it freezes
 // nothing and the thaw does nothing; past timeout (a member in
-// uninterruptible sleep), it goes on with the cgroup part frozen.
+// uninterruptible sleep), it goes on with the cgroup part frozen. A cgroup
+// someone else froze stays frozen: the thaw does nothing then either.
 func Freeze(dir string, timeout time.Duration) (thaw func()) {
 	file := filepath.Join(dir, "cgroup.freeze")
-	if err := os.WriteFile(file, []byte("1"), 0); err != nil {
+	thaw = func() { _ = os.WriteFile(file, []byte("0"), 0) } // best effort: removed, it is empty
+	if b, err := os.ReadFile(file); err == nil && bytes.HasPrefix(b, []byte("1")) {
+		thaw = func() {} // not ours to thaw
+	} else if err := os.WriteFile(file, []byte("1"), 0); err != nil {
 		return func() {}
 	}
-	thaw = func() { _ = os.WriteFile(file, []byte("0"), 0) } // best effort: removed, it is empty
 	fd, err := unix.Open(filepath.Join(dir, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return thaw
