@@ -116,19 +116,22 @@ type Cmd struct {
 	// Observer, if not nil, receives every lifecycle event of every Process
 	// started from this Cmd, one at a time and in order for each process;
 	// two processes' events may come at once. It should return quickly, and
-	// must not wait for the event's own process (Wait, Stop, Done): its
-	// later events wait for this one. It may start, stop and wait for other
-	// processes. Exit and close are delivered from the goroutine that waits
+	// must not act on, or wait for, the event's own process (Signal, Kill,
+	// Stop, Wait, Done): its later events wait for this one, and a signal
+	// is itself an event. It may start, stop and wait for other processes
+	// (two Observers each waiting for the other's process wait forever).
+	// Exit and close are delivered from the goroutine that waits
 	// for them — Run's caller's under Run, Output and CombinedOutput; after
 	// Start, a Wait's caller's where that Wait closes the Process (see
 	// Process.Wait), else a goroutine of the Process's own; the keeper's
 	// reports of a stop or continue (EventStopped, EventContinued) from a
 	// goroutine of the Process's own, or Start's caller's for those that
-	// came before EventSpawn. A panic in it, or a runtime.Goexit, ends the
-	// program at the events that would otherwise leave a Process half
-	// started or half closed (spawn, the keeper's stop and continue, exit,
-	// close); at the others (signal, escalate, stop message, error) it
-	// unwinds the Signal, Stop or Start that emitted them. See SlogObserver.
+	// came before EventSpawn. It must not panic: a panic or
+	// runtime.Goexit at spawn, stopped, continued, exit and close ends the
+	// program (a Process half started or half closed would be left
+	// otherwise); at the other events it unwinds whatever emitted them
+	// (Signal, Kill, Stop, Start, the monitor), and a Process whose Stop
+	// was unwound may never be stopped. See SlogObserver.
 	Observer func(Event)
 
 	lookErr error
@@ -179,8 +182,9 @@ func (c *Cmd) Start(ctx context.Context) (*Process, error) {
 		return nil, err
 	}
 	if !p.watch() {
-		// Owner: the Process. Ends at close.
-		go p.monitor()
+		// Owner: the Process. Ends at close (or ends the program:
+		// runMonitor).
+		go runMonitor(p, p.monitor)
 	}
 	return p, nil
 }
@@ -407,18 +411,17 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 	return st, err
 }
 
-// runMonitor runs p's monitor in this goroutine (Run's, or a Wait's that
-// came before the exit). A panic there (an Observer's: the monitor emits
-// the exit and close events) ends the program, as it does from the
-// monitor's own goroutine: a
-// caller that recovered it would hold a Process half closed, its pipes, its
-// pidfd or cgroup slot never released and Done never closed.
+// runMonitor runs p's monitor in this goroutine: Run's, a Wait's that came
+// before the exit, or one of the Process's own. A panic there (an
+// Observer's: the monitor emits the exit and close events) ends the
+// program: a caller that recovered it would hold a Process half closed, its
+// pipes, its pidfd or cgroup slot never released and Done never closed.
 //
 // So does a runtime.Goexit there (an Observer's t.Fatal, on a test's
 // goroutine that called Wait), which would leave the same half-closed
 // Process and every other Wait, Stop and Shutdown on it hanging.
 func runMonitor(p *Process, monitor func()) {
-	mustFinish("the monitor of "+p.path+" (in its Observer?), under Run or Wait", monitor)
+	mustFinish("the monitor of "+p.path+" (in its Observer?)", monitor)
 }
 
 // mustFinish runs f, in which the program's Observer is called (what

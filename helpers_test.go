@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 	testproc.Register("stderr", helperStderr)
 	testproc.Register("observer-panic-run", helperObserverPanicRun)
 	testproc.Register("observer-panic-spawn", helperObserverPanicSpawn)
+	testproc.Register("observer-goexit-exit", helperObserverGoexitAtExit)
 	registerIPCHelpers()
 	testproc.Main(m)
 }

@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/sigabi"
 	"github.com/tetherproc/tether/internal/testproc"
+
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -88,6 +91,12 @@ func helperOldKernel(args []string) {
 	}
 	if n := runtime.NumGoroutine(); n > base+2 {
 		fail("%d goroutines, %d before", n, base)
+	}
+	// No zombie child either: each was reaped at its close (by pid, where
+	// there is no waitid(P_PIDFD)). The keeper may still be a live child.
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == nil && sigabi.ChildPID(&info) != 0 {
+		fail("pid %d is a zombie child", sigabi.ChildPID(&info))
 	}
 	fmt.Println("ok")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -285,6 +286,38 @@ func helperObserverPanicSpawn([]string) {
 	}
 	_, _ = c.Start(context.Background())
 	fmt.Println("Start returned")
+}
+
+// helperObserverGoexitAtExit starts a program whose Observer calls
+// runtime.Goexit (a test's t.Fatal) at its exit, delivered from the
+// Process's own goroutine, and waits for Done.
+func helperObserverGoexitAtExit([]string) {
+	c := helperCmd("exit", "0")
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventExit {
+			runtime.Goexit()
+		}
+	}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(3)
+	}
+	select {
+	case <-p.Done():
+		fmt.Println("done")
+	case <-time.After(20 * time.Second):
+		fmt.Println("not done after 20 s")
+	}
+	os.Exit(3)
+}
+
+// A runtime.Goexit in an Observer at the exit, in the goroutine that
+// closes a Process nobody waits for, ends the program as under Run and
+// Wait: it would leave the Process half closed, Done never closed.
+func TestObserverGoexitInTheMonitorEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	wantHelperPanic(t, "observer-goexit-exit", "runtime.Goexit", "tether: panic in the monitor")
 }
 
 // An Observer's panic at EventSpawn, which Start emits in its caller's

@@ -162,8 +162,9 @@ func (w *exitWatcher) run(epfd int) {
 			delete(w.procs, key)
 			w.mu.Unlock()
 			if p != nil && p.claimed.CompareAndSwap(false, true) {
-				// Owner: the Process. Ends at close.
-				go p.monitor()
+				// Owner: the Process. Ends at close (or ends the program:
+				// runMonitor).
+				go runMonitor(p, p.monitor)
 			}
 		}
 	}
