@@ -433,7 +433,7 @@ func (p *Process) signalTree(sig os.Signal, stop bool) error {
 	// Emitted before the signal goes, so that what it causes (the exit)
 	// reaches the observer after it: the order is spawn, signal, exit.
 	// (Not under p.mu: an Observer may signal or stop other processes,
-	// whose events would wait for it. Its own cannot be: emitMu.)
+	// whose events would wait for it; not its own: emitMu is held.)
 	p.emit(Event{Kind: EventSignal, Signal: sig})
 	p.mu.Lock()
 	if p.released {
