@@ -421,14 +421,15 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 // goroutine that called Wait), which would leave the same half-closed
 // Process and every other Wait, Stop and Shutdown on it hanging.
 func runMonitor(p *Process, monitor func()) {
-	mustFinish("the monitor of "+p.path+" (in its Observer?)", monitor)
+	mustFinish(func() string { return "the monitor of " + p.path + " (in its Observer?)" }, monitor)
 }
 
 // mustFinish runs f, in which the program's Observer is called (what
-// names it), and ends the program if f panics or calls runtime.Goexit:
+// names it, built only for the panic: f runs on every spawn and exit),
+// and ends the program if f panics or calls runtime.Goexit:
 // either would leave what f was doing half done, and whoever waits for it
 // (Wait, Stop, Shutdown) hanging.
-func mustFinish(what string, f func()) {
+func mustFinish(what func() string, f func()) {
 	finished := false
 	defer func() {
 		r := recover()
@@ -441,7 +442,7 @@ func mustFinish(what string, f func()) {
 		stack := debug.Stack()
 		// Owner: none; it ends the program.
 		go func() {
-			panic(fmt.Sprintf("tether: panic in %s: %v\n\n%s", what, r, stack))
+			panic(fmt.Sprintf("tether: panic in %s: %v\n\n%s", what(), r, stack))
 		}()
 		select {} // until that panic ends the program
 	}()

@@ -263,10 +263,11 @@ func newKeeperClient(conn *net.UnixConn, pid int) *keeperClient {
 
 // Reading the keeper's socket. A goroutine that waits for a frame (a start
 // for its answer, a wait for its exit report, getKeeperAt for the hello)
-// reads the socket itself while nobody else does, and hands the frames that
-// are not its own to their waiters. A lone spawn's answer or exit report
-// then wakes the goroutine that waits for it, in the netpoller, with no
-// reading goroutine handing it on through a channel: each such hand-off
+// reads the socket itself while nobody else does (its thread blocked in
+// poll(2): waitReadable), and hands the frames that are not its own to their
+// waiters. A lone spawn's answer or exit report then wakes the goroutine
+// that waits for it, with no reading goroutine handing it on through a
+// channel: each such hand-off
 // readies a goroutine, which wakes a second thread (the runtime's wakep),
 // and in this KVM guest a spawn and wait paid two of them (see
 // docs/benchmarks.md). readLoop reads only when nobody has waited for
@@ -490,7 +491,7 @@ func (k *keeperClient) deliverJobs(kp *keptProc) {
 		kp.jobs[0] = nil               // reported: nothing keeps it
 		kp.jobs = kp.jobs[1:]
 		k.mu.Unlock()
-		mustFinish("an Observer, at a stop or continue of kept pid "+strconv.Itoa(pid), job)
+		mustFinish(func() string { return "an Observer, at a stop or continue of kept pid " + strconv.Itoa(pid) }, job)
 	}
 }
 

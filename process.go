@@ -363,7 +363,7 @@ func (p *Process) stopLeftovers() {
 	if !ok || err != nil || !l.signalLeftovers(s) {
 		return
 	}
-	if sigCont != nil && p.stopSignal != sigKill && p.stopSignal != sigCont {
+	if continuesAfter(p.stopSignal) {
 		if c, err := toSyscallSignal(sigCont); err == nil {
 			l.signalLeftovers(c)
 		}
@@ -385,7 +385,7 @@ func (p *Process) stopLeftovers() {
 // is nil). It is part of the stop, not an EventSignal; a failure is an
 // EventError, and the stop goes on (StopTimeout, SIGKILL).
 func (p *Process) continueTree(stop os.Signal) {
-	if sigCont == nil || stop == sigKill || stop == sigCont {
+	if !continuesAfter(stop) {
 		return
 	}
 	s, err := toSyscallSignal(sigCont)
@@ -402,6 +402,12 @@ func (p *Process) continueTree(stop os.Signal) {
 	if err != nil {
 		p.emit(Event{Kind: EventError, Signal: sigCont, Err: fmt.Errorf("tether: signal %v to pid %d: %w", sigCont, p.pid, err)})
 	}
+}
+
+// continuesAfter reports whether a stop by signal stop is followed by
+// SIGCONT (see continueTree).
+func continuesAfter(stop os.Signal) bool {
+	return sigCont != nil && stop != sigKill && stop != sigCont
 }
 
 // stopSignaler is a handle that can send Stop's signal to every member of
@@ -604,14 +610,7 @@ func (p *Process) jobEvent(stopped bool, sig syscall.Signal) {
 // event (mustFinish): unwinding Start would leave the child running with
 // nobody to wait for it.
 func (p *Process) emitSpawn() {
-	if p.observer == nil {
-		p.jobMu.Lock()
-		p.spawned = true
-		p.jobQueue = nil
-		p.jobMu.Unlock()
-		return
-	}
-	mustFinish("an Observer, at the spawn of "+p.path, func() {
+	mustFinish(func() string { return "an Observer, at the spawn of " + p.path }, func() {
 		p.jobMu.Lock()
 		defer p.jobMu.Unlock()
 		p.emit(Event{Kind: EventSpawn})
