@@ -83,7 +83,6 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // cause), Close returns nil and SetMaxMessageSize does nothing.
 type Channel struct {
 	conn channelConn
-	rc   syscall.RawConn // conn's descriptor, for writes that must not wait
 
 	maxMsg atomic.Int64
 
@@ -184,21 +183,24 @@ func (noChannelError) Is(target error) bool {
 // missing reports whether c is a nil or zero Channel: no channel at all.
 func (c *Channel) missing() bool { return c == nil || c.conn == nil }
 
-// channelConn is the connection under a Channel: a *net.UnixConn (a stream
-// socket) on Unix; on Windows a named pipe that carries the stream in
-// libuv's IPC frames (channel_windows.go).
+// channelConn is the connection under a Channel: a stream socket on Unix
+// (sockConn, channel_unix.go); on Windows a named pipe that carries the
+// stream in libuv's IPC frames (channel_windows.go).
 type channelConn interface {
 	io.ReadWriteCloser
 	SetReadDeadline(time.Time) error
 	SetWriteDeadline(time.Time) error
-	SyscallConn() (syscall.RawConn, error)
+	// writeNow writes as much of b as the connection takes without
+	// waiting: n < len(b) with a nil error when it is full.
+	writeNow(b []byte) (n int, err error)
+	// shutdown ends both directions without closing (see
+	// Channel.shutdown); best effort.
+	shutdown()
 }
 
 func newChannel(conn channelConn) *Channel {
-	rc, _ := conn.SyscallConn() // cannot fail for an open conn
 	c := &Channel{
 		conn:     conn,
-		rc:       rc,
 		rsem:     make(chan struct{}, 1),
 		consumed: make(chan struct{}, 1),
 		recvIdle: make(chan struct{}, 1),
@@ -349,7 +351,7 @@ func (c *Channel) writeDirectLocked() {
 	if c.directHook != nil {
 		c.directHook()
 	}
-	n, err := c.writeOnce(buf)
+	n, err := c.conn.writeNow(buf)
 	c.wmu.Lock()
 	if err == nil && n < len(buf) {
 		// Ahead of what Sends queued meanwhile.
@@ -594,13 +596,7 @@ func (c *Channel) Close() error {
 // shutdown ends the connection in both directions without closing the
 // descriptor: the peer reads EOF, and this side reads what was already
 // queued, then EOF.
-func (c *Channel) shutdown() {
-	rc, err := c.conn.SyscallConn()
-	if err != nil {
-		return // closed already
-	}
-	_ = rc.Control(shutdownFD) // best effort: closed already, or the peer is gone
-}
+func (c *Channel) shutdown() { c.conn.shutdown() }
 
 func (c *Channel) closeConn() error {
 	c.connOnce.Do(func() { c.connErr = c.conn.Close() })

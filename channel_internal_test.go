@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"reflect"
 	"strings"
 	"sync"
@@ -441,7 +440,7 @@ func TestChannelConcurrentSends(t *testing.T) {
 // smallSendBuffer shrinks the kernel's send buffer of c's socket so that it
 // fills after a few KiB the peer has not read.
 func smallSendBuffer(t *testing.T, c *Channel) {
-	if err := c.conn.(*net.UnixConn).SetWriteBuffer(4096); err != nil {
+	if err := syscall.SetsockoptInt(c.conn.(*sockConn).fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,7 +7,3 @@ import "os"
 func channelPair() (*Channel, *os.File, error) { return nil, nil, ErrUnsupported }
 
 func channelFromFD(int) (*Channel, error) { return nil, ErrUnsupported }
-
-func shutdownFD(uintptr) {}
-
-func (c *Channel) writeOnce(b []byte) (int, error) { return c.conn.Write(b) }

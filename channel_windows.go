@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -45,9 +44,18 @@ func (c *pipeConn) Close() error {
 
 func (c *pipeConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
 func (c *pipeConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
-func (c *pipeConn) SyscallConn() (syscall.RawConn, error) {
-	return c.f.SyscallConn()
-}
+
+// writeNow hands every write to the Channel's writer goroutine: an
+// overlapped pipe write has no "as much as fits now" (the Unix socket's
+// non-blocking write), so writing in Send's goroutine could block Send on
+// a peer that does not read.
+func (c *pipeConn) writeNow([]byte) (int, error) { return 0, nil }
+
+// shutdown does nothing on Windows: a pipe has no half-close that leaves
+// what was written readable (DisconnectNamedPipe discards it). Nothing is
+// lost for it: children inherit only the handles tether lists, so no
+// descendant holds the child's end unless the child passed it on.
+func (c *pipeConn) shutdown() {}
 
 // pipeSeq names each channel pipe of this process apart.
 var pipeSeq atomic.Uint64
@@ -210,15 +218,3 @@ func crtPipe(fd int) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(h), "ipc"), nil
 }
-
-// shutdownFD does nothing on Windows: a pipe has no half-close that leaves
-// what was written readable (DisconnectNamedPipe discards it). Nothing is
-// lost for it: children inherit only the handles tether lists, so no
-// descendant holds the child's end unless the child passed it on.
-func shutdownFD(uintptr) {}
-
-// writeOnce hands every write to the Channel's writer goroutine: an
-// overlapped pipe write has no "as much as fits now" (the Unix socket's
-// non-blocking write), so writing in Send's goroutine could block Send on
-// a peer that does not read.
-func (c *Channel) writeOnce([]byte) (int, error) { return 0, nil }
