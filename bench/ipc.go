@@ -160,6 +160,9 @@ func benchIPC() {
 				return ipcRun(false, false, true, work)
 			}})
 		}
+		cs = append(cs, contender{"ceiling: raw socket → node (no Channel)", func() (float64, string, error) {
+			return ipcCeiling(oneway, work)
+		}})
 		compareTo("node↔node (fork)", title, unit, float64(work), *rounds, cs)
 	}
 }
