@@ -73,15 +73,20 @@ func socketpairCloexec() ([2]int, error) {
 	return fds, err
 }
 
-// pollWindow is how long a read or write of a sockConn waits in poll(2),
-// its thread blocked, before it waits in Go's netpoller instead.
+// pollWindow is how long a read of a sockConn waits in poll(2), its thread
+// blocked, before it waits in Go's netpoller instead.
 const pollWindow = 5 * time.Millisecond
 
 // sockConn is a Channel's Unix stream socket, kept out of Go's netpoller
-// while messages flow. A read or write that must wait blocks its thread in
-// poll(2) (as os/exec's Wait blocks in wait4) for up to pollWindow; after
-// that it waits in the netpoller through a duplicate descriptor registered
-// for that one wait, so an idle channel holds no thread.
+// while messages flow. A read that must wait blocks its thread in poll(2)
+// (as os/exec's Wait blocks in wait4) for up to pollWindow; after that it
+// waits in the netpoller through a duplicate descriptor registered for that
+// one wait, so an idle channel holds no thread. A write that must wait (the
+// peer is behind: only a stream of messages fills the socket) waits in the
+// netpoller at once: then throughput matters, not the wake-up, and a
+// thread blocked in poll(2) cost a stream to a Node child 5% with
+// GOMAXPROCS=1 (the runtime hands the P of a thread in a system call to
+// another).
 //
 // Why not the netpoller throughout, as a net.UnixConn: it registers the
 // socket edge-triggered for reading and writing, so on a busy channel each
@@ -93,9 +98,10 @@ const pollWindow = 5 * time.Millisecond
 //
 // Read is called by one reader at a time (the Channel's rsem), Write by one
 // writer at a time (the Channel's writing flag); writeNow and shutdown may
-// come from any goroutine. A deadline set while its direction waits in
-// poll(2) wakes it at once (through a kicker of that direction, made at its
-// first wait); Close wakes every wait by shutting the socket down.
+// come from any goroutine. A read deadline set while a read waits in
+// poll(2) wakes it at once (through kick, made at the first wait); a
+// deadline set while a wait is in the netpoller goes to the duplicate; Close
+// wakes every wait by shutting the socket down.
 type sockConn struct {
 	fd     int           // O_NONBLOCK; closed by Close once no operation uses it
 	window time.Duration // pollWindow, unless a test says otherwise
@@ -104,13 +110,13 @@ type sockConn struct {
 	refs    int           // operations using fd
 	closing bool          // Close began: no new operation may start
 	idle    chan struct{} // made by Close if refs > 0; closed when refs reach 0
+	kick    *kicker       // wakes a read waiting in poll(2); made at the first wait
 	dir     [2]sockDir    // read, write
 }
 
 // sockDir is the state of one direction of a sockConn (under its mu).
 type sockDir struct {
 	deadline time.Time // as net.Conn's
-	kick     *kicker   // wakes its wait in poll(2); made at the first wait
 	slow     *os.File  // the netpoller's duplicate while a wait is there
 	slowN    int       // for tests: waits that went to the netpoller
 }
@@ -171,7 +177,7 @@ func (s *sockConn) Read(b []byte) (int, error) {
 		if until.IsZero() {
 			until = time.Now().Add(s.window)
 		}
-		late, err := s.wait(dirRead, until)
+		late, err := s.wait(until)
 		if err != nil {
 			return 0, err
 		}
@@ -187,7 +193,6 @@ func (s *sockConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	defer s.release()
-	var until time.Time
 	done := 0
 	for done < len(b) {
 		n, err := syscall.Write(s.fd, b[done:])
@@ -200,17 +205,8 @@ func (s *sockConn) Write(b []byte) (int, error) {
 		case err != syscall.EAGAIN:
 			return done, os.NewSyscallError("write", err)
 		}
-		if until.IsZero() {
-			until = time.Now().Add(s.window)
-		}
-		late, err := s.wait(dirWrite, until)
-		if err != nil {
-			return done, err
-		}
-		if late {
-			n, err := s.slowly(dirWrite, func(f *os.File) (int, error) { return f.Write(b[done:]) })
-			return done + n, err
-		}
+		n, err = s.slowly(dirWrite, func(f *os.File) (int, error) { return f.Write(b[done:]) })
+		return done + n, err
 	}
 	return done, nil
 }
@@ -236,24 +232,22 @@ func (s *sockConn) writeNow(b []byte) (int, error) {
 	}
 }
 
-// wait waits in poll(2) until the socket may be read (dirRead) or written
-// (dirWrite), the direction's deadline passes (os.ErrDeadlineExceeded),
-// Close (net.ErrClosed), or until; late says until came first. The caller
-// tries its operation again after a wait without error.
-func (s *sockConn) wait(dir int, until time.Time) (late bool, err error) {
+// wait waits in poll(2) until the socket may be read, the read deadline
+// passes (os.ErrDeadlineExceeded), Close (net.ErrClosed), or until; late
+// says until came first. The caller reads again after a wait without error.
+func (s *sockConn) wait(until time.Time) (late bool, err error) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return false, net.ErrClosed
 	}
-	d := &s.dir[dir]
-	if d.kick == nil {
-		if d.kick, err = newKicker(); err != nil {
+	if s.kick == nil {
+		if s.kick, err = newKicker(); err != nil {
 			s.mu.Unlock()
 			return false, err
 		}
 	}
-	dl, kick := d.deadline, d.kick
+	dl, kick := s.dir[dirRead].deadline, s.kick
 	s.mu.Unlock()
 	// A deadline set from here on kicks: poll(2) returns at once.
 	now := time.Now()
@@ -267,11 +261,7 @@ func (s *sockConn) wait(dir int, until time.Time) (late bool, err error) {
 	if !dl.IsZero() && dl.Before(end) {
 		end = dl
 	}
-	ev := int16(unix.POLLIN)
-	if dir == dirWrite {
-		ev = unix.POLLOUT
-	}
-	fds := []unix.PollFd{{Fd: int32(s.fd), Events: ev}, {Fd: int32(kick.r), Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(kick.r), Events: unix.POLLIN}}
 	ms := int((end.Sub(now) + time.Millisecond - 1) / time.Millisecond)
 	if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
 		return false, os.NewSyscallError("poll", err)
@@ -321,8 +311,8 @@ func (s *sockConn) setDeadline(dir int, t time.Time) {
 	if d.slow != nil {
 		setDeadline(d.slow, dir, t)
 	}
-	if d.kick != nil && !s.closing {
-		d.kick.kick()
+	if dir == dirRead && s.kick != nil && !s.closing {
+		s.kick.kick()
 	}
 }
 
@@ -359,10 +349,8 @@ func (s *sockConn) Close() error {
 		_ = syscall.Shutdown(s.fd, syscall.SHUT_RDWR) // best effort: wakes poll(2) and the netpoller
 		<-idle                                        // bounded: every wait ends at the shutdown
 	}
-	for _, d := range s.dir { // nobody uses them now: refs are 0 and closing is set
-		if d.kick != nil {
-			d.kick.close()
-		}
+	if s.kick != nil { // nobody uses it now: refs are 0 and closing is set
+		s.kick.close()
 	}
 	return os.NewSyscallError("close", syscall.Close(s.fd))
 }
