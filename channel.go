@@ -74,7 +74,10 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // and Context, which read ahead by one batch to notice the peer's end), so a
 // peer that sends faster than this side receives is held back by the socket:
 // backpressure, no unbounded buffer. The descriptor is closed by Close, or
-// when the peer's end is gone.
+// when the peer's end is gone. On Unix a Recv that waits blocks its thread
+// in poll(2) for up to 5 ms, then parks in Go's netpoller, so a busy
+// channel answers without a hand-off between threads and an idle one holds
+// no thread.
 //
 // A nil *Channel (what Process.Channel returns when Cmd.IPC was not set) or a
 // zero Channel is no channel: Send, SendRaw, Flush, Recv, RecvContext and
