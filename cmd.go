@@ -127,11 +127,10 @@ type Cmd struct {
 	// reports of a stop or continue (EventStopped, EventContinued) from a
 	// goroutine of the Process's own, or Start's caller's for those that
 	// came before EventSpawn. It must not panic: a panic or
-	// runtime.Goexit at spawn, stopped, continued, exit and close ends the
-	// program (a Process half started or half closed would be left
-	// otherwise); at the other events it unwinds whatever emitted them
-	// (Signal, Kill, Stop, Start, the monitor), and a Process whose Stop
-	// was unwound may never be stopped. See SlogObserver.
+	// runtime.Goexit in it, at any event, ends the program, since unwinding
+	// what emitted the event (Start, Signal, Stop, the monitor) would leave
+	// a Process half started, half stopped or half closed. See
+	// SlogObserver.
 	Observer func(Event)
 
 	lookErr error
@@ -377,7 +376,7 @@ func (c *Cmd) startErr(op string, err error) error {
 	}
 	err = se
 	if c.Observer != nil {
-		c.Observer(Event{Kind: EventError, Time: time.Now(), Path: c.Path, Err: err})
+		observe(c.Observer, Event{Kind: EventError, Time: time.Now(), Path: c.Path, Err: err})
 	}
 	return err
 }
@@ -412,14 +411,13 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 }
 
 // runMonitor runs p's monitor in this goroutine: Run's, a Wait's that came
-// before the exit, or one of the Process's own. A panic there (an
-// Observer's: the monitor emits the exit and close events) ends the
+// before the exit, or one of the Process's own. A panic there ends the
 // program: a caller that recovered it would hold a Process half closed, its
-// pipes, its pidfd or cgroup slot never released and Done never closed.
-//
-// So does a runtime.Goexit there (an Observer's t.Fatal, on a test's
-// goroutine that called Wait), which would leave the same half-closed
-// Process and every other Wait, Stop and Shutdown on it hanging.
+// pipes, its pidfd or cgroup slot never released and Done never closed. So
+// does a runtime.Goexit there, which would leave the same half-closed
+// Process and every other Wait, Stop and Shutdown on it hanging. (The
+// Observer's, at the exit and close events the monitor emits, end it
+// already at emit.)
 func runMonitor(p *Process, monitor func()) {
 	mustFinish(func() string { return "the monitor of " + p.path + " (in its Observer?)" }, monitor)
 }

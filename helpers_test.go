@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 	testproc.Register("stderr", helperStderr)
 	testproc.Register("observer-panic-run", helperObserverPanicRun)
 	testproc.Register("observer-panic-spawn", helperObserverPanicSpawn)
+	testproc.Register("observer-panic-stop", helperObserverPanicStop)
+	testproc.Register("observer-panic-start-error", helperObserverPanicStartError)
 	testproc.Register("observer-goexit-exit", helperObserverGoexitAtExit)
 	registerIPCHelpers()
 	testproc.Main(m)

@@ -222,5 +222,5 @@ func helperObserverGoexitAtStop([]string) {
 // leave the process's Wait hanging behind an event never reported.
 func TestObserverGoexitAtJobEventEndsTheProgram(t *testing.T) {
 	t.Parallel()
-	wantHelperPanic(t, "observer-goexit-at-stop", "runtime.Goexit", "tether: panic in an Observer, at a stop or continue")
+	wantHelperPanic(t, "observer-goexit-at-stop", "runtime.Goexit", "tether: panic in an Observer, at the stopped event of")
 }

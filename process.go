@@ -606,22 +606,23 @@ func (p *Process) jobEvent(stopped bool, sig syscall.Signal) {
 }
 
 // emitSpawn emits EventSpawn, then the job events that came before it, in
-// order. A panic in the Observer here ends the program, as at every other
-// event (mustFinish): unwinding Start would leave the child running with
-// nobody to wait for it.
+// order.
 func (p *Process) emitSpawn() {
-	mustFinish(func() string { return "an Observer, at the spawn of " + p.path }, func() {
-		p.jobMu.Lock()
-		defer p.jobMu.Unlock()
-		p.emit(Event{Kind: EventSpawn})
-		p.spawned = true
-		for _, e := range p.jobQueue {
-			p.emit(e)
-		}
-		p.jobQueue = nil
-	})
+	p.jobMu.Lock()
+	defer p.jobMu.Unlock()
+	p.emit(Event{Kind: EventSpawn})
+	p.spawned = true
+	for _, e := range p.jobQueue {
+		p.emit(e)
+	}
+	p.jobQueue = nil
 }
 
+// emit delivers e to the Observer. A panic or runtime.Goexit there ends
+// the program (observe): unwinding whatever emitted the event would leave
+// it half done — Start a child nobody waits for, the monitor a Process
+// half closed, Stop a Process never stopped (stopOnce spent) — and
+// whoever waits for it hanging.
 func (p *Process) emit(e Event) {
 	if p.observer == nil {
 		return
@@ -629,7 +630,13 @@ func (p *Process) emit(e Event) {
 	e.Time, e.Path, e.PID = time.Now(), p.path, p.pid
 	p.emitMu.Lock()
 	defer p.emitMu.Unlock()
-	p.observer(e)
+	observe(p.observer, e)
+}
+
+// observe calls the Observer o with e, ending the program if it panics or
+// calls runtime.Goexit (see emit).
+func observe(o func(Event), e Event) {
+	mustFinish(func() string { return "an Observer, at the " + e.Kind.String() + " event of " + e.Path }, func() { o(e) })
 }
 
 // handle is a started child as one containment level sees it.

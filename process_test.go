@@ -317,7 +317,7 @@ func helperObserverGoexitAtExit([]string) {
 // Wait: it would leave the Process half closed, Done never closed.
 func TestObserverGoexitInTheMonitorEndsTheProgram(t *testing.T) {
 	t.Parallel()
-	wantHelperPanic(t, "observer-goexit-exit", "runtime.Goexit", "tether: panic in the monitor")
+	wantHelperPanic(t, "observer-goexit-exit", "runtime.Goexit", "tether: panic in an Observer, at the exit event of")
 }
 
 // An Observer's panic at EventSpawn, which Start emits in its caller's
@@ -325,7 +325,7 @@ func TestObserverGoexitInTheMonitorEndsTheProgram(t *testing.T) {
 // the child running with nobody to wait for it.
 func TestObserverPanicAtSpawnEndsTheProgram(t *testing.T) {
 	t.Parallel()
-	wantHelperPanic(t, "observer-panic-spawn", "spawn boom", "tether: panic in an Observer, at the spawn of")
+	wantHelperPanic(t, "observer-panic-spawn", "spawn boom", "tether: panic in an Observer, at the spawn event of")
 }
 
 // TestObserverPanicUnderRunEndsTheProgram: Run monitors in its caller's
@@ -334,5 +334,65 @@ func TestObserverPanicAtSpawnEndsTheProgram(t *testing.T) {
 // leave the Process half closed (pipes, pidfd, cgroup slot, Done).
 func TestObserverPanicUnderRunEndsTheProgram(t *testing.T) {
 	t.Parallel()
-	wantHelperPanic(t, "observer-panic-run", "observer boom", "tether: panic in the monitor")
+	wantHelperPanic(t, "observer-panic-run", "observer boom", "tether: panic in an Observer, at the exit event of")
+}
+
+// TestObserverPanicAtStopEndsTheProgram: a panic at the signal Stop emits
+// used to unwind Stop with its once spent, so that the Process could never
+// be stopped and every later Stop returned at once while it ran on.
+func TestObserverPanicAtStopEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	wantHelperPanic(t, "observer-panic-stop", "stop boom", "tether: panic in an Observer, at the signal event of")
+}
+
+// TestObserverPanicAtStartErrorEndsTheProgram: the EventError of a failed
+// Start comes from Cmd, not a Process; a panic there ends the program too.
+func TestObserverPanicAtStartErrorEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	wantHelperPanic(t, "observer-panic-start-error", "start boom", "tether: panic in an Observer, at the error event of")
+}
+
+// helperObserverPanicStop stops a running child whose Observer panics at
+// the signal, recovering what Stop returns to it. (The child, cat, ends at
+// this program's end with its stdin, at any level.)
+func helperObserverPanicStop([]string) {
+	c := helperCmd("cat")
+	c.Stdin = tether.Pipe()
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventSignal {
+			panic("stop boom")
+		}
+	}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				fmt.Println("recovered:", r)
+			}
+		}()
+		_ = p.Stop()
+	}()
+	fmt.Println("Stop returned")
+	_ = p.Kill()
+}
+
+// helperObserverPanicStartError starts a program that does not exist with
+// an Observer that panics at the error.
+func helperObserverPanicStartError([]string) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Println("recovered:", r)
+		}
+	}()
+	c := &tether.Cmd{Path: "/nonexistent/tether-test", Observer: func(e tether.Event) {
+		if e.Kind == tether.EventError {
+			panic("start boom")
+		}
+	}}
+	_, _ = c.Start(context.Background())
+	fmt.Println("Start returned")
 }
