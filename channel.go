@@ -74,10 +74,12 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // and Context, which read ahead by one batch to notice the peer's end), so a
 // peer that sends faster than this side receives is held back by the socket:
 // backpressure, no unbounded buffer. The descriptor is closed by Close, or
-// when the peer's end is gone. On Unix a Recv that waits blocks its thread
-// in poll(2) for up to 5 ms, then parks in Go's netpoller, so a busy
-// channel answers without a hand-off between threads and an idle one holds
-// no thread.
+// when the peer's end is gone. On Unix a read that waits (Recv's, or the
+// one behind Done and Context) blocks its thread in poll(2) for up to 5 ms,
+// then parks in Go's netpoller: on a busy channel a message wakes the
+// thread that waits for it, and an idle channel holds no thread. A Channel
+// uses two descriptors on Linux (the socket and an eventfd), three on other
+// Unix systems.
 //
 // A nil *Channel (what Process.Channel returns when Cmd.IPC was not set) or a
 // zero Channel is no channel: Send, SendRaw, Flush, Recv, RecvContext and

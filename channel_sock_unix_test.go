@@ -5,12 +5,18 @@ package tether
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tetherproc/tether/internal/testproc"
+	"golang.org/x/sys/unix"
 )
 
 // sockPair is a sockConn waiting window in poll(2), and its peer's end.
@@ -116,7 +122,7 @@ func TestChannelDeadlineEndsAWait(t *testing.T) {
 	}{{"poll", time.Hour}, {"netpoller", 0}} {
 		t.Run(w.name+"/read", func(t *testing.T) {
 			t.Parallel()
-			s, _ := sockPair(t, w.window)
+			s, peer := sockPair(t, w.window)
 			got := make(chan ioResult, 1)
 			go func() {
 				n, err := s.Read(make([]byte, 64))
@@ -127,8 +133,19 @@ func TestChannelDeadlineEndsAWait(t *testing.T) {
 			if r := within(t, "read", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
 				t.Fatalf("read: %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
 			}
-			// The channel goes on: a cleared deadline, then a read that does not wait.
+			if w.window == 0 && s.slowWaits(dirRead) != 1 {
+				t.Fatalf("%d reads waited in the netpoller, want 1", s.slowWaits(dirRead))
+			}
+			// The socket goes on: with the deadline cleared, a read gets
+			// what the peer sent.
 			_ = s.SetReadDeadline(time.Time{})
+			if _, err := peer.Write([]byte("{}\n")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			if n, err := s.Read(buf); err != nil || string(buf[:n]) != "{}\n" {
+				t.Fatalf("read after the deadline was cleared: %q, %v", buf[:n], err)
+			}
 		})
 	}
 	t.Run("write", func(t *testing.T) {
@@ -253,4 +270,270 @@ func TestChannelRecvAfterTheWindow(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not end a Recv waiting in the netpoller")
 	}
+}
+
+// A deadline set between a read's look at the deadline and its poll(2)
+// still ends the wait (the kicker stays readable until the read resets
+// it): here the hook sets it in that gap, with an hour's window.
+func TestChannelDeadlineBeforePollEndsTheWait(t *testing.T) {
+	t.Parallel()
+	s, _ := sockPair(t, time.Hour)
+	s.beforePoll = func() {
+		s.beforePoll = nil // once; only the reader reads it
+		_ = s.SetReadDeadline(time.Unix(1, 0))
+	}
+	got := make(chan ioResult, 1)
+	go func() {
+		n, err := s.Read(make([]byte, 64))
+		got <- ioResult{n, err}
+	}()
+	if r := within(t, "read", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
+	}
+}
+
+// No more than maxPollWaits reads of all channels wait in poll(2) at once,
+// each holding a thread; the rest wait in the netpoller from the start.
+// Not parallel: it takes every slot, which would send the reads of the
+// tests about poll(2) to the netpoller.
+func TestChannelPollWaitsAreBounded(t *testing.T) {
+	const n = maxPollWaits + 8
+	socks := make([]*sockConn, n)
+	peers := make([]*os.File, n)
+	got := make(chan ioResult, n)
+	for i := range socks {
+		socks[i], peers[i] = sockPair(t, time.Hour)
+		go func() {
+			k, err := socks[i].Read(make([]byte, 64))
+			got <- ioResult{k, err}
+		}()
+	}
+	slow := func() int {
+		m := 0
+		for _, s := range socks {
+			m += s.slowWaits(dirRead)
+		}
+		return m
+	}
+	for deadline := time.Now().Add(10 * time.Second); slow() < n-maxPollWaits; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d reads wait in the netpoller, want at least %d", slow(), n, n-maxPollWaits)
+		}
+		if w := pollWaits.Load(); w > maxPollWaits {
+			t.Fatalf("%d reads wait in poll(2), more than %d", w, maxPollWaits)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, p := range peers {
+		if _, err := p.Write([]byte("{}\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		if r := within(t, "read", got); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+}
+
+// A Channel dropped without Close releases its descriptors when it is
+// collected, as a net.Conn's would: the peer reads its end.
+func TestChannelDroppedWithoutCloseIsReleased(t *testing.T) {
+	t.Parallel()
+	peer := func() *os.File { // the Channel is unreachable after this returns
+		ch, peer, err := channelPair()
+		if err != nil || ch.missing() {
+			t.Fatal(err)
+		}
+		return peer
+	}()
+	defer peer.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := peer.Read(make([]byte, 1))
+		ended <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		runtime.GC()
+		select {
+		case err := <-ended:
+			if err != io.EOF {
+				t.Fatalf("peer read %v, want io.EOF", err)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dropped channel's socket is still open after 10 s of GCs")
+		}
+	}
+}
+
+// Every descriptor a socket made for its waits (the kicker, the
+// netpoller's duplicates) is closed with it. Not parallel: it counts this
+// process's descriptors.
+func TestChannelWaitsLeaveNoDescriptors(t *testing.T) {
+	before := openDescriptorsInternal(t)
+	for _, window := range []time.Duration{time.Hour, 0} {
+		fds, err := socketpairCloexec()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newSockConn(fds[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.window = window
+		peer := os.NewFile(uintptr(fds[1]), "peer")
+		got := make(chan ioResult, 1)
+		go func() {
+			n, err := s.Read(make([]byte, 64))
+			got <- ioResult{n, err}
+		}()
+		time.Sleep(10 * time.Millisecond) // not needed to pass: lets the read wait first
+		_ = s.SetReadDeadline(time.Now())
+		within(t, "read", got)
+		fillSocket(t, s)
+		_ = s.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := s.Write(make([]byte, 64<<10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write: %v, want os.ErrDeadlineExceeded", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_ = peer.Close()
+	}
+	if after := openDescriptorsInternal(t); after != before {
+		t.Fatalf("%d descriptors open after, %d before", after, before)
+	}
+}
+
+func openDescriptorsInternal(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/dev/fd")
+	if err != nil {
+		t.Skip("no /dev/fd:", err)
+	}
+	return len(ents)
+}
+
+func init() { testproc.Register("sock-emfile", helperSockEMFILE) }
+
+// Out of descriptors, a wait that cannot have a duplicate for the
+// netpoller stays in poll(2): the channel goes on rather than fail (before,
+// Recv returned "dup: too many open files" and Done closed, as if the peer
+// had gone). Run in a helper program, whose descriptor limit it lowers.
+func TestChannelWaitsWithoutSpareDescriptors(t *testing.T) {
+	t.Parallel()
+	path, argv, env := testproc.Command("sock-emfile")
+	c := exec.Command(path, argv[1:]...)
+	c.Args[0], c.Env = argv[0], env
+	out, err := c.CombinedOutput()
+	if err != nil || !bytes.Equal(out, []byte("ok\n")) {
+		t.Fatalf("%v; output:\n%s", err, out)
+	}
+}
+
+func helperSockEMFILE([]string) {
+	fail := func(format string, args ...any) {
+		fmt.Printf(format+"\n", args...)
+		os.Exit(1)
+	}
+	fds, err := socketpairCloexec()
+	if err != nil {
+		fail("socketpair: %v", err)
+	}
+	s, err := newSockConn(fds[0])
+	if err != nil {
+		fail("newSockConn: %v", err)
+	}
+	s.window = time.Millisecond
+	peer := fds[1]
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 64, Max: 64}); err != nil {
+		fail("setrlimit: %v", err)
+	}
+	var hold []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		hold = append(hold, f)
+	}
+	fallbacks := func(dir int) int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.dir[dir].fallbackN
+	}
+	await := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				fail("%s: not after 10 s", what)
+			}
+		}
+	}
+	// A read past its window.
+	got := make(chan ioResult, 1)
+	buf := make([]byte, 64)
+	go func() {
+		n, err := s.Read(buf)
+		got <- ioResult{n, err}
+	}()
+	await("a read without a duplicate", func() bool { return fallbacks(dirRead) > 0 })
+	if _, err := syscall.Write(peer, []byte("{}\n")); err != nil {
+		fail("peer write: %v", err)
+	}
+	if r := <-got; r.err != nil || string(buf[:r.n]) != "{}\n" {
+		fail("read: %q, %v", buf[:r.n], r.err)
+	}
+	// A write to a full socket: it waits, then goes on as the peer reads.
+	if err := syscall.SetsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+		fail("setsockopt: %v", err)
+	}
+	fill := func() {
+		for {
+			n, err := s.writeNow(bytes.Repeat([]byte("x"), 1024))
+			if err != nil {
+				fail("writeNow: %v", err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	fill()
+	wrote := make(chan ioResult, 1)
+	go func() {
+		n, err := s.Write(make([]byte, 32<<10))
+		wrote <- ioResult{n, err}
+	}()
+	await("a write without a duplicate", func() bool { return fallbacks(dirWrite) > 0 })
+	// The peer reads until the write is done, then stops.
+	if err := syscall.SetNonblock(peer, true); err != nil {
+		fail("peer: %v", err)
+	}
+	b := make([]byte, 64<<10)
+	for done := false; !done; {
+		select {
+		case r := <-wrote:
+			if r.err != nil || r.n != 32<<10 {
+				fail("write: %d, %v", r.n, r.err)
+			}
+			done = true
+		default:
+			_, _ = syscall.Read(peer, b) // EAGAIN until the writer writes more
+			pfd := []unix.PollFd{{Fd: int32(peer), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfd, 1) // paces the loop; either outcome is fine
+		}
+	}
+	// The write deadline still holds there: the peer reads no more.
+	fill()
+	_ = s.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := s.Write(make([]byte, 1<<20)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		fail("write past the deadline: %v", err)
+	}
+	for _, f := range hold {
+		_ = f.Close()
+	}
+	fmt.Println("ok")
 }

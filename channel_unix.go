@@ -3,11 +3,14 @@
 package tether
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,6 +80,18 @@ func socketpairCloexec() ([2]int, error) {
 // blocked, before it waits in Go's netpoller instead.
 const pollWindow = 5 * time.Millisecond
 
+// maxPollWaits bounds the reads of all Channels waiting in poll(2) at
+// once, each holding a thread; beyond it a read waits in the netpoller at
+// once. (300 channels starting to wait together made 300 threads.)
+const maxPollWaits = 32
+
+// pollWaits counts the reads in their poll(2) window, of every sockConn.
+var pollWaits atomic.Int32
+
+// fallbackSlice: a write with no descriptor to spare for the netpoller
+// waits in poll(2) this long at a time, looking at its deadline between.
+const fallbackSlice = 10 * time.Millisecond
+
 // sockConn is a Channel's Unix stream socket, kept out of Go's netpoller
 // while messages flow. A read that must wait blocks its thread in poll(2)
 // (as os/exec's Wait blocks in wait4) for up to pollWindow; after that it
@@ -86,7 +101,8 @@ const pollWindow = 5 * time.Millisecond
 // netpoller at once: then throughput matters, not the wake-up, and a
 // thread blocked in poll(2) cost a stream to a Node child 5% with
 // GOMAXPROCS=1 (the runtime hands the P of a thread in a system call to
-// another).
+// another). Where no descriptor is left for the duplicate (EMFILE), a wait
+// stays in poll(2) rather than fail the channel.
 //
 // Why not the netpoller throughout, as a net.UnixConn: it registers the
 // socket edge-triggered for reading and writing, so on a busy channel each
@@ -96,29 +112,36 @@ const pollWindow = 5 * time.Millisecond
 // Go echo's round trip took 13 µs through the netpoller and 7.5 µs through
 // poll(2) (docs/benchmarks.md, sixth session).
 //
-// Read is called by one reader at a time (the Channel's rsem), Write by one
-// writer at a time (the Channel's writing flag); writeNow and shutdown may
-// come from any goroutine. A read deadline set while a read waits in
-// poll(2) wakes it at once (through kick, made at the first wait); a
-// deadline set while a wait is in the netpoller goes to the duplicate; Close
-// wakes every wait by shutting the socket down.
+// Read is called by one reader at a time (the Channel's rsem); Write and
+// writeNow by one writer at a time (the Channel's writing flag: they would
+// interleave bytes); shutdown and the deadlines from any goroutine. A read
+// deadline set while a read waits in poll(2) wakes it at once (through
+// kick); a deadline set while a wait is in the netpoller goes to the
+// duplicate; Close wakes every wait by shutting the socket down. Deadlines
+// are net.Conn's, except that what can be read or written without waiting
+// still is after the deadline.
 type sockConn struct {
-	fd     int           // O_NONBLOCK; closed by Close once no operation uses it
-	window time.Duration // pollWindow, unless a test says otherwise
+	fd      int           // O_NONBLOCK; closed by Close once no operation uses it
+	window  time.Duration // pollWindow, unless a test says otherwise
+	kick    *kicker       // wakes a read waiting in poll(2)
+	cleanup runtime.Cleanup
 
 	mu      sync.Mutex
 	refs    int           // operations using fd
 	closing bool          // Close began: no new operation may start
 	idle    chan struct{} // made by Close if refs > 0; closed when refs reach 0
-	kick    *kicker       // wakes a read waiting in poll(2); made at the first wait
+	polling bool          // a read waits in poll(2): a read deadline kicks
 	dir     [2]sockDir    // read, write
+
+	beforePoll func() // for tests: run after a read's snapshot, before poll(2)
 }
 
 // sockDir is the state of one direction of a sockConn (under its mu).
 type sockDir struct {
-	deadline time.Time // as net.Conn's
-	slow     *os.File  // the netpoller's duplicate while a wait is there
-	slowN    int       // for tests: waits that went to the netpoller
+	deadline  time.Time // see sockConn
+	slow      *os.File  // the netpoller's duplicate while a wait is there
+	slowN     int       // for tests: waits that went to the netpoller,
+	fallbackN int       // and waits that could not
 }
 
 const (
@@ -126,11 +149,30 @@ const (
 	dirWrite = 1
 )
 
+// sockFDs are a sockConn's descriptors, for its cleanup: a Channel dropped
+// without Close releases them when it is collected, as a net.Conn's
+// finalizer would.
+type sockFDs struct {
+	fd   int
+	kick *kicker
+}
+
 func newSockConn(fd int) (*sockConn, error) {
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	return &sockConn{fd: fd, window: pollWindow}, nil
+	// Made now, so that running out of descriptors fails the channel's
+	// making, not a wait on a channel in use.
+	kick, err := newKicker()
+	if err != nil {
+		return nil, err
+	}
+	s := &sockConn{fd: fd, window: pollWindow, kick: kick}
+	s.cleanup = runtime.AddCleanup(s, func(f sockFDs) {
+		_ = syscall.Close(f.fd) // best effort: nobody can use it now
+		f.kick.close()
+	}, sockFDs{fd, kick})
+	return s, nil
 }
 
 // acquire marks an operation on fd; it fails once Close began.
@@ -162,6 +204,13 @@ func (s *sockConn) Read(b []byte) (int, error) {
 	}
 	defer s.release()
 	var until time.Time // the end of the poll(2) window, from the first wait
+	slot := false       // this read holds one of maxPollWaits
+	defer func() {
+		if slot {
+			pollWaits.Add(-1)
+		}
+	}()
+	fallback := false // no descriptor for the netpoller: poll(2) until ready
 	for {
 		n, err := syscall.Read(s.fd, b)
 		switch {
@@ -176,14 +225,30 @@ func (s *sockConn) Read(b []byte) (int, error) {
 		}
 		if until.IsZero() {
 			until = time.Now().Add(s.window)
+			if slot = pollWaits.Add(1) <= maxPollWaits; !slot {
+				pollWaits.Add(-1) // too many wait so: the netpoller at once
+			}
 		}
-		late, err := s.wait(until)
-		if err != nil {
-			return 0, err
+		if slot || fallback {
+			var limit time.Time // none in fallback
+			if !fallback {
+				limit = until
+			}
+			late, err := s.wait(limit)
+			if err != nil {
+				return 0, err
+			}
+			if !late {
+				continue
+			}
+			pollWaits.Add(-1)
+			slot = false
 		}
-		if late {
-			return s.slowly(dirRead, func(f *os.File) (int, error) { return f.Read(b) })
+		n, err = s.slowly(dirRead, func(f *os.File) (int, error) { return f.Read(b) })
+		if err != errNotPollable {
+			return n, err
 		}
+		fallback = true
 	}
 }
 
@@ -206,7 +271,12 @@ func (s *sockConn) Write(b []byte) (int, error) {
 			return done, os.NewSyscallError("write", err)
 		}
 		n, err = s.slowly(dirWrite, func(f *os.File) (int, error) { return f.Write(b[done:]) })
-		return done + n, err
+		if err != errNotPollable {
+			return done + n, err
+		}
+		if err := s.waitWritable(); err != nil {
+			return done, err
+		}
 	}
 	return done, nil
 }
@@ -233,58 +303,101 @@ func (s *sockConn) writeNow(b []byte) (int, error) {
 }
 
 // wait waits in poll(2) until the socket may be read, the read deadline
-// passes (os.ErrDeadlineExceeded), Close (net.ErrClosed), or until; late
-// says until came first. The caller reads again after a wait without error.
+// passes (os.ErrDeadlineExceeded), Close (net.ErrClosed), or until (zero:
+// no limit); late says until came first. The caller reads again after a
+// wait without error.
 func (s *sockConn) wait(until time.Time) (late bool, err error) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return false, net.ErrClosed
 	}
-	if s.kick == nil {
-		if s.kick, err = newKicker(); err != nil {
-			s.mu.Unlock()
-			return false, err
-		}
-	}
-	dl, kick := s.dir[dirRead].deadline, s.kick
+	dl := s.dir[dirRead].deadline
+	s.polling = true
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.polling = false
+		s.mu.Unlock()
+	}()
+	if s.beforePoll != nil {
+		s.beforePoll()
+	}
 	// A deadline set from here on kicks: poll(2) returns at once.
 	now := time.Now()
 	if !dl.IsZero() && !now.Before(dl) {
 		return false, os.ErrDeadlineExceeded
 	}
-	if !now.Before(until) {
+	if !until.IsZero() && !now.Before(until) {
 		return true, nil
 	}
 	end := until
-	if !dl.IsZero() && dl.Before(end) {
+	if !dl.IsZero() && (end.IsZero() || dl.Before(end)) {
 		end = dl
 	}
-	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(kick.r), Events: unix.POLLIN}}
-	ms := int((end.Sub(now) + time.Millisecond - 1) / time.Millisecond)
+	ms := -1
+	if !end.IsZero() {
+		ms = int((end.Sub(now) + time.Millisecond - 1) / time.Millisecond)
+	}
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.kick.r), Events: unix.POLLIN}}
 	if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
 		return false, os.NewSyscallError("poll", err)
 	}
 	if fds[1].Revents != 0 {
-		kick.reset()
+		s.kick.reset()
 	}
 	return false, nil
 }
 
-// slowly runs op on a duplicate of the socket registered in Go's
-// netpoller, for one wait, under the deadline of its direction.
-func (s *sockConn) slowly(dir int, op func(*os.File) (int, error)) (int, error) {
-	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return 0, os.NewSyscallError("fcntl", err)
+// waitWritable waits in poll(2) for room, a write that could not wait in
+// the netpoller (no descriptor for it): fallbackSlice at a time, looking at
+// the write deadline and Close between.
+func (s *sockConn) waitWritable() error {
+	for {
+		s.mu.Lock()
+		closing, dl := s.closing, s.dir[dirWrite].deadline
+		s.mu.Unlock()
+		if closing {
+			return net.ErrClosed
+		}
+		now := time.Now()
+		if !dl.IsZero() && !now.Before(dl) {
+			return os.ErrDeadlineExceeded
+		}
+		wait := fallbackSlice
+		if !dl.IsZero() && dl.Sub(now) < wait {
+			wait = dl.Sub(now)
+		}
+		fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(fds, int((wait+time.Millisecond-1)/time.Millisecond)); err != nil && err != unix.EINTR {
+			return os.NewSyscallError("poll", err)
+		}
+		if fds[0].Revents != 0 {
+			return nil // room, or an error the write will return
+		}
 	}
-	f := os.NewFile(uintptr(dup), "ipc") // non-blocking, so in the netpoller
+}
+
+// errNotPollable: slowly did nothing, having no descriptor for the
+// duplicate, or the netpoller would not take it.
+var errNotPollable = errors.New("no descriptor for the netpoller")
+
+// slowly runs op on a duplicate of the socket registered in Go's
+// netpoller, for one wait, under the deadline of its direction; it returns
+// errNotPollable, having done nothing, when it cannot.
+func (s *sockConn) slowly(dir int, op func(*os.File) (int, error)) (int, error) {
+	f, err := s.pollable()
+	if err != nil {
+		s.mu.Lock()
+		s.dir[dir].fallbackN++
+		s.mu.Unlock()
+		return 0, errNotPollable
+	}
 	s.mu.Lock()
 	d := &s.dir[dir]
 	d.slow = f
 	d.slowN++
-	setDeadline(f, dir, d.deadline)
+	setDeadline(f, dir, d.deadline) // pollable: cannot fail
 	s.mu.Unlock()
 	n, err := op(f)
 	s.mu.Lock()
@@ -292,6 +405,25 @@ func (s *sockConn) slowly(dir int, op func(*os.File) (int, error)) (int, error) 
 	s.mu.Unlock()
 	_ = f.Close() // best effort: a duplicate; this leaves the netpoller
 	return n, err
+}
+
+// pollable returns a duplicate of the socket in Go's netpoller.
+func (s *sockConn) pollable() (*os.File, error) {
+	syscall.ForkLock.RLock() // as os.Pipe: no fork inherits it
+	dup, err := syscall.Dup(s.fd)
+	if err == nil {
+		syscall.CloseOnExec(dup)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, os.NewSyscallError("dup", err)
+	}
+	f := os.NewFile(uintptr(dup), "ipc") // non-blocking, so in the netpoller if it has room
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		_ = f.Close()   // best effort: unused
+		return nil, err // os.ErrNoDeadline: not in the netpoller
+	}
+	return f, nil
 }
 
 func setDeadline(f *os.File, dir int, t time.Time) {
@@ -311,7 +443,7 @@ func (s *sockConn) setDeadline(dir int, t time.Time) {
 	if d.slow != nil {
 		setDeadline(d.slow, dir, t)
 	}
-	if dir == dirRead && s.kick != nil && !s.closing {
+	if dir == dirRead && s.polling {
 		s.kick.kick()
 	}
 }
@@ -349,8 +481,7 @@ func (s *sockConn) Close() error {
 		_ = syscall.Shutdown(s.fd, syscall.SHUT_RDWR) // best effort: wakes poll(2) and the netpoller
 		<-idle                                        // bounded: every wait ends at the shutdown
 	}
-	if s.kick != nil { // nobody uses it now: refs are 0 and closing is set
-		s.kick.close()
-	}
+	s.cleanup.Stop()
+	s.kick.close() // nobody uses it now: refs are 0 and closing is set
 	return os.NewSyscallError("close", syscall.Close(s.fd))
 }

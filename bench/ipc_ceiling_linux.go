@@ -101,7 +101,9 @@ func ipcCeiling(oneway bool, n int) (float64, string, error) {
 			if err := write(msg(i)); err != nil {
 				return 0, "", err
 			}
-			// The echo is one line, and Node writes a line at once.
+			// The echo is one 27-byte line, which Node writes at once and
+			// a stream socket does not split; a split line would pair the
+			// reads off wrongly, but still count n round trips.
 			if _, err := read(); err != nil {
 				return 0, "", err
 			}
