@@ -70,6 +70,34 @@ type ioResult struct {
 	err error
 }
 
+// inBackground runs op in a goroutine of its own (it ends when op returns)
+// and hands over its result.
+func inBackground(op func() (int, error)) <-chan ioResult {
+	ch := make(chan ioResult, 1)
+	go func() {
+		n, err := op()
+		ch <- ioResult{n, err}
+	}()
+	return ch
+}
+
+// eventually waits, up to 10 s, until cond holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10 s", what)
+		}
+	}
+}
+
+// waitPlaces are where a wait happens: poll(2) (with an hour's window, so
+// that nothing else ends it) and the netpoller (no window).
+var waitPlaces = []struct {
+	name   string
+	window time.Duration
+}{{"poll", time.Hour}, {"netpoller", 0}}
+
 func within(t *testing.T, what string, ch <-chan ioResult) ioResult {
 	t.Helper()
 	select {
@@ -86,18 +114,9 @@ func within(t *testing.T, what string, ch <-chan ioResult) ioResult {
 func TestChannelIdleReadWaitsInTheNetpoller(t *testing.T) {
 	t.Parallel()
 	s, peer := sockPair(t, time.Millisecond)
-	got := make(chan ioResult, 1)
 	buf := make([]byte, 64)
-	go func() {
-		n, err := s.Read(buf)
-		got <- ioResult{n, err}
-	}()
-	for deadline := time.Now().Add(10 * time.Second); s.slowWaits(dirRead) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the read is still in poll(2) after 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	got := inBackground(func() (int, error) { return s.Read(buf) })
+	eventually(t, "the read in the netpoller", func() bool { return s.slowWaits(dirRead) > 0 })
 	if _, err := peer.Write([]byte("{}\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -116,18 +135,11 @@ func TestChannelIdleReadWaitsInTheNetpoller(t *testing.T) {
 // on a peer that does not read.
 func TestChannelDeadlineEndsAWait(t *testing.T) {
 	t.Parallel()
-	for _, w := range []struct {
-		name   string
-		window time.Duration
-	}{{"poll", time.Hour}, {"netpoller", 0}} {
+	for _, w := range waitPlaces {
 		t.Run(w.name+"/read", func(t *testing.T) {
 			t.Parallel()
 			s, peer := sockPair(t, w.window)
-			got := make(chan ioResult, 1)
-			go func() {
-				n, err := s.Read(make([]byte, 64))
-				got <- ioResult{n, err}
-			}()
+			got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
 			time.Sleep(10 * time.Millisecond) // not needed to pass: lets the read wait first
 			_ = s.SetReadDeadline(time.Unix(1, 0))
 			if r := within(t, "read", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
@@ -152,11 +164,7 @@ func TestChannelDeadlineEndsAWait(t *testing.T) {
 		t.Parallel()
 		s, _ := sockPair(t, time.Hour)
 		fillSocket(t, s)
-		got := make(chan ioResult, 1)
-		go func() {
-			n, err := s.Write(make([]byte, 64<<10))
-			got <- ioResult{n, err}
-		}()
+		got := inBackground(func() (int, error) { return s.Write(make([]byte, 64<<10)) })
 		time.Sleep(10 * time.Millisecond) // as above
 		_ = s.SetWriteDeadline(time.Now())
 		if r := within(t, "write", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
@@ -172,26 +180,15 @@ func TestChannelDeadlineEndsAWait(t *testing.T) {
 // and waits for them before it closes the descriptor.
 func TestChannelCloseEndsWaits(t *testing.T) {
 	t.Parallel()
-	for _, w := range []struct {
-		name   string
-		window time.Duration
-	}{{"poll", time.Hour}, {"netpoller", 0}} {
+	for _, w := range waitPlaces {
 		t.Run(w.name, func(t *testing.T) {
 			t.Parallel()
 			s, peer := sockPair(t, w.window)
 			fillSocket(t, s)
-			read, write := make(chan ioResult, 1), make(chan ioResult, 1)
-			go func() {
-				n, err := s.Read(make([]byte, 64))
-				read <- ioResult{n, err}
-			}()
-			go func() {
-				n, err := s.Write(make([]byte, 64<<10))
-				write <- ioResult{n, err}
-			}()
+			read := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
+			write := inBackground(func() (int, error) { return s.Write(make([]byte, 64<<10)) })
 			time.Sleep(10 * time.Millisecond) // as above
-			closed := make(chan ioResult, 1)
-			go func() { closed <- ioResult{err: s.Close()} }()
+			closed := inBackground(func() (int, error) { return 0, s.Close() })
 			if r := within(t, "Close", closed); r.err != nil {
 				t.Fatal(r.err)
 			}
@@ -235,12 +232,7 @@ func TestChannelRecvAfterTheWindow(t *testing.T) {
 		}
 		got <- err
 	}()
-	for deadline := time.Now().Add(10 * time.Second); s.slowWaits(dirRead) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("Recv is still in poll(2) after 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, "Recv in the netpoller", func() bool { return s.slowWaits(dirRead) > 0 })
 	if _, err := peerFile.Write([]byte(`{"a":1}` + "\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -253,12 +245,7 @@ func TestChannelRecvAfterTheWindow(t *testing.T) {
 		t.Fatal("Recv still waiting 10 s after the message")
 	}
 	go func() { got <- ch.Recv(nil) }()
-	for deadline := time.Now().Add(10 * time.Second); s.slowWaits(dirRead) < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("the second Recv is still in poll(2) after 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, "the second Recv in the netpoller", func() bool { return s.slowWaits(dirRead) > 1 })
 	if err := ch.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -282,11 +269,7 @@ func TestChannelDeadlineBeforePollEndsTheWait(t *testing.T) {
 		s.beforePoll = nil // once; only the reader reads it
 		_ = s.SetReadDeadline(time.Unix(1, 0))
 	}
-	got := make(chan ioResult, 1)
-	go func() {
-		n, err := s.Read(make([]byte, 64))
-		got <- ioResult{n, err}
-	}()
+	got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
 	if r := within(t, "read", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
 	}
@@ -315,15 +298,12 @@ func TestChannelPollWaitsAreBounded(t *testing.T) {
 		}
 		return m
 	}
-	for deadline := time.Now().Add(10 * time.Second); slow() < n-maxPollWaits; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d reads wait in the netpoller, want at least %d", slow(), n, n-maxPollWaits)
-		}
+	eventually(t, fmt.Sprintf("%d reads in the netpoller", n-maxPollWaits), func() bool {
 		if w := pollWaits.Load(); w > maxPollWaits {
 			t.Fatalf("%d reads wait in poll(2), more than %d", w, maxPollWaits)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return slow() >= n-maxPollWaits
+	})
 	for _, p := range peers {
 		if _, err := p.Write([]byte("{}\n")); err != nil {
 			t.Fatal(err)
@@ -385,11 +365,7 @@ func TestChannelWaitsLeaveNoDescriptors(t *testing.T) {
 		}
 		s.window = window
 		peer := os.NewFile(uintptr(fds[1]), "peer")
-		got := make(chan ioResult, 1)
-		go func() {
-			n, err := s.Read(make([]byte, 64))
-			got <- ioResult{n, err}
-		}()
+		got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
 		time.Sleep(10 * time.Millisecond) // not needed to pass: lets the read wait first
 		_ = s.SetReadDeadline(time.Now())
 		within(t, "read", got)
