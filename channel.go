@@ -77,9 +77,12 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // when the peer's end is gone. On Unix a read that waits (Recv's, or the
 // one behind Done and Context) blocks its thread in poll(2) for up to 5 ms,
 // then parks in Go's netpoller: on a busy channel a message wakes the
-// thread that waits for it, and an idle channel holds no thread. A Channel
-// uses two descriptors on Linux (the socket and an eventfd), three on other
-// Unix systems.
+// thread that waits for it, and an idle channel holds no thread. (At most
+// 32 reads of the program wait in poll(2) at once; out of descriptors, a
+// read stays there.) A Channel uses two descriptors on Linux (the socket
+// and an eventfd), three on other Unix systems, and one more while a read
+// or write waits in the netpoller; a Channel dropped without Close
+// releases them when it is garbage collected.
 //
 // A nil *Channel (what Process.Channel returns when Cmd.IPC was not set) or a
 // zero Channel is no channel: Send, SendRaw, Flush, Recv, RecvContext and
@@ -458,7 +461,8 @@ func (c *Channel) Recv(v any) error {
 }
 
 // RecvContext is Recv that gives up when ctx is done, returning ctx.Err()
-// (no message is lost by giving up).
+// (no message is lost by giving up). A message already read from the socket
+// is returned even when ctx is done.
 func (c *Channel) RecvContext(ctx context.Context, v any) error {
 	if c.missing() {
 		return noChannelError{}
@@ -596,6 +600,24 @@ func (c *Channel) Close() error {
 		<-drained // bounded: its read fails on the closed descriptor
 	})
 	return err
+}
+
+// readToEnd reads what the peer sent into the queue, for Recvs still to
+// come, until the end of the socket (which releases the descriptor: see
+// fill) or ctx; it says whether the end came.
+func (c *Channel) readToEnd(ctx context.Context) bool {
+	select {
+	case c.rsem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-c.rsem }()
+	for !c.rended {
+		if c.fill(ctx) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // shutdown ends the connection in both directions without closing the
@@ -887,7 +909,8 @@ func (c *Channel) push(it rawItem) {
 	select {
 	case <-c.closed:
 	default:
-		// (Only an empty queue is filled, so qhead is 0 here.)
+		// (After what is not yet received: readToEnd fills a queue
+		// nobody takes from.)
 		c.queue = append(c.queue, it)
 	}
 }
@@ -994,7 +1017,9 @@ func openParentChannel() (*Channel, error) {
 // too): messages the child sent stay readable after the process closed, and
 // then Recv returns io.EOF — at close the channel is shut down, so a
 // descendant that inherited the child's end cannot hold it open. A channel
-// never asked for by the time the process closes is closed then.
+// not yet asked for when the process closes is read to its end then and
+// its descriptor released: asked for later, it still delivers what the
+// child sent, then io.EOF.
 func (p *Process) Channel() *Channel {
 	if p == nil {
 		return nil

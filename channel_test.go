@@ -551,10 +551,29 @@ func TestChannelChildSide(t *testing.T) {
 	})
 	t.Run("never-asked-for", func(t *testing.T) {
 		t.Parallel()
-		// Nobody calls Channel: it is closed at close (the leak check
-		// would see its descriptor otherwise).
+		// Nobody calls Channel: its descriptor is released at close (the
+		// leak check would see it otherwise).
 		p := start(t, ipcCmd("ipc-send", "10"))
 		waitDone(t, p, 10*time.Second)
+	})
+	t.Run("asked-for-after-close", func(t *testing.T) {
+		t.Parallel()
+		// A child that sends and exits at once can close before Start's
+		// caller asks for the channel: what it sent is still there (it
+		// used to be discarded, and Recv returned ErrChannelClosed).
+		p := start(t, ipcCmd("ipc-send", "10"))
+		waitDone(t, p, 10*time.Second)
+		ch := p.Channel()
+		defer ch.Close()
+		for i := range 10 {
+			var m struct{ I int }
+			if err := recvBounded(t, ch, &m, 10*time.Second); err != nil || m.I != i {
+				t.Fatalf("message %d: %+v, %v", i, m, err)
+			}
+		}
+		if err := recvBounded(t, ch, nil, 10*time.Second); !errors.Is(err, io.EOF) {
+			t.Fatalf("after the last message: %v, want io.EOF", err)
+		}
 	})
 	t.Run("read-after-done", func(t *testing.T) {
 		t.Parallel()

@@ -1,6 +1,7 @@
 package tether
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -575,7 +576,18 @@ func (p *Process) closeAfterExit(w waitResult, werr error) {
 		// sent stay readable; then Recv returns io.EOF.
 		p.channel.shutdown()
 		if !p.channelTaken.Load() {
-			_ = p.channel.Close() // nobody else can: fails only if closed already
+			// Nobody asked for it yet, and may not: read it to its end
+			// now, releasing the descriptor, so that a Channel asked for
+			// after close still has what the child sent (a child that
+			// sent and exited at once used to lose it: its channel was
+			// closed before Start's caller could ask). Bounded: after the
+			// shutdown the socket ends where it is (a Windows pipe ends
+			// with the child; else DrainTimeout).
+			ctx, cancel := context.WithTimeout(context.Background(), p.drainTimeout)
+			if !p.channel.readToEnd(ctx) {
+				_ = p.channel.Close() // nobody else can: fails only if closed already
+			}
+			cancel()
 		}
 	}
 	p.stopCtx()
