@@ -81,8 +81,9 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // 32 reads of the program wait in poll(2) at once; out of descriptors, a
 // read stays there.) A Channel uses two descriptors on Linux (the socket
 // and an eventfd), three on other Unix systems, and one more while a read
-// or write waits in the netpoller; a Channel dropped without Close
-// releases them when it is garbage collected.
+// or write waits in the netpoller; a Channel dropped without Close (and
+// not kept alive by Done or Context's watcher) releases them when it is
+// garbage collected.
 //
 // A nil *Channel (what Process.Channel returns when Cmd.IPC was not set) or a
 // zero Channel is no channel: Send, SendRaw, Flush, Recv, RecvContext and

@@ -4,6 +4,7 @@ package tether
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -270,9 +271,51 @@ func TestChannelDeadlineBeforePollEndsTheWait(t *testing.T) {
 		_ = s.SetReadDeadline(time.Unix(1, 0))
 	}
 	got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
-	if r := within(t, "read", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
+	eventually(t, "the read ends", func() bool {
+		if s.slowWaits(dirRead) > 0 {
+			t.Fatal("the read waited in the netpoller: every poll(2) slot was taken (a slot not given back?)")
+		}
+		return len(got) > 0
+	})
+	if r := <-got; !errors.Is(r.err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
 	}
+}
+
+// Every way a read ends gives its poll(2) slot back: data, a deadline,
+// Close, and the move to the netpoller. Not parallel: it counts the slots
+// of the whole program.
+func TestChannelReadsGiveTheirPollSlotBack(t *testing.T) {
+	base := pollWaits.Load()
+	check := func(how string) {
+		t.Helper()
+		eventually(t, how+": slots back", func() bool { return pollWaits.Load() == base })
+	}
+	s, peer := sockPair(t, time.Hour)
+	got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
+	eventually(t, "the read in poll(2)", func() bool { return pollWaits.Load() == base+1 })
+	if _, err := peer.Write([]byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "read", got)
+	check("data")
+	got = inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
+	eventually(t, "the read in poll(2)", func() bool { return pollWaits.Load() == base+1 })
+	_ = s.SetReadDeadline(time.Unix(1, 0))
+	within(t, "read", got)
+	check("deadline")
+	_ = s.SetReadDeadline(time.Time{})
+	got = inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
+	eventually(t, "the read in poll(2)", func() bool { return pollWaits.Load() == base+1 })
+	_ = s.Close()
+	within(t, "read", got)
+	check("Close")
+	s, _ = sockPair(t, time.Millisecond)
+	got = inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
+	eventually(t, "the read in the netpoller", func() bool { return s.slowWaits(dirRead) > 0 })
+	check("netpoller")
+	_ = s.Close()
+	within(t, "read", got)
 }
 
 // No more than maxPollWaits reads of all channels wait in poll(2) at once,
@@ -402,7 +445,9 @@ func init() { testproc.Register("sock-emfile", helperSockEMFILE) }
 func TestChannelWaitsWithoutSpareDescriptors(t *testing.T) {
 	t.Parallel()
 	path, argv, env := testproc.Command("sock-emfile")
-	c := exec.Command(path, argv[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, path, argv[1:]...)
 	c.Args[0], c.Env = argv[0], env
 	out, err := c.CombinedOutput()
 	if err != nil || !bytes.Equal(out, []byte("ok\n")) {
@@ -415,6 +460,7 @@ func helperSockEMFILE([]string) {
 		fmt.Printf(format+"\n", args...)
 		os.Exit(1)
 	}
+	time.AfterFunc(30*time.Second, func() { fail("still running after 30 s") })
 	fds, err := socketpairCloexec()
 	if err != nil {
 		fail("socketpair: %v", err)
@@ -429,13 +475,22 @@ func helperSockEMFILE([]string) {
 		fail("setrlimit: %v", err)
 	}
 	var hold []*os.File
-	for {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			break
+	exhaust := func() {
+		for {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				return
+			}
+			hold = append(hold, f)
 		}
-		hold = append(hold, f)
 	}
+	release := func() {
+		for _, f := range hold {
+			_ = f.Close()
+		}
+		hold = nil
+	}
+	exhaust()
 	fallbacks := func(dir int) int {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -448,20 +503,27 @@ func helperSockEMFILE([]string) {
 			}
 		}
 	}
-	// A read past its window.
-	got := make(chan ioResult, 1)
+	// A read past its window gets its message in poll(2).
 	buf := make([]byte, 64)
-	go func() {
-		n, err := s.Read(buf)
-		got <- ioResult{n, err}
-	}()
-	await("a read without a duplicate", func() bool { return fallbacks(dirRead) > 0 })
-	if _, err := syscall.Write(peer, []byte("{}\n")); err != nil {
-		fail("peer write: %v", err)
+	readOne := func(during func()) {
+		got := inBackground(func() (int, error) { return s.Read(buf) })
+		during()
+		if _, err := syscall.Write(peer, []byte("{}\n")); err != nil {
+			fail("peer write: %v", err)
+		}
+		if r := <-got; r.err != nil || string(buf[:r.n]) != "{}\n" {
+			fail("read: %q, %v", buf[:r.n], r.err)
+		}
 	}
-	if r := <-got; r.err != nil || string(buf[:r.n]) != "{}\n" {
-		fail("read: %q, %v", buf[:r.n], r.err)
-	}
+	readOne(func() { await("a read without a duplicate", func() bool { return fallbacks(dirRead) > 0 }) })
+	// Once descriptors are free again, the read goes to the netpoller.
+	readOne(func() {
+		before := fallbacks(dirRead)
+		await("the second read without a duplicate", func() bool { return fallbacks(dirRead) > before })
+		release()
+		await("the read in the netpoller", func() bool { return s.slowWaits(dirRead) > 0 })
+	})
+	exhaust()
 	// A write to a full socket: it waits, then goes on as the peer reads.
 	if err := syscall.SetsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
 		fail("setsockopt: %v", err)
@@ -508,8 +570,6 @@ func helperSockEMFILE([]string) {
 	if _, err := s.Write(make([]byte, 1<<20)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		fail("write past the deadline: %v", err)
 	}
-	for _, f := range hold {
-		_ = f.Close()
-	}
+	release()
 	fmt.Println("ok")
 }

@@ -88,8 +88,9 @@ const maxPollWaits = 32
 // pollWaits counts the reads in their poll(2) window, of every sockConn.
 var pollWaits atomic.Int32
 
-// fallbackSlice: a write with no descriptor to spare for the netpoller
-// waits in poll(2) this long at a time, looking at its deadline between.
+// fallbackSlice: a wait with no descriptor to spare for the netpoller
+// waits in poll(2) this long at a time, trying again between (and a write
+// looking at its deadline).
 const fallbackSlice = 10 * time.Millisecond
 
 // sockConn is a Channel's Unix stream socket, kept out of Go's netpoller
@@ -130,7 +131,7 @@ type sockConn struct {
 	refs    int           // operations using fd
 	closing bool          // Close began: no new operation may start
 	idle    chan struct{} // made by Close if refs > 0; closed when refs reach 0
-	polling bool          // a read waits in poll(2): a read deadline kicks
+	polling bool          // the read (one at a time) waits in poll(2): a read deadline kicks
 	dir     [2]sockDir    // read, write
 
 	beforePoll func() // for tests: run after a read's snapshot, before poll(2)
@@ -210,7 +211,7 @@ func (s *sockConn) Read(b []byte) (int, error) {
 			pollWaits.Add(-1)
 		}
 	}()
-	fallback := false // no descriptor for the netpoller: poll(2) until ready
+	fallback := false // no descriptor for the netpoller: poll(2), fallbackSlice at a time
 	for {
 		n, err := syscall.Read(s.fd, b)
 		switch {
@@ -225,31 +226,38 @@ func (s *sockConn) Read(b []byte) (int, error) {
 		}
 		if until.IsZero() {
 			until = time.Now().Add(s.window)
-			if slot = pollWaits.Add(1) <= maxPollWaits; !slot {
-				pollWaits.Add(-1) // too many wait so: the netpoller at once
-			}
+			slot = takePollSlot() // else too many wait so: the netpoller at once
 		}
 		if slot || fallback {
-			var limit time.Time // none in fallback
-			if !fallback {
-				limit = until
-			}
-			late, err := s.wait(limit)
+			late, err := s.wait(until)
 			if err != nil {
 				return 0, err
 			}
 			if !late {
 				continue
 			}
-			pollWaits.Add(-1)
-			slot = false
+			if slot {
+				pollWaits.Add(-1)
+				slot = false
+			}
 		}
 		n, err = s.slowly(dirRead, func(f *os.File) (int, error) { return f.Read(b) })
 		if err != errNotPollable {
 			return n, err
 		}
-		fallback = true
+		fallback = true // in poll(2) a slice at a time, then the netpoller again
+		until = time.Now().Add(fallbackSlice)
 	}
+}
+
+// takePollSlot takes one of the maxPollWaits, if one is free.
+func takePollSlot() bool {
+	for w := pollWaits.Load(); w < maxPollWaits; w = pollWaits.Load() {
+		if pollWaits.CompareAndSwap(w, w+1) {
+			return true
+		}
+	}
+	return false
 }
 
 // Write writes all of b, waiting for room until the write deadline.
@@ -303,9 +311,8 @@ func (s *sockConn) writeNow(b []byte) (int, error) {
 }
 
 // wait waits in poll(2) until the socket may be read, the read deadline
-// passes (os.ErrDeadlineExceeded), Close (net.ErrClosed), or until (zero:
-// no limit); late says until came first. The caller reads again after a
-// wait without error.
+// passes (os.ErrDeadlineExceeded), Close (net.ErrClosed), or until; late
+// says until came first. The caller reads again after a wait without error.
 func (s *sockConn) wait(until time.Time) (late bool, err error) {
 	s.mu.Lock()
 	if s.closing {
@@ -328,17 +335,14 @@ func (s *sockConn) wait(until time.Time) (late bool, err error) {
 	if !dl.IsZero() && !now.Before(dl) {
 		return false, os.ErrDeadlineExceeded
 	}
-	if !until.IsZero() && !now.Before(until) {
+	if !now.Before(until) {
 		return true, nil
 	}
 	end := until
-	if !dl.IsZero() && (end.IsZero() || dl.Before(end)) {
+	if !dl.IsZero() && dl.Before(end) {
 		end = dl
 	}
-	ms := -1
-	if !end.IsZero() {
-		ms = int((end.Sub(now) + time.Millisecond - 1) / time.Millisecond)
-	}
+	ms := int((end.Sub(now) + time.Millisecond - 1) / time.Millisecond)
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.kick.r), Events: unix.POLLIN}}
 	if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
 		return false, os.NewSyscallError("poll", err)

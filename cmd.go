@@ -430,22 +430,36 @@ func runMonitor(p *Process, monitor func()) {
 func mustFinish(what func() string, f func()) {
 	finished := false
 	defer func() {
-		r := recover()
-		if r == nil && finished {
-			return
+		if r := recover(); r != nil || !finished {
+			endProgram(what, r)
 		}
-		if r == nil {
-			r = "runtime.Goexit (t.Fatal or t.SkipNow in an Observer?)"
-		}
-		stack := debug.Stack()
-		// Owner: none; it ends the program.
-		go func() {
-			panic(fmt.Sprintf("tether: panic in %s: %v\n\n%s", what(), r, stack))
-		}()
-		select {} // until that panic ends the program
 	}()
 	f()
 	finished = true
+}
+
+// endProgram ends the program with a panic naming what (called only now)
+// and r, the value recovered (nil: runtime.Goexit), with this goroutine's
+// stack; it never returns. Called from a deferred function, after recover.
+func endProgram(what func() string, r any) {
+	if r == nil {
+		r = "runtime.Goexit (t.Fatal or t.SkipNow in an Observer?)"
+	}
+	stack := debug.Stack()
+	// Owner: none; it ends the program, even if printing r (the user's
+	// Error or String) panics or calls runtime.Goexit.
+	go func() {
+		printed := false
+		defer func() {
+			if !printed {
+				panic("tether: panic in " + what() + " (its value could not be printed)")
+			}
+		}()
+		msg := fmt.Sprintf("tether: panic in %s: %v\n\n%s", what(), r, stack)
+		printed = true
+		panic(msg)
+	}()
+	select {} // until that panic ends the program
 }
 
 // Output runs the program and returns its standard output. If Stderr is

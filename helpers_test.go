@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 	testproc.Register("observer-panic-run", helperObserverPanicRun)
 	testproc.Register("observer-panic-spawn", helperObserverPanicSpawn)
 	testproc.Register("observer-panic-stop", helperObserverPanicStop)
+	testproc.Register("observer-goexit-stop", helperObserverGoexitStop)
+	testproc.Register("observer-panic-unprintable", helperObserverPanicUnprintable)
 	testproc.Register("observer-panic-start-error", helperObserverPanicStartError)
 	testproc.Register("observer-goexit-exit", helperObserverGoexitAtExit)
 	registerIPCHelpers()
@@ -344,7 +346,9 @@ func startHelper(t *testing.T, name string, args ...string) (*exec.Cmd, io.Reade
 func wantHelperPanic(t *testing.T, name string, wants ...string) {
 	t.Helper()
 	path, argv, env := testproc.Command(name)
-	c := exec.Command(path, argv[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang fails, not blocks
+	defer cancel()
+	c := exec.CommandContext(ctx, path, argv[1:]...)
 	c.Args[0], c.Env = argv[0], env
 	var stderr bytes.Buffer
 	c.Stderr = &stderr

@@ -646,9 +646,17 @@ func (p *Process) emit(e Event) {
 }
 
 // observe calls the Observer o with e, ending the program if it panics or
-// calls runtime.Goexit (see emit).
+// calls runtime.Goexit (see emit). (mustFinish's closures would put an
+// allocation on every event.)
 func observe(o func(Event), e Event) {
-	mustFinish(func() string { return "an Observer, at the " + e.Kind.String() + " event of " + e.Path }, func() { o(e) })
+	finished := false
+	defer func() {
+		if r := recover(); r != nil || !finished {
+			endProgram(func() string { return "an Observer, at the " + e.Kind.String() + " event of " + e.Path }, r)
+		}
+	}()
+	o(e)
+	finished = true
 }
 
 // handle is a started child as one containment level sees it.

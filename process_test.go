@@ -345,6 +345,42 @@ func TestObserverPanicAtStopEndsTheProgram(t *testing.T) {
 	wantHelperPanic(t, "observer-panic-stop", "stop boom", "tether: panic in an Observer, at the signal event of")
 }
 
+// TestObserverGoexitAtStopEndsTheProgram: a t.Fatal in an Observer at the
+// signal Stop emits, in a goroutine of the caller's, ends the program too
+// (it used to end only that goroutine, Stop's once spent).
+func TestObserverGoexitAtStopEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	wantHelperPanic(t, "observer-goexit-stop", "runtime.Goexit", "tether: panic in an Observer, at the signal event of")
+}
+
+// TestObserverPanicThatCannotBePrintedEndsTheProgram: the program ends even
+// when printing the panic's value calls runtime.Goexit (a String method
+// that does), which would otherwise end only the goroutine printing it and
+// leave the Process's goroutine blocked for good.
+func TestObserverPanicThatCannotBePrintedEndsTheProgram(t *testing.T) {
+	t.Parallel()
+	wantHelperPanic(t, "observer-panic-unprintable", "tether: panic in an Observer, at the spawn event of", "(its value could not be printed)")
+}
+
+// goexitStringer is a panic value whose printing calls runtime.Goexit.
+type goexitStringer struct{}
+
+func (goexitStringer) String() string {
+	runtime.Goexit()
+	return ""
+}
+
+func helperObserverPanicUnprintable([]string) {
+	c := helperCmd("exit", "0")
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventSpawn {
+			panic(goexitStringer{})
+		}
+	}
+	_, _ = c.Start(context.Background())
+	fmt.Println("Start returned")
+}
+
 // TestObserverPanicAtStartErrorEndsTheProgram: the EventError of a failed
 // Start comes from Cmd, not a Process; a panic there ends the program too.
 func TestObserverPanicAtStartErrorEndsTheProgram(t *testing.T) {
@@ -377,6 +413,31 @@ func helperObserverPanicStop([]string) {
 		_ = p.Stop()
 	}()
 	fmt.Println("Stop returned")
+	_ = p.Kill()
+}
+
+// helperObserverGoexitStop stops a running child, from a goroutine of its
+// own, with an Observer that calls runtime.Goexit at the signal.
+func helperObserverGoexitStop([]string) {
+	c := helperCmd("cat")
+	c.Stdin = tether.Pipe()
+	c.Observer = func(e tether.Event) {
+		if e.Kind == tether.EventSignal {
+			runtime.Goexit()
+		}
+	}
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ended := make(chan struct{})
+	go func() { // ends with Stop, or with runtime.Goexit in it
+		defer close(ended)
+		_ = p.Stop()
+	}()
+	<-ended
+	fmt.Println("the goroutine of Stop ended")
 	_ = p.Kill()
 }
 
