@@ -3,6 +3,7 @@
 package tether_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -231,3 +232,32 @@ var errWriterFails = errors.New("this writer fails")
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errWriterFails }
+
+// TestKillReportsNoStop: Kill at the keeper levels freezes the tree with
+// SIGSTOP a moment before its SIGKILL, and the keeper heard the leader stop:
+// it reported EventStopped, a stop nobody asked for, between the kill and
+// the exit. The keeper's own freeze is not job control.
+func TestKillReportsNoStop(t *testing.T) {
+	t.Parallel()
+	for _, level := range jobEventLevels(t) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			var ev events
+			c := helperCmd("sleep")
+			c.Containment = levelNamed(level)
+			c.Stdout = tether.Pipe()
+			c.Observer = ev.observe
+			p := start(t, c)
+			readLine(t, bufio.NewReader(p.Stdout()), 10*time.Second)
+			if err := p.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			waitDone(t, p, 10*time.Second)
+			for _, k := range ev.kinds() {
+				if k == tether.EventStopped || k == tether.EventContinued {
+					t.Fatalf("events %v after Kill: the keeper's freeze reported as job control", ev.kinds())
+				}
+			}
+		})
+	}
+}

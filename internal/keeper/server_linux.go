@@ -84,6 +84,7 @@ type keptTree struct {
 	stopSignal  syscall.Signal
 	stopTimeout time.Duration
 	reaped      bool
+	killed      bool // killTree froze it: its SIGSTOP is ours, not job control
 }
 
 // runKeeper is the keeper's life. ppid is the parent's pid; with pidns the
@@ -307,6 +308,9 @@ func (k *keeper) jobControl(pid int, stopped bool) {
 	if t == nil {
 		return // an orphan's, or a member's: the tree's leader is what parents follow
 	}
+	if stopped && t.killed {
+		return // the freeze of killTree, a moment before its SIGKILL
+	}
 	if stopped {
 		k.reply(Msg{Op: OpStopped, ID: t.id, Sig: int(sigabi.ChildStatus(&info))})
 	} else {
@@ -430,7 +434,9 @@ type slotStop struct {
 }
 
 // killTree SIGKILLs a tree at once: a freeze of its members and a kill.
+// Called with k.mu held.
 func (k *keeper) killTree(t *keptTree) {
+	t.killed = true
 	freezeKill(func() []int { return k.members(t, k.snapshot()) })
 }
 
