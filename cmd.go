@@ -115,18 +115,20 @@ type Cmd struct {
 
 	// Observer, if not nil, receives every lifecycle event of every Process
 	// started from this Cmd, one at a time and in order for each process;
-	// two processes' events may come at once. It should return quickly, and
-	// must not act on, or wait for, the event's own process (Signal, Kill,
-	// Stop, Wait, Done): its later events wait for this one, and a signal
-	// is itself an event. It may start, stop and wait for other processes
-	// (two Observers each waiting for the other's process wait forever).
-	// Exit and close are delivered from the goroutine that waits
-	// for them — Run's caller's under Run, Output and CombinedOutput; after
-	// Start, a Wait's caller's where that Wait closes the Process (see
-	// Process.Wait), else a goroutine of the Process's own; the keeper's
-	// reports of a stop or continue (EventStopped, EventContinued) from a
-	// goroutine of the Process's own, or Start's caller's for those that
-	// came before EventSpawn. It must not panic: a panic or
+	// two processes' events may come at once. It should return quickly. It
+	// may signal the event's own process (Signal, Kill: their EventSignal
+	// comes after this call returns) but must not wait for it (Stop, Wait,
+	// Done): its later events wait for this one. It may start, stop and
+	// wait for other processes (two Observers each waiting for the other's
+	// process wait forever). Exit and close are delivered from the
+	// goroutine that waits for them — Run's caller's under Run, Output and
+	// CombinedOutput; after Start, a Wait's caller's where that Wait closes
+	// the Process (see Process.Wait), else a goroutine of the Process's
+	// own; the keeper's reports of a stop or continue (EventStopped,
+	// EventContinued) from a goroutine of the Process's own, or Start's
+	// caller's for those that came before EventSpawn. The events of Signal,
+	// Kill and Stop come from their caller's goroutine, or, if another event
+	// is being delivered then, from the goroutine delivering it, after it. It must not panic: a panic or
 	// runtime.Goexit in it, at any event, ends the program, since unwinding
 	// what emitted the event (Start, Signal, Stop, the monitor) would leave
 	// a Process half started, half stopped or half closed. See

@@ -61,7 +61,11 @@ type Process struct {
 	stopOnce  sync.Once
 	stopCtx   func() bool
 
-	emitMu sync.Mutex // observer calls one at a time
+	// Event delivery (see deliver): one Observer call at a time, in order.
+	emitMu     sync.Mutex
+	emitTurn   sync.Cond      // L is emitMu: a waiting event's turn came
+	delivering bool           // someone delivers; queued events wait for it
+	emitQueue  []*queuedEvent // events behind the one being delivered
 
 	streams []stream // the monitor's
 	// claimed is set by whoever waits for the exit and closes the
@@ -290,7 +294,7 @@ func (p *Process) Stop() error {
 		case <-t.C:
 		}
 		p.escalated.Store(true)
-		p.emit(Event{Kind: EventEscalate, Signal: sigKill})
+		p.post(Event{Kind: EventEscalate, Signal: sigKill})
 		if err = p.signalTree(sigKill, false); errors.Is(err, os.ErrProcessDone) {
 			err = nil
 		}
@@ -313,7 +317,7 @@ func (p *Process) stopByMessage() bool {
 	// Emitted before the message goes, as EventSignal is, so that what it
 	// causes (the exit) reaches the observer after it; a send that fails
 	// is an EventError after it.
-	p.emit(Event{Kind: EventStopMessage})
+	p.post(Event{Kind: EventStopMessage})
 	// Owner: Stop. Ends when Send returns: at once unless the child stopped
 	// reading with the socket full; then at close at the latest, when the
 	// channel is shut down.
@@ -323,7 +327,7 @@ func (p *Process) stopByMessage() bool {
 	select {
 	case err := <-sent:
 		if err != nil {
-			p.emit(Event{Kind: EventError, Err: fmt.Errorf("tether: stop message: %w", err)})
+			p.post(Event{Kind: EventError, Err: fmt.Errorf("tether: stop message: %w", err)})
 			return false
 		}
 		p.continueTree(nil) // a stopped child cannot read the message
@@ -401,7 +405,7 @@ func (p *Process) continueTree(stop os.Signal) {
 	err = p.h.signal(s)
 	p.mu.Unlock()
 	if err != nil {
-		p.emit(Event{Kind: EventError, Signal: sigCont, Err: fmt.Errorf("tether: signal %v to pid %d: %w", sigCont, p.pid, err)})
+		p.post(Event{Kind: EventError, Signal: sigCont, Err: fmt.Errorf("tether: signal %v to pid %d: %w", sigCont, p.pid, err)})
 	}
 }
 
@@ -437,11 +441,12 @@ func (p *Process) signalTree(sig os.Signal, stop bool) error {
 		}
 		return done()
 	}
-	// Emitted before the signal goes, so that what it causes (the exit)
+	// Posted before the signal goes, so that what it causes (the exit)
 	// reaches the observer after it: the order is spawn, signal, exit.
-	// (Not under p.mu: an Observer may signal or stop other processes,
-	// whose events would wait for it; not its own: emitMu is held.)
-	p.emit(Event{Kind: EventSignal, Signal: sig})
+	// Posted, not emitted: an Observer may signal its own process, whose
+	// events wait for it. (Not under p.mu: an Observer may signal or stop
+	// other processes, whose events would wait for it.)
+	p.post(Event{Kind: EventSignal, Signal: sig})
 	p.mu.Lock()
 	if p.released {
 		p.mu.Unlock()
@@ -458,7 +463,7 @@ func (p *Process) signalTree(sig os.Signal, stop bool) error {
 	p.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("tether: signal %v to pid %d: %w", sig, p.pid, err)
-		p.emit(Event{Kind: EventError, Signal: sig, Err: err})
+		p.post(Event{Kind: EventError, Signal: sig, Err: err})
 		return err
 	}
 	return nil
@@ -630,19 +635,70 @@ func (p *Process) emitSpawn() {
 	p.jobQueue = nil
 }
 
-// emit delivers e to the Observer. A panic or runtime.Goexit there ends
-// the program (observe): unwinding whatever emitted the event would leave
-// it half done — Start a child nobody waits for, the monitor a Process
-// half closed, Stop a Process never stopped (stopOnce spent) — and
-// whoever waits for it hanging.
-func (p *Process) emit(e Event) {
+// emit delivers e to the Observer and returns once it has been delivered,
+// by this goroutine (spawn, exit, close and job events: Wait's promise that
+// the Observer has seen everything rests on it).
+func (p *Process) emit(e Event) { p.deliver(e, true) }
+
+// post delivers e to the Observer now, or, if another event is being
+// delivered, queues it behind and returns: the events of Signal, Kill and
+// Stop, which an Observer may call for its own process (its own event
+// then waits for it to return, and is delivered by whoever delivers next).
+func (p *Process) post(e Event) { p.deliver(e, false) }
+
+// queuedEvent is an event behind the one being delivered; one whose
+// emitter waits (emit) is delivered by that emitter, when turn is set.
+type queuedEvent struct {
+	e     Event
+	waits bool
+	turn  bool
+}
+
+// deliver calls the Observer with e, one event at a time, in the order
+// deliver was called. A panic or runtime.Goexit in the Observer ends the
+// program (observe): unwinding whatever emitted the event would leave it
+// half done — Start a child nobody waits for, the monitor a Process half
+// closed, Stop a Process never stopped (stopOnce spent) — and whoever waits
+// for it hanging.
+func (p *Process) deliver(e Event, wait bool) {
 	if p.observer == nil {
 		return
 	}
 	e.Time, e.Path, e.PID = time.Now(), p.path, p.pid
 	p.emitMu.Lock()
 	defer p.emitMu.Unlock()
-	observe(p.observer, e)
+	if p.delivering {
+		q := &queuedEvent{e: e, waits: wait}
+		p.emitQueue = append(p.emitQueue, q)
+		if !wait {
+			return
+		}
+		if p.emitTurn.L == nil {
+			p.emitTurn.L = &p.emitMu
+		}
+		for !q.turn {
+			p.emitTurn.Wait()
+		}
+	}
+	p.delivering = true
+	for {
+		p.emitMu.Unlock()
+		observe(p.observer, e)
+		p.emitMu.Lock()
+		if len(p.emitQueue) == 0 {
+			p.delivering = false
+			p.emitQueue = nil
+			return
+		}
+		next := p.emitQueue[0]
+		p.emitQueue = p.emitQueue[1:]
+		if next.waits { // its emitter delivers it: delivering passes on
+			next.turn = true
+			p.emitTurn.Broadcast()
+			return
+		}
+		e = next.e
+	}
 }
 
 // observe calls the Observer o with e, ending the program if it panics or

@@ -1,6 +1,7 @@
 package tether_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -456,4 +459,58 @@ func helperObserverPanicStartError([]string) {
 	}}
 	_, _ = c.Start(context.Background())
 	fmt.Println("Start returned")
+}
+
+// TestObserverSignalsItsOwnProcess: an Observer may signal its own
+// process. Here it kills, at Stop's SIGTERM, a child that ignores SIGTERM:
+// Stop returns without the grace's hour, and the events stay in order.
+// Before, the Observer's Kill waited for its own event to be delivered
+// after the Observer returned: the program deadlocked.
+func TestObserverSignalsItsOwnProcess(t *testing.T) {
+	t.Parallel()
+	skipUnderWine(t, ctrlBreakRefused)
+	var ev events
+	var self atomic.Pointer[tether.Process]
+	c := helperCmd("ignore-term")
+	c.Stdout = tether.Pipe()
+	c.StopTimeout = time.Hour
+	c.Observer = func(e tether.Event) {
+		ev.observe(e)
+		if e.Kind == tether.EventSignal && e.Signal == syscall.SIGTERM {
+			if err := self.Load().Kill(); err != nil {
+				t.Errorf("Kill from the Observer: %v", err)
+			}
+		}
+	}
+	p := start(t, c)
+	self.Store(p)
+	readLine(t, bufio.NewReader(p.Stdout()), 10*time.Second)
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.Stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop still waiting after 10 s: the Observer's Kill did not go through")
+	}
+	st, _ := p.Wait()
+	if st.Signal != syscall.SIGKILL {
+		t.Errorf("exit = %v, want SIGKILL", st)
+	}
+	var got []string
+	ev.mu.Lock()
+	for _, e := range ev.list {
+		s := e.Kind.String()
+		if e.Kind == tether.EventSignal {
+			s += " " + e.Signal.String()
+		}
+		got = append(got, s)
+	}
+	ev.mu.Unlock()
+	want := []string{"spawn", "signal terminated", "signal killed", "exit", "close"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
 }
