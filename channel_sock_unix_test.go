@@ -20,8 +20,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sockPair is a sockConn waiting window in poll(2), and its peer's end.
+// sockPair is a sockConn waiting window in poll(2), and its peer's end,
+// both closed at the test's end.
 func sockPair(t *testing.T, window time.Duration) (*sockConn, *os.File) {
+	t.Helper()
+	s, peer := newSockPair(t, window)
+	t.Cleanup(func() {
+		_ = s.Close() // net.ErrClosed when the test closed it
+		_ = peer.Close()
+	})
+	return s, peer
+}
+
+// newSockPair is sockPair, the caller to close both.
+func newSockPair(t *testing.T, window time.Duration) (*sockConn, *os.File) {
 	t.Helper()
 	fds, err := socketpairCloexec()
 	if err != nil {
@@ -32,12 +44,7 @@ func sockPair(t *testing.T, window time.Duration) (*sockConn, *os.File) {
 		t.Fatal(err)
 	}
 	s.window = window
-	peer := os.NewFile(uintptr(fds[1]), "peer")
-	t.Cleanup(func() {
-		_ = s.Close() // net.ErrClosed when the test closed it
-		_ = peer.Close()
-	})
-	return s, peer
+	return s, os.NewFile(uintptr(fds[1]), "peer")
 }
 
 // slowWaits is how many waits of direction dir went to the netpoller.
@@ -398,16 +405,7 @@ func TestChannelDroppedWithoutCloseIsReleased(t *testing.T) {
 func TestChannelWaitsLeaveNoDescriptors(t *testing.T) {
 	before := openDescriptorsInternal(t)
 	for _, window := range []time.Duration{time.Hour, 0} {
-		fds, err := socketpairCloexec()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := newSockConn(fds[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.window = window
-		peer := os.NewFile(uintptr(fds[1]), "peer")
+		s, peer := newSockPair(t, window)
 		got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
 		time.Sleep(10 * time.Millisecond) // not needed to pass: lets the read wait first
 		_ = s.SetReadDeadline(time.Now())

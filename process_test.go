@@ -315,54 +315,43 @@ func helperObserverGoexitAtExit([]string) {
 	os.Exit(3)
 }
 
-// A runtime.Goexit in an Observer at the exit, in the goroutine that
-// closes a Process nobody waits for, ends the program as under Run and
-// Wait: it would leave the Process half closed, Done never closed.
-func TestObserverGoexitInTheMonitorEndsTheProgram(t *testing.T) {
+// TestObserverPanicsEndTheProgram: a panic or runtime.Goexit (a test's
+// t.Fatal) in an Observer ends the program at every event, from whichever
+// goroutine delivers it: recovered or unwound by whoever emitted the
+// event, it would leave a Process half started, half stopped or half
+// closed, and whoever waits for it hanging. Each case runs a helper program
+// that recovers what it can and prints on stdout if it goes on.
+func TestObserverPanicsEndTheProgram(t *testing.T) {
 	t.Parallel()
-	wantHelperPanic(t, "observer-goexit-exit", "runtime.Goexit", "tether: panic in an Observer, at the exit event of")
-}
-
-// An Observer's panic at EventSpawn, which Start emits in its caller's
-// goroutine, ends the program too: recovered by the caller, it would leave
-// the child running with nobody to wait for it.
-func TestObserverPanicAtSpawnEndsTheProgram(t *testing.T) {
-	t.Parallel()
-	wantHelperPanic(t, "observer-panic-spawn", "spawn boom", "tether: panic in an Observer, at the spawn event of")
-}
-
-// TestObserverPanicUnderRunEndsTheProgram: Run monitors in its caller's
-// goroutine, but an Observer's panic there still ends the program, as it
-// did from the monitor's own goroutine: recovered by the caller, it would
-// leave the Process half closed (pipes, pidfd, cgroup slot, Done).
-func TestObserverPanicUnderRunEndsTheProgram(t *testing.T) {
-	t.Parallel()
-	wantHelperPanic(t, "observer-panic-run", "observer boom", "tether: panic in an Observer, at the exit event of")
-}
-
-// TestObserverPanicAtStopEndsTheProgram: a panic at the signal Stop emits
-// used to unwind Stop with its once spent, so that the Process could never
-// be stopped and every later Stop returned at once while it ran on.
-func TestObserverPanicAtStopEndsTheProgram(t *testing.T) {
-	t.Parallel()
-	wantHelperPanic(t, "observer-panic-stop", "stop boom", "tether: panic in an Observer, at the signal event of")
-}
-
-// TestObserverGoexitAtStopEndsTheProgram: a t.Fatal in an Observer at the
-// signal Stop emits, in a goroutine of the caller's, ends the program too
-// (it used to end only that goroutine, Stop's once spent).
-func TestObserverGoexitAtStopEndsTheProgram(t *testing.T) {
-	t.Parallel()
-	wantHelperPanic(t, "observer-goexit-stop", "runtime.Goexit", "tether: panic in an Observer, at the signal event of")
-}
-
-// TestObserverPanicThatCannotBePrintedEndsTheProgram: the program ends even
-// when printing the panic's value calls runtime.Goexit (a String method
-// that does), which would otherwise end only the goroutine printing it and
-// leave the Process's goroutine blocked for good.
-func TestObserverPanicThatCannotBePrintedEndsTheProgram(t *testing.T) {
-	t.Parallel()
-	wantHelperPanic(t, "observer-panic-unprintable", "tether: panic in an Observer, at the spawn event of", "(its value could not be printed)")
+	for _, c := range []struct{ name, helper, value, where string }{
+		// At EventSpawn, in Start's caller's goroutine: recovered there,
+		// the child would run with nobody to wait for it.
+		{"panic-at-spawn", "observer-panic-spawn", "spawn boom", "the spawn event"},
+		// At the exit under Run, in its caller's goroutine: recovered
+		// there, the Process would be half closed (pipes, pidfd, cgroup
+		// slot, Done).
+		{"panic-under-run", "observer-panic-run", "observer boom", "the exit event"},
+		// At the exit, in the goroutine that closes a Process nobody
+		// waits for: Done would never close.
+		{"goexit-in-the-monitor", "observer-goexit-exit", "runtime.Goexit", "the exit event"},
+		// At the signal Stop posts: it used to unwind Stop with its once
+		// spent, so that the Process could never be stopped and every
+		// later Stop returned at once while it ran on.
+		{"panic-at-stop", "observer-panic-stop", "stop boom", "the signal event"},
+		// The same as t.Fatal, in a goroutine of the caller's: it used to
+		// end only that goroutine.
+		{"goexit-at-stop", "observer-goexit-stop", "runtime.Goexit", "the signal event"},
+		// A value whose printing calls runtime.Goexit would end only the
+		// goroutine printing it, and leave the Process's blocked for good.
+		{"unprintable-panic", "observer-panic-unprintable", "(its value could not be printed)", "the spawn event"},
+		// The EventError of a failed Start comes from Cmd, not a Process.
+		{"panic-at-start-error", "observer-panic-start-error", "start boom", "the error event"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			wantHelperPanic(t, c.helper, c.value, "tether: panic in an Observer, at "+c.where+" of")
+		})
+	}
 }
 
 // goexitStringer is a panic value whose printing calls runtime.Goexit.
@@ -382,13 +371,6 @@ func helperObserverPanicUnprintable([]string) {
 	}
 	_, _ = c.Start(context.Background())
 	fmt.Println("Start returned")
-}
-
-// TestObserverPanicAtStartErrorEndsTheProgram: the EventError of a failed
-// Start comes from Cmd, not a Process; a panic there ends the program too.
-func TestObserverPanicAtStartErrorEndsTheProgram(t *testing.T) {
-	t.Parallel()
-	wantHelperPanic(t, "observer-panic-start-error", "start boom", "tether: panic in an Observer, at the error event of")
 }
 
 // helperObserverPanicStop stops a running child whose Observer panics at
