@@ -127,8 +127,11 @@ type Cmd struct {
 	// own; the keeper's reports of a stop or continue (EventStopped,
 	// EventContinued) from a goroutine of the Process's own, or Start's
 	// caller's for those that came before EventSpawn. The events of Signal,
-	// Kill and Stop come from their caller's goroutine, or, if another event
-	// is being delivered then, from the goroutine delivering it, after it. It must not panic: a panic or
+	// Kill and Stop come from their caller's goroutine, or, if another
+	// event is being delivered then, after it from a goroutine delivering
+	// the process's events (those calls may then return before the
+	// Observer has seen their event). An Observer that signals its own
+	// process at every EventSignal never stops. It must not panic: a panic or
 	// runtime.Goexit in it, at any event, ends the program, since unwinding
 	// what emitted the event (Start, Signal, Stop, the monitor) would leave
 	// a Process half started, half stopped or half closed. See
@@ -419,7 +422,7 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 // does a runtime.Goexit there, which would leave the same half-closed
 // Process and every other Wait, Stop and Shutdown on it hanging. (The
 // Observer's, at the exit and close events the monitor emits, end it
-// already at emit.)
+// already in observe.)
 func runMonitor(p *Process, monitor func()) {
 	mustFinish(func() string { return "the monitor of " + p.path + " (in its Observer?)" }, monitor)
 }

@@ -38,6 +38,8 @@ func TestMain(m *testing.M) {
 	testproc.Register("observer-panic-spawn", helperObserverPanicSpawn)
 	testproc.Register("observer-panic-stop", helperObserverPanicStop)
 	testproc.Register("observer-goexit-stop", helperObserverGoexitStop)
+	testproc.Register("observer-kills-itself", helperObserverKillsItself)
+	testproc.Register("kill-reports", helperKillReports)
 	testproc.Register("observer-panic-unprintable", helperObserverPanicUnprintable)
 	testproc.Register("observer-panic-start-error", helperObserverPanicStartError)
 	testproc.Register("observer-goexit-exit", helperObserverGoexitAtExit)

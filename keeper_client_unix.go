@@ -736,7 +736,9 @@ type keptProc struct {
 func (h *keptProc) wait() (waitResult, error) {
 	m := await(h.k, h.exit)
 	// A stop reported just before the exit (a stopped child SIGKILLed)
-	// reaches the Observer first: no event comes after the close.
+	// reaches the Observer first: no event comes after the close. (The
+	// keeper reports no stop of its own freeze before a SIGKILL, and so
+	// none that a user's SIGSTOP made just before the kill either.)
 	h.k.mu.Lock()
 	for h.jobbing {
 		h.k.jobsDone.Wait() // bounded: deliverJobs reports them (the Observer must not wait for this process)

@@ -66,6 +66,7 @@ type Process struct {
 	emitTurn   sync.Cond      // L is emitMu: a waiting event's turn came
 	delivering bool           // someone delivers; queued events wait for it
 	emitQueue  []*queuedEvent // events behind the one being delivered
+	emitClosed bool           // EventClose came: later posts are dropped
 
 	streams []stream // the monitor's
 	// claimed is set by whoever waits for the exit and closes the
@@ -224,7 +225,10 @@ func (p *Process) Wait() (*Exit, error) {
 // belong to another process by then. But at the cgroup level, what is left
 // of a tree whose leader exited by itself (a shell's `sleep 30 &`) stays in
 // the tree's cgroup, and Signal, Kill and Stop after close still reach it,
-// until it has all exited (no events are emitted then).
+// until it has all exited (no events are emitted then). With an Observer,
+// Signal emits EventSignal before the signal goes; if another event of the
+// process is being delivered then, Signal may return before the Observer
+// has seen it (see Cmd.Observer).
 func (p *Process) Signal(sig os.Signal) error {
 	if p.notStarted() {
 		return ErrNotStarted
@@ -642,8 +646,10 @@ func (p *Process) emit(e Event) { p.deliver(e, true) }
 
 // post delivers e to the Observer now, or, if another event is being
 // delivered, queues it behind and returns: the events of Signal, Kill and
-// Stop, which an Observer may call for its own process (its own event
-// then waits for it to return, and is delivered by whoever delivers next).
+// Stop. An Observer may call Signal or Kill for its own process: their
+// event then waits for it to return, and is delivered by whoever delivers
+// next. A post after EventClose (a Signal racing the close) is dropped:
+// close is the last event.
 func (p *Process) post(e Event) { p.deliver(e, false) }
 
 // queuedEvent is an event behind the one being delivered; one whose
@@ -664,9 +670,13 @@ func (p *Process) deliver(e Event, wait bool) {
 	if p.observer == nil {
 		return
 	}
-	e.Time, e.Path, e.PID = time.Now(), p.path, p.pid
 	p.emitMu.Lock()
 	defer p.emitMu.Unlock()
+	if p.emitClosed && !wait {
+		return
+	}
+	p.emitClosed = p.emitClosed || e.Kind == EventClose
+	e.Time, e.Path, e.PID = time.Now(), p.path, p.pid // under emitMu: Time follows the order
 	if p.delivering {
 		q := &queuedEvent{e: e, waits: wait}
 		p.emitQueue = append(p.emitQueue, q)

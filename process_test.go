@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tetherproc/tether"
+	"github.com/tetherproc/tether/internal/testproc"
 )
 
 // events records what an observer saw.
@@ -444,55 +445,66 @@ func helperObserverPanicStartError([]string) {
 }
 
 // TestObserverSignalsItsOwnProcess: an Observer may signal its own
-// process. Here it kills, at Stop's SIGTERM, a child that ignores SIGTERM:
-// Stop returns without the grace's hour, and the events stay in order.
-// Before, the Observer's Kill waited for its own event to be delivered
-// after the Observer returned: the program deadlocked.
+// process. In a helper program, at each level, the Observer kills, at
+// Stop's SIGTERM, a child that ignores SIGTERM: Stop returns without the
+// grace's hour, and the events stay in order. Before, the Observer's Kill
+// waited for its own event to be delivered after the Observer returned: the
+// program deadlocked (the helper is killed after a minute).
 func TestObserverSignalsItsOwnProcess(t *testing.T) {
 	t.Parallel()
 	skipUnderWine(t, ctrlBreakRefused)
-	var ev events
+	for _, level := range append([]string{"group"}, keptLevels(t)...) {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			path, argv, env := testproc.Command("observer-kills-itself", level)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c := exec.CommandContext(ctx, path, argv[1:]...)
+			c.Args[0], c.Env = argv[0], env
+			out, err := c.CombinedOutput()
+			want := "spawn, signal terminated, signal killed, exit, close\n"
+			if err != nil || string(out) != want {
+				t.Errorf("%v; output %q, want %q", err, out, want)
+			}
+		})
+	}
+}
+
+func helperObserverKillsItself(args []string) {
 	var self atomic.Pointer[tether.Process]
+	var mu sync.Mutex
+	var seen []string
 	c := helperCmd("ignore-term")
+	c.Containment = levelNamed(args[0])
 	c.Stdout = tether.Pipe()
 	c.StopTimeout = time.Hour
 	c.Observer = func(e tether.Event) {
-		ev.observe(e)
-		if e.Kind == tether.EventSignal && e.Signal == syscall.SIGTERM {
-			if err := self.Load().Kill(); err != nil {
-				t.Errorf("Kill from the Observer: %v", err)
-			}
-		}
-	}
-	p := start(t, c)
-	self.Store(p)
-	readLine(t, bufio.NewReader(p.Stdout()), 10*time.Second)
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Stop() }()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Stop still waiting after 10 s: the Observer's Kill did not go through")
-	}
-	st, _ := p.Wait()
-	if st.Signal != syscall.SIGKILL {
-		t.Errorf("exit = %v, want SIGKILL", st)
-	}
-	var got []string
-	ev.mu.Lock()
-	for _, e := range ev.list {
 		s := e.Kind.String()
 		if e.Kind == tether.EventSignal {
 			s += " " + e.Signal.String()
 		}
-		got = append(got, s)
+		mu.Lock()
+		seen = append(seen, s)
+		mu.Unlock()
+		if e.Kind == tether.EventSignal && e.Signal == syscall.SIGTERM {
+			if err := self.Load().Kill(); err != nil {
+				fmt.Println("Kill from the Observer:", err)
+			}
+		}
 	}
-	ev.mu.Unlock()
-	want := []string{"spawn", "signal terminated", "signal killed", "exit", "close"}
-	if !slices.Equal(got, want) {
-		t.Errorf("events %q, want %q", got, want)
+	p, err := c.Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
 	}
+	self.Store(p)
+	if _, err := bufio.NewReader(p.Stdout()).ReadString('\n'); err != nil {
+		fmt.Println("ready:", err)
+	}
+	if err := p.Stop(); err != nil {
+		fmt.Println("Stop:", err)
+	}
+	mu.Lock()
+	fmt.Println(strings.Join(seen, ", "))
+	mu.Unlock()
 }

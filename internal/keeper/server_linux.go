@@ -620,6 +620,9 @@ func (k *keeper) teardown() {
 			if k.cgDir != "" {
 				_ = cgroupfs.Kill(k.cgDir) // best effort: cgroupfs.Destroy below kills again
 			}
+			for _, t := range k.leaders { // the freeze's stops are ours, as in killTree
+				t.killed = true
+			}
 			freezeKill(func() []int { return descendants(k.self) })
 			k.mu.Unlock()
 			// Bounded: everything is SIGKILLed, and the reaper collects it.
