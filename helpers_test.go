@@ -39,7 +39,6 @@ func TestMain(m *testing.M) {
 	testproc.Register("observer-panic-stop", helperObserverPanicStop)
 	testproc.Register("observer-goexit-stop", helperObserverGoexitStop)
 	testproc.Register("observer-kills-itself", helperObserverKillsItself)
-	testproc.Register("kill-reports", helperKillReports)
 	testproc.Register("observer-panic-unprintable", helperObserverPanicUnprintable)
 	testproc.Register("observer-panic-start-error", helperObserverPanicStartError)
 	testproc.Register("observer-goexit-exit", helperObserverGoexitAtExit)

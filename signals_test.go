@@ -233,6 +233,8 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errWriterFails }
 
+func init() { testproc.Register("kill-reports", helperKillReports) }
+
 // TestKillReportsNoStop: the keeper freezes a tree with SIGSTOP a moment
 // before it SIGKILLs it — at Kill, and in its teardown at Shutdown once the
 // grace is over — and it heard the leader stop: it reported EventStopped, a
