@@ -80,8 +80,8 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // thread that waits for it, and an idle channel holds no thread. (At most
 // 32 reads of the program wait in poll(2) at once; out of descriptors, a
 // read stays there.) A Channel uses two descriptors on Linux (the socket
-// and an eventfd), three on other Unix systems, and one more while a read
-// or write waits in the netpoller; a Channel dropped without Close (and
+// and an eventfd), three on other Unix systems, and one more for each
+// direction waiting in the netpoller; a Channel dropped without Close (and
 // not kept alive by Done or Context's watcher) releases them when it is
 // garbage collected.
 //
@@ -604,21 +604,25 @@ func (c *Channel) Close() error {
 }
 
 // readToEnd reads what the peer sent into the queue, for Recvs still to
-// come, until the end of the socket (which releases the descriptor: see
-// fill) or ctx; it says whether the end came.
-func (c *Channel) readToEnd(ctx context.Context) bool {
+// come, until the end of the socket or ctx, then closes the descriptor.
+// If ctx ends first, Recv returns, after what was read, an error matching
+// ErrDrainTimeout. If a Recv holds the read side until ctx ends, the
+// channel is its caller's, and left alone.
+func (c *Channel) readToEnd(ctx context.Context) {
 	select {
 	case c.rsem <- struct{}{}:
 	case <-ctx.Done():
-		return false
+		return
 	}
 	defer func() { <-c.rsem }()
 	for !c.rended {
-		if c.fill(ctx) != nil {
-			return false
+		if c.fill(ctx) != nil { // ctx ended: give up what is left
+			c.rended = true
+			c.endErr = fmt.Errorf("tether: IPC receive: %w", ErrDrainTimeout)
+			c.markGone()
 		}
 	}
-	return true
+	_ = c.closeConn() // best effort: fill closed it at EOF; not on another error
 }
 
 // shutdown ends the connection in both directions without closing the
@@ -1016,11 +1020,13 @@ func openParentChannel() (*Channel, error) {
 // otherwise (a nil Channel's methods return ErrNoChannel: see Channel). It
 // is the caller's to Close (reading it to io.EOF releases it
 // too): messages the child sent stay readable after the process closed, and
-// then Recv returns io.EOF — at close the channel is shut down, so a
-// descendant that inherited the child's end cannot hold it open. A channel
-// not yet asked for when the process closes is read to its end then and
-// its descriptor released: asked for later, it still delivers what the
-// child sent, then io.EOF.
+// then Recv returns io.EOF — on Linux the channel is shut down at close, so
+// a descendant that inherited the child's end cannot hold it open
+// (elsewhere it can: macOS and the BSDs would discard what was received).
+// A channel not yet asked for when the process closes is read to its end
+// then (within DrainTimeout of the exit) and its descriptor released:
+// asked for later, it still delivers what the child sent, then io.EOF (or
+// an error matching ErrDrainTimeout if the child's end was still open).
 func (p *Process) Channel() *Channel {
 	if p == nil {
 		return nil

@@ -99,6 +99,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waiting waits until s waits in direction dir: in poll(2) with a window,
+// in the netpoller without (a write always waits there).
+func waiting(t *testing.T, s *sockConn, dir int, window time.Duration) {
+	t.Helper()
+	eventually(t, "the wait", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if dir == dirRead && window > 0 {
+			return s.polling
+		}
+		return s.dir[dir].slow != nil
+	})
+}
+
 // waitPlaces are where a wait happens: poll(2) (with an hour's window, so
 // that nothing else ends it) and the netpoller (no window).
 var waitPlaces = []struct {
@@ -148,7 +162,7 @@ func TestChannelDeadlineEndsAWait(t *testing.T) {
 			t.Parallel()
 			s, peer := sockPair(t, w.window)
 			got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
-			time.Sleep(10 * time.Millisecond) // not needed to pass: lets the read wait first
+			waiting(t, s, dirRead, w.window)
 			_ = s.SetReadDeadline(time.Unix(1, 0))
 			if r := within(t, "read", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
 				t.Fatalf("read: %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
@@ -173,7 +187,7 @@ func TestChannelDeadlineEndsAWait(t *testing.T) {
 		s, _ := sockPair(t, time.Hour)
 		fillSocket(t, s)
 		got := inBackground(func() (int, error) { return s.Write(make([]byte, 64<<10)) })
-		time.Sleep(10 * time.Millisecond) // as above
+		waiting(t, s, dirWrite, 0)
 		_ = s.SetWriteDeadline(time.Now())
 		if r := within(t, "write", got); !errors.Is(r.err, os.ErrDeadlineExceeded) {
 			t.Fatalf("write: %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
@@ -195,7 +209,8 @@ func TestChannelCloseEndsWaits(t *testing.T) {
 			fillSocket(t, s)
 			read := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
 			write := inBackground(func() (int, error) { return s.Write(make([]byte, 64<<10)) })
-			time.Sleep(10 * time.Millisecond) // as above
+			waiting(t, s, dirRead, w.window)
+			waiting(t, s, dirWrite, 0)
 			closed := inBackground(func() (int, error) { return 0, s.Close() })
 			if r := within(t, "Close", closed); r.err != nil {
 				t.Fatal(r.err)
@@ -407,7 +422,7 @@ func TestChannelWaitsLeaveNoDescriptors(t *testing.T) {
 	for _, window := range []time.Duration{time.Hour, 0} {
 		s, peer := newSockPair(t, window)
 		got := inBackground(func() (int, error) { return s.Read(make([]byte, 64)) })
-		time.Sleep(10 * time.Millisecond) // not needed to pass: lets the read wait first
+		waiting(t, s, dirRead, window)
 		_ = s.SetReadDeadline(time.Now())
 		within(t, "read", got)
 		fillSocket(t, s)

@@ -455,14 +455,17 @@ func (s *sockConn) setDeadline(dir int, t time.Time) {
 func (s *sockConn) SetReadDeadline(t time.Time) error  { s.setDeadline(dirRead, t); return nil }
 func (s *sockConn) SetWriteDeadline(t time.Time) error { s.setDeadline(dirWrite, t); return nil }
 
-// shutdown ends the connection in both directions without closing the
-// descriptor (see Channel.shutdown).
+// shutdown ends the connection without closing the descriptor (see
+// Channel.shutdown): in both directions on Linux, where what was received
+// stays readable and then reads end; elsewhere for writing only, since the
+// BSDs and macOS discard the unread data of a socket shut for reading
+// (sorflush), so reads end when every holder of the peer's end has closed it.
 func (s *sockConn) shutdown() {
 	if s.acquire() != nil {
 		return // closed already
 	}
 	defer s.release()
-	_ = syscall.Shutdown(s.fd, syscall.SHUT_RDWR) // best effort: the peer may be gone
+	_ = syscall.Shutdown(s.fd, shutdownKeeping) // best effort: the peer may be gone
 }
 
 // Close closes the socket. An operation in progress is woken by shutting

@@ -13,7 +13,9 @@ import (
 // process's DrainTimeout ran out after it exited: typically because a
 // descendant that outlived the process still holds the write end. Bytes that
 // were drained before the bound are still delivered first. Wait reports it too,
-// wrapped; test with errors.Is(err, tether.ErrDrainTimeout).
+// wrapped; test with errors.Is(err, tether.ErrDrainTimeout). Recv returns it,
+// wrapped, from a Channel first asked for after its process closed whose
+// peer's end was still open then (not on Linux, where close shuts it).
 var ErrDrainTimeout = errors.New("tether: pipe still open when the drain timeout ran out (a descendant may hold it)")
 
 // ErrNotStarted is returned by Wait, Signal, Stop and Kill of a Process that

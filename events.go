@@ -17,7 +17,9 @@ const (
 	EventExit
 	// EventClose: exit, and every pipe reached EOF, was closed by its reader
 	// or was abandoned at the drain timeout; Exit is set, Err says what
-	// went wrong with the streams, if anything. Always the last event.
+	// went wrong with the streams, if anything. Always the last event: the
+	// events of a Signal, Kill or Stop that races the close (a signal,
+	// escalate, stop-message or error) are not delivered after it.
 	EventClose
 	// EventSignal: a signal is sent to the process's tree; Signal is set.
 	// It is emitted as the signal goes, so it comes before the exit the

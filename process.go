@@ -589,13 +589,12 @@ func (p *Process) closeAfterExit(w waitResult, werr error) {
 			// now, releasing the descriptor, so that a Channel asked for
 			// after close still has what the child sent (a child that
 			// sent and exited at once used to lose it: its channel was
-			// closed before Start's caller could ask). Bounded: after the
-			// shutdown the socket ends where it is (a Windows pipe ends
-			// with the child; else DrainTimeout).
-			ctx, cancel := context.WithTimeout(context.Background(), p.drainTimeout)
-			if !p.channel.readToEnd(ctx) {
-				_ = p.channel.Close() // nobody else can: fails only if closed already
-			}
+			// closed before Start's caller could ask). Bounded by the
+			// drain's own deadline: on Linux the shutdown ends the socket
+			// where it is; elsewhere the child's end closes with the
+			// child unless a descendant holds it.
+			ctx, cancel := context.WithDeadline(context.Background(), exit.Ended.Add(p.drainTimeout))
+			p.channel.readToEnd(ctx)
 			cancel()
 		}
 	}
@@ -648,8 +647,10 @@ func (p *Process) emit(e Event) { p.deliver(e, true) }
 // delivered, queues it behind and returns: the events of Signal, Kill and
 // Stop. An Observer may call Signal or Kill for its own process: their
 // event then waits for it to return, and is delivered by whoever delivers
-// next. A post after EventClose (a Signal racing the close) is dropped:
-// close is the last event.
+// next. A post after EventClose (of a Signal, Kill or Stop racing the
+// close: a signal, escalate, stop-message or error event) is dropped:
+// close is the last event. A post does not wait: a slow Observer and a
+// burst of Signals grow the queue.
 func (p *Process) post(e Event) { p.deliver(e, false) }
 
 // queuedEvent is an event behind the one being delivered; one whose

@@ -7,6 +7,10 @@ import (
 	"syscall"
 )
 
+// shutdownKeeping is how a sockConn's shutdown ends the socket: for writing
+// only, since shutting it for reading here discards what was received.
+const shutdownKeeping = syscall.SHUT_WR
+
 // kicker wakes a thread waiting in poll(2): r becomes readable at kick and
 // stays so until reset. Where there is no eventfd, a pipe.
 type kicker struct{ r, w int }

@@ -7,6 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// shutdownKeeping is how a sockConn's shutdown ends the socket: both ways,
+// what was received staying readable.
+const shutdownKeeping = unix.SHUT_RDWR
+
 // kicker wakes a thread waiting in poll(2): r becomes readable at kick and
 // stays so until reset. On Linux one eventfd(2) is both ends.
 type kicker struct{ r, w int }
