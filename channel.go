@@ -202,7 +202,7 @@ type channelConn interface {
 	// writeNow writes as much of b as the connection takes without
 	// waiting: n < len(b) with a nil error when it is full.
 	writeNow(b []byte) (n int, err error)
-	// shutdown ends both directions without closing (see
+	// shutdown ends the connection without closing it (see
 	// Channel.shutdown); best effort.
 	shutdown()
 }
@@ -610,9 +610,13 @@ func (c *Channel) Close() error {
 // channel is its caller's, and left alone.
 func (c *Channel) readToEnd(ctx context.Context) {
 	select {
-	case c.rsem <- struct{}{}:
-	case <-ctx.Done():
-		return
+	case c.rsem <- struct{}{}: // first, even if ctx ended: the descriptor is closed below
+	default:
+		select {
+		case c.rsem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 	}
 	defer func() { <-c.rsem }()
 	for !c.rended {
@@ -625,9 +629,9 @@ func (c *Channel) readToEnd(ctx context.Context) {
 	_ = c.closeConn() // best effort: fill closed it at EOF; not on another error
 }
 
-// shutdown ends the connection in both directions without closing the
-// descriptor: the peer reads EOF, and this side reads what was already
-// queued, then EOF.
+// shutdown ends the connection without closing the descriptor: the peer
+// reads EOF; on Linux this side reads what was already queued, then EOF
+// (elsewhere, reads end when the peer's end closes: see sockConn.shutdown).
 func (c *Channel) shutdown() { c.conn.shutdown() }
 
 func (c *Channel) closeConn() error {
