@@ -757,10 +757,26 @@ func (s *tmuxScreen) waitForCount(want string, n int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("screen never showed %q:\n%s", want, screen)
+			s.t.Fatalf("screen never showed %q:\n%s\nthe pane's session:\n%s", want, screen, s.processes())
 		}
 		time.Sleep(20 * time.Millisecond) // a terminal has no event to wait on
 	}
+}
+
+// processes lists the pane's session (the shell and its jobs, with their
+// states and terminal's foreground group), for a failure's diagnosis: a
+// rare failure of TestRunInteractiveJobControl/group showed the program
+// stopped and tether not following, and nothing more.
+func (s *tmuxScreen) processes() string {
+	pid, err := s.tmux("display-message", "-p", "-t", "t", "#{pane_pid}")
+	if err != nil {
+		return "(no pane: " + err.Error() + ")"
+	}
+	out, err := exec.Command("ps", "-o", "pid,ppid,pgid,tpgid,stat,wchan:24,args", "-s", strings.TrimSpace(pid)).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(ps: %v) %s", err, out)
+	}
+	return string(out)
 }
 
 func (s *tmuxScreen) keys(k string) {
