@@ -401,7 +401,7 @@ func (s *sockConn) slowly(dir int, op func(*os.File) (int, error)) (int, error) 
 	d := &s.dir[dir]
 	d.slow = f
 	d.slowN++
-	setDeadline(f, dir, d.deadline) // pollable: cannot fail
+	setFileDeadline(f, dir, d.deadline) // pollable: cannot fail
 	s.mu.Unlock()
 	n, err := op(f)
 	s.mu.Lock()
@@ -430,7 +430,8 @@ func (s *sockConn) pollable() (*os.File, error) {
 	return f, nil
 }
 
-func setDeadline(f *os.File, dir int, t time.Time) {
+// setFileDeadline sets the deadline of direction dir of f.
+func setFileDeadline(f *os.File, dir int, t time.Time) {
 	if dir == dirRead {
 		_ = f.SetReadDeadline(t) // cannot fail: f is pollable and open
 	} else {
@@ -445,7 +446,7 @@ func (s *sockConn) setDeadline(dir int, t time.Time) {
 	d := &s.dir[dir]
 	d.deadline = t
 	if d.slow != nil {
-		setDeadline(d.slow, dir, t)
+		setFileDeadline(d.slow, dir, t)
 	}
 	if dir == dirRead && s.polling {
 		s.kick.kick()

@@ -424,12 +424,11 @@ func (c *Cmd) Run(ctx context.Context) (*Exit, error) {
 // Observer's, at the exit and close events the monitor emits, end it
 // already in observe.)
 func runMonitor(p *Process, monitor func()) {
-	mustFinish(func() string { return "the monitor of " + p.path + " (in its Observer?)" }, monitor)
+	mustFinish(func() string { return "the monitor of " + p.path }, monitor)
 }
 
-// mustFinish runs f, in which the program's Observer is called (what
-// names it, built only for the panic: f runs on every spawn and exit),
-// and ends the program if f panics or calls runtime.Goexit:
+// mustFinish runs f (what names it, built only for a panic: f runs on
+// every exit) and ends the program if f panics or calls runtime.Goexit:
 // either would leave what f was doing half done, and whoever waits for it
 // (Wait, Stop, Shutdown) hanging.
 func mustFinish(what func() string, f func()) {

@@ -476,8 +476,8 @@ func (k *keeperClient) readFrame(awaited bool) {
 // the read token free) or be slow. Not from a goroutine all processes
 // share: an Observer busy with one process's event, waiting for another
 // process, would hold up that other's events, and its Wait behind them.
-// A panic or runtime.Goexit in the Observer ends the program (mustFinish),
-// as it does from the monitor.
+// A panic or runtime.Goexit in the Observer ends the program (observe), as
+// at every event.
 func (k *keeperClient) deliverJobs(kp *keptProc) {
 	for {
 		k.mu.Lock()
@@ -487,11 +487,11 @@ func (k *keeperClient) deliverJobs(kp *keptProc) {
 			k.mu.Unlock()
 			return
 		}
-		job, pid := kp.jobs[0], kp.pid // (pid 0: Start has not returned yet)
-		kp.jobs[0] = nil               // reported: nothing keeps it
+		job := kp.jobs[0]
+		kp.jobs[0] = nil // reported: nothing keeps it
 		kp.jobs = kp.jobs[1:]
 		k.mu.Unlock()
-		mustFinish(func() string { return "an Observer, at a stop or continue of kept pid " + strconv.Itoa(pid) }, job)
+		job()
 	}
 }
 

@@ -713,7 +713,7 @@ func (p *Process) deliver(e Event, wait bool) {
 }
 
 // observe calls the Observer o with e, ending the program if it panics or
-// calls runtime.Goexit (see emit). (mustFinish's closures would put an
+// calls runtime.Goexit (see deliver). (mustFinish's closures would put an
 // allocation on every event.)
 func observe(o func(Event), e Event) {
 	finished := false
